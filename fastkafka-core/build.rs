@@ -1,0 +1,14 @@
+//! Compiles the small C shim that sets the embedded broker's default partition count.
+
+fn main() {
+    println!("cargo:rerun-if-changed=csrc/mock_defaults.c");
+    // rdkafka-sys (links = "rdkafka") exports the directory librdkafka was built in.
+    let root = std::env::var("DEP_RDKAFKA_ROOT")
+        .expect("rdkafka-sys did not export DEP_RDKAFKA_ROOT; fastkafka needs librdkafka built from source (the default)");
+    cc::Build::new()
+        .file("csrc/mock_defaults.c")
+        .include(&root)
+        .include(format!("{root}/src"))
+        .warnings(false)
+        .compile("fastkafka_mock_defaults");
+}

@@ -1,0 +1,427 @@
+//! The app: its description, its brokers, its client settings and its lifespan hooks.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::embedded::EmbeddedBroker;
+use crate::error::{BoxError, Error, IntoTaskResult, NameList, Result};
+
+/// A lifespan hook: runs once, before producers start or after they stop.
+pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+
+/// A fastkafka app: what it is called, which brokers it knows, and how it starts and stops.
+///
+/// The producer, consumer and background functions are not listed here: annotating them
+/// with `#[produces]`, `#[consumes]` or `#[run_in_background]` registers them.
+///
+/// ```
+/// use fastkafka::{Broker, FastKafka};
+///
+/// let app = FastKafka::builder()
+///     .title("Demo Kafka producer app")
+///     .version("0.1.0")
+///     .broker("demo_broker", Broker::new("localhost", 9092).description("local demo kafka broker"))
+///     .build();
+/// assert_eq!(app.title(), "Demo Kafka producer app");
+/// ```
+pub struct FastKafka {
+    pub(crate) info: AppInfo,
+    pub(crate) brokers: Vec<(String, Broker)>,
+    pub(crate) default_broker: Option<String>,
+    pub(crate) producer_config: Vec<(String, String)>,
+    pub(crate) consumer_config: Vec<(String, String)>,
+    pub(crate) startup: Option<Hook>,
+    pub(crate) shutdown: Option<Hook>,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) flush_timeout: Duration,
+}
+
+/// The app's description, shown in its AsyncAPI docs.
+#[derive(Debug, Clone, Default)]
+pub struct AppInfo {
+    /// Title.
+    pub title: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Contact: name, url, email.
+    pub contact: Option<Contact>,
+}
+
+/// Who to contact about the app.
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    /// Name of the person or team.
+    pub name: String,
+    /// A URL.
+    pub url: Option<String>,
+    /// An email address.
+    pub email: Option<String>,
+}
+
+impl FastKafka {
+    /// Starts describing an app.
+    pub fn builder() -> FastKafkaBuilder {
+        FastKafkaBuilder {
+            app: FastKafka {
+                info: AppInfo {
+                    title: "FastKafka app".into(),
+                    version: "0.1.0".into(),
+                    description: String::new(),
+                    contact: None,
+                },
+                brokers: Vec::new(),
+                default_broker: None,
+                producer_config: Vec::new(),
+                consumer_config: Vec::new(),
+                startup: None,
+                shutdown: None,
+                shutdown_grace: Duration::from_secs(10),
+                flush_timeout: Duration::from_secs(30),
+            },
+        }
+    }
+
+    /// The app's title.
+    pub fn title(&self) -> &str {
+        &self.info.title
+    }
+
+    /// The app's description (title, version, description, contact).
+    pub fn info(&self) -> &AppInfo {
+        &self.info
+    }
+
+    /// The named brokers, in the order they were added.
+    pub fn brokers(&self) -> impl Iterator<Item = (&str, &Broker)> {
+        self.brokers.iter().map(|(n, b)| (n.as_str(), b))
+    }
+
+    /// The broker used when `--kafka-broker` is not given: the one set with
+    /// [`FastKafkaBuilder::default_broker`], else `localhost`.
+    pub fn default_broker(&self) -> &str {
+        self.default_broker.as_deref().unwrap_or("localhost")
+    }
+
+    /// Resolves what `--kafka-broker NAME` means for this app.
+    ///
+    /// `NAME` is a broker the app names, `embedded` (an in-process broker started for this
+    /// run), a `HOST:PORT` bootstrap address, or `localhost` (`localhost:9092`, unless the
+    /// app names its own `localhost`).
+    pub(crate) fn resolve_broker(&self, name: &str) -> Result<ResolvedBroker> {
+        if let Some((_, broker)) = self.brokers.iter().find(|(n, _)| n == name) {
+            return Ok(ResolvedBroker {
+                name: name.to_string(),
+                bootstrap: broker.bootstrap(),
+                properties: broker.properties.clone(),
+                embedded: None,
+            });
+        }
+        match name {
+            "embedded" => {
+                let embedded = EmbeddedBroker::start()?;
+                Ok(ResolvedBroker {
+                    name: name.to_string(),
+                    bootstrap: embedded.bootstrap_servers().to_string(),
+                    properties: Vec::new(),
+                    embedded: Some(embedded),
+                })
+            }
+            "localhost" => Ok(ResolvedBroker::plain(name, "localhost:9092")),
+            _ if looks_like_bootstrap(name) => Ok(ResolvedBroker::plain(name, name)),
+            _ => {
+                let known: Vec<&str> = self.brokers.iter().map(|(n, _)| n.as_str()).collect();
+                Err(Error::UnknownBroker {
+                    name: name.to_string(),
+                    known: NameList(&known).to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// `host:port` (or several, comma-separated), as opposed to a broker's name.
+fn looks_like_bootstrap(s: &str) -> bool {
+    s.split(',').all(|part| {
+        part.rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    })
+}
+
+/// A broker the app runs against, after `--kafka-broker` was resolved.
+pub(crate) struct ResolvedBroker {
+    pub(crate) name: String,
+    pub(crate) bootstrap: String,
+    pub(crate) properties: Vec<(String, String)>,
+    /// Kept alive for the run when the broker is the embedded one.
+    pub(crate) embedded: Option<EmbeddedBroker>,
+}
+
+impl ResolvedBroker {
+    fn plain(name: &str, bootstrap: &str) -> Self {
+        ResolvedBroker {
+            name: name.to_string(),
+            bootstrap: bootstrap.to_string(),
+            properties: Vec::new(),
+            embedded: None,
+        }
+    }
+}
+
+/// Builds a [`FastKafka`] app.
+pub struct FastKafkaBuilder {
+    app: FastKafka,
+}
+
+impl FastKafkaBuilder {
+    /// The app's title (AsyncAPI `info.title`).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.app.info.title = title.into();
+        self
+    }
+
+    /// The app's version (AsyncAPI `info.version`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.app.info.version = version.into();
+        self
+    }
+
+    /// The app's description (AsyncAPI `info.description`).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.app.info.description = description.into();
+        self
+    }
+
+    /// Who to contact about the app.
+    pub fn contact(mut self, contact: Contact) -> Self {
+        self.app.info.contact = Some(contact);
+        self
+    }
+
+    /// Names a broker; `fastkafka run --kafka-broker NAME` picks it at run time.
+    /// Adding a name twice replaces the first.
+    pub fn broker(mut self, name: impl Into<String>, broker: Broker) -> Self {
+        let name = name.into();
+        self.app.brokers.retain(|(n, _)| *n != name);
+        self.app.brokers.push((name, broker));
+        self
+    }
+
+    /// The broker used when none is given on the command line (default: `localhost`).
+    pub fn default_broker(mut self, name: impl Into<String>) -> Self {
+        self.app.default_broker = Some(name.into());
+        self
+    }
+
+    /// Sets a librdkafka producer property for every producer of the app, e.g.
+    /// `("linger.ms", "5")` or `("acks", "all")`. See librdkafka's CONFIGURATION.md.
+    pub fn producer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.app.producer_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets a librdkafka consumer property for every consumer of the app.
+    pub fn consumer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.app.consumer_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs `hook` once at start, before producers and background tasks start
+    /// (FastKafka's `lifespan`, first half). An error stops the app from starting.
+    pub fn on_startup<F, Fut, R>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoTaskResult,
+    {
+        self.app.startup = Some(boxed_hook(hook));
+        self
+    }
+
+    /// Runs `hook` once at the end, after background tasks stopped and producers
+    /// were flushed (FastKafka's `lifespan`, second half).
+    pub fn on_shutdown<F, Fut, R>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoTaskResult,
+    {
+        self.app.shutdown = Some(boxed_hook(hook));
+        self
+    }
+
+    /// How long background tasks get to finish after SIGINT/SIGTERM (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.app.shutdown_grace = grace;
+        self
+    }
+
+    /// How long shutdown waits for queued messages to be acknowledged (default 30 s).
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.app.flush_timeout = timeout;
+        self
+    }
+
+    /// Finishes the app.
+    pub fn build(self) -> FastKafka {
+        self.app
+    }
+}
+
+fn boxed_hook<F, Fut, R>(hook: F) -> Hook
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoTaskResult,
+{
+    Box::new(move || Box::pin(async move { hook().await.into_task_result() }))
+}
+
+/// A Kafka broker (cluster) the app can run against.
+///
+/// ```
+/// use fastkafka::{Broker, Security};
+///
+/// let broker = Broker::new("kafka.internal", 9093)
+///     .description("production cluster")
+///     .security(Security::SaslSsl {
+///         mechanism: "SCRAM-SHA-512".into(),
+///         username: "app".into(),
+///         password: "secret".into(),
+///     })
+///     .property("client.id", "orders-service");
+/// assert_eq!(broker.bootstrap(), "kafka.internal:9093");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// Host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// What the broker is, for the docs.
+    pub description: String,
+    /// Extra librdkafka properties for every client talking to this broker.
+    pub properties: Vec<(String, String)>,
+}
+
+/// How clients authenticate to a broker.
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// No TLS, no authentication.
+    Plaintext,
+    /// TLS, no SASL.
+    Ssl,
+    /// SASL over plaintext.
+    SaslPlaintext {
+        /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+        mechanism: String,
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// SASL over TLS.
+    SaslSsl {
+        /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
+        mechanism: String,
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+}
+
+impl Broker {
+    /// A broker at `host:port`.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Broker {
+            host: host.into(),
+            port,
+            description: String::new(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// Describes the broker (shown in the docs).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets any librdkafka property for clients of this broker.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.properties.retain(|(k, _)| *k != key);
+        self.properties.push((key, value.into()));
+        self
+    }
+
+    /// Sets `security.protocol` and the SASL settings.
+    pub fn security(self, security: Security) -> Self {
+        match security {
+            Security::Plaintext => self.property("security.protocol", "plaintext"),
+            Security::Ssl => self.property("security.protocol", "ssl"),
+            Security::SaslPlaintext {
+                mechanism,
+                username,
+                password,
+            } => self
+                .property("security.protocol", "sasl_plaintext")
+                .property("sasl.mechanism", mechanism)
+                .property("sasl.username", username)
+                .property("sasl.password", password),
+            Security::SaslSsl {
+                mechanism,
+                username,
+                password,
+            } => self
+                .property("security.protocol", "sasl_ssl")
+                .property("sasl.mechanism", mechanism)
+                .property("sasl.username", username)
+                .property("sasl.password", password),
+        }
+    }
+
+    /// `host:port`, as `bootstrap.servers` wants it.
+    pub fn bootstrap(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> FastKafka {
+        FastKafka::builder()
+            .broker("demo_broker", Broker::new("kafka1", 9092))
+            .broker("other", Broker::new("kafka2", 9093).property("acks", "1"))
+            .build()
+    }
+
+    #[test]
+    fn named_brokers_resolve_to_their_address_and_properties() {
+        let b = app().resolve_broker("other").unwrap();
+        assert_eq!(b.bootstrap, "kafka2:9093");
+        assert_eq!(b.properties, vec![("acks".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn unknown_broker_names_list_the_known_ones() {
+        let err = app().resolve_broker("prod").err().unwrap().to_string();
+        assert!(err.contains("unknown Kafka broker `prod`"), "{err}");
+        assert!(err.contains("`demo_broker`, `other`"), "{err}");
+        assert!(err.contains("HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn plain_addresses_and_localhost_need_no_name() {
+        assert_eq!(app().resolve_broker("10.0.0.1:9092").unwrap().bootstrap, "10.0.0.1:9092");
+        assert_eq!(app().resolve_broker("a:1,b:2").unwrap().bootstrap, "a:1,b:2");
+        assert_eq!(app().resolve_broker("localhost").unwrap().bootstrap, "localhost:9092");
+        assert!(app().resolve_broker("host:notaport").is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The embedded broker: librdkafka's mock cluster, a Kafka protocol server in this process.
+
+use std::ffi::CStr;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use rdkafka::client::{Client, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaType;
+use rdkafka_sys as rdsys;
+
+use crate::error::{Error, Result};
+
+/// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
+pub const DEFAULT_PARTITIONS: i32 = 3;
+
+/// How long a consumer group waits for more members before its first assignment.
+/// librdkafka's mock cluster waits 3 s, which makes every test and quick start slow.
+const GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(100);
+
+extern "C" {
+    fn fastkafka_mock_set_default_partition_cnt(
+        mcluster: *mut rdsys::rd_kafka_mock_cluster_t,
+        partition_cnt: i32,
+    );
+}
+
+/// A Kafka broker running inside this process, on a loopback port, keeping data in memory.
+///
+/// It is librdkafka's mock cluster: it speaks the Kafka protocol (produce, fetch,
+/// consumer groups, idempotence) well enough for development and tests, with nothing
+/// to install. Topics are created on first use with [`DEFAULT_PARTITIONS`] partitions,
+/// or explicitly with [`EmbeddedBroker::create_topic`]. The broker stops when dropped.
+///
+/// ```
+/// use fastkafka::EmbeddedBroker;
+///
+/// let broker = EmbeddedBroker::start()?;
+/// broker.create_topic("orders", 6)?;
+/// assert!(broker.bootstrap_servers().starts_with("127.0.0.1:"));
+/// # Ok::<(), fastkafka::Error>(())
+/// ```
+pub struct EmbeddedBroker {
+    cluster: NonNull<rdsys::rd_kafka_mock_cluster_t>,
+    bootstrap: String,
+    // The mock cluster lives on this client handle; it must outlive the cluster.
+    _client: Client<DefaultClientContext>,
+}
+
+// SAFETY: the mock cluster's API is thread safe: every call posts an operation to the
+// cluster's own thread and waits for it.
+unsafe impl Send for EmbeddedBroker {}
+// SAFETY: as above; no method needs exclusive access.
+unsafe impl Sync for EmbeddedBroker {}
+
+impl EmbeddedBroker {
+    /// Starts a one-broker cluster whose new topics get [`DEFAULT_PARTITIONS`] partitions.
+    pub fn start() -> Result<Self> {
+        Self::with_partitions(DEFAULT_PARTITIONS)
+    }
+
+    /// Starts a one-broker cluster whose new topics get `partitions` partitions.
+    pub fn with_partitions(partitions: i32) -> Result<Self> {
+        if partitions < 1 {
+            return Err(Error::Config(format!(
+                "the embedded broker needs at least 1 partition per topic, got {partitions}"
+            )));
+        }
+        let config = ClientConfig::new();
+        let native = config.create_native_config()?;
+        let client = Client::new(
+            &config,
+            native,
+            RDKafkaType::RD_KAFKA_PRODUCER,
+            DefaultClientContext,
+        )?;
+        // SAFETY: the client handle is valid and outlives the cluster (field order and Drop).
+        let raw = unsafe { rdsys::rd_kafka_mock_cluster_new(client.native_ptr(), 1) };
+        let cluster = NonNull::new(raw).ok_or_else(|| {
+            Error::Config("librdkafka could not start the embedded (mock) broker".into())
+        })?;
+        // SAFETY: `cluster` is a live mock cluster; both calls only set defaults, before any
+        // client has connected to it.
+        unsafe {
+            fastkafka_mock_set_default_partition_cnt(cluster.as_ptr(), partitions);
+            rdsys::rd_kafka_mock_group_initial_rebalance_delay_ms(
+                cluster.as_ptr(),
+                GROUP_INITIAL_REBALANCE_DELAY.as_millis() as i32,
+            );
+        }
+        // SAFETY: returns a NUL-terminated string owned by the cluster.
+        let bootstrap = unsafe { CStr::from_ptr(rdsys::rd_kafka_mock_cluster_bootstraps(raw)) }
+            .to_string_lossy()
+            .into_owned();
+        Ok(EmbeddedBroker {
+            cluster,
+            bootstrap,
+            _client: client,
+        })
+    }
+
+    /// The `bootstrap.servers` value that reaches this broker.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Creates `topic` with `partitions` partitions. A topic that exists already
+    /// (created by an earlier call or on first use) keeps its partitions and this
+    /// returns an error saying so.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        let name = std::ffi::CString::new(topic)
+            .map_err(|_| Error::Config(format!("topic name {topic:?} contains a NUL byte")))?;
+        // SAFETY: the cluster is live and the name is a valid C string for the call.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_topic_create(self.cluster.as_ptr(), name.as_ptr(), partitions, 1)
+        };
+        if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "the embedded broker could not create topic `{topic}` with {partitions} partitions: {}",
+                rdkafka::error::RDKafkaErrorCode::from(err)
+            )))
+        }
+    }
+
+    /// Serves the broker on `127.0.0.1:port` too, and makes that its advertised
+    /// address, so clients can use a fixed, known port (`fastkafka broker --port 9092`).
+    ///
+    /// librdkafka's mock cluster always listens on a random port; a small forwarder on
+    /// `port` relays each connection to it.
+    pub fn listen_on(&mut self, port: u16) -> Result<()> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            Error::Config(format!("cannot listen on 127.0.0.1:{port}: {e}; choose another --port"))
+        })?;
+        let target = self.bootstrap.clone();
+        self.advertise("127.0.0.1", port)?;
+        std::thread::Builder::new()
+            .name("embedded-broker-forwarder".into())
+            .spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let target = target.clone();
+                    std::thread::spawn(move || relay(client, &target));
+                }
+            })?;
+        self.bootstrap = format!("127.0.0.1:{port}");
+        Ok(())
+    }
+
+    /// Makes the broker advertise `host:port` instead of its own listening address.
+    fn advertise(&self, host: &str, port: u16) -> Result<()> {
+        let host = std::ffi::CString::new(host)
+            .map_err(|_| Error::Config("host name contains a NUL byte".into()))?;
+        // SAFETY: the cluster is live; broker 1 exists (the cluster has one broker).
+        unsafe {
+            rdsys::rd_kafka_mock_broker_set_host_port(
+                self.cluster.as_ptr(),
+                1,
+                host.as_ptr(),
+                i32::from(port),
+            )
+        };
+        Ok(())
+    }
+}
+
+/// Copies bytes both ways between a client and the broker until either side closes.
+fn relay(client: std::net::TcpStream, target: &str) {
+    let Ok(upstream) = std::net::TcpStream::connect(target) else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (Ok(mut client_read), Ok(mut upstream_read)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let (mut client_write, mut upstream_write) = (client, upstream);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut upstream_write);
+        let _ = upstream_write.shutdown(std::net::Shutdown::Both);
+    });
+    let _ = std::io::copy(&mut upstream_read, &mut client_write);
+    let _ = client_write.shutdown(std::net::Shutdown::Both);
+    let _ = up.join();
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        // SAFETY: created by rd_kafka_mock_cluster_new and destroyed exactly once, before
+        // the client handle it lives on (dropped after this, as a field).
+        unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("bootstrap", &self.bootstrap)
+            .finish()
+    }
+}

@@ -1,0 +1,155 @@
+//! The one error type of fastkafka.
+
+use std::fmt;
+
+/// Everything that can go wrong in a fastkafka app, with messages that say what to do.
+///
+/// Match on the variants to react to a specific failure:
+///
+/// ```
+/// use fastkafka::Error;
+///
+/// fn describe(err: &Error) -> &'static str {
+///     match err {
+///         Error::NotRunning { .. } => "start the app first",
+///         Error::Delivery { .. } => "the broker did not take the message",
+///         _ => "something else",
+///     }
+/// }
+/// # let _ = describe;
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `--kafka-broker NAME` named a broker the app does not define.
+    #[error("unknown Kafka broker `{name}`; this app knows {known}; pass one of them, `embedded`, or a HOST:PORT bootstrap address")]
+    UnknownBroker {
+        /// The name that was asked for.
+        name: String,
+        /// The names the app defines, ready to print.
+        known: String,
+    },
+    /// The app's configuration is inconsistent (a bad property, a duplicate topic, ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A producer function was called while no app was running in this process.
+    #[error("producer `{function}` was called while the app is not running; call it from a background task, a consumer or a lifespan hook of a running app")]
+    NotRunning {
+        /// The producer function's name.
+        function: &'static str,
+    },
+    /// The message could not be encoded as JSON.
+    #[error("could not encode the message for topic `{topic}` as JSON: {source}")]
+    Encode {
+        /// The topic the message was meant for.
+        topic: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A pinned partition does not exist in the topic; nothing was sent.
+    #[error("partition {partition} does not exist in topic `{topic}`, which has {partition_count} partitions (0..={last}); pin a partition in that range or leave it unset", last = partition_count - 1)]
+    PartitionOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition that was asked for.
+        partition: i32,
+        /// How many partitions the topic has.
+        partition_count: i32,
+    },
+    /// The message could not be put on the producer's local queue.
+    #[error("could not queue the message for topic `{topic}`: {source}")]
+    Enqueue {
+        /// The topic.
+        topic: String,
+        /// What librdkafka said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker did not acknowledge the message (after librdkafka's retries).
+    #[error("message to topic `{topic}` was not delivered: {source}")]
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// What librdkafka said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The producer went away before it reported on the message.
+    #[error("the delivery report for topic `{topic}` was lost because the producer shut down first")]
+    DeliveryLost {
+        /// The topic.
+        topic: String,
+    },
+    /// A Kafka client error outside a specific message.
+    #[error("Kafka client error: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// An I/O error (signals, sockets).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A lifespan hook or other user code failed.
+    #[error("{context}: {source}")]
+    User {
+        /// Where it happened.
+        context: String,
+        /// The user's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// A boxed error from user code.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with fastkafka's [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Turns what a user function returns (`()` or `Result<(), E>`) into a uniform result.
+///
+/// Implemented for `()` and for `Result<(), E>` where `E` converts into a boxed error,
+/// which covers `fastkafka::Error`, `std::io::Error`, `anyhow::Error` and `Box<dyn Error>`.
+pub trait IntoTaskResult {
+    /// The uniform result.
+    fn into_task_result(self) -> Result<(), BoxError>;
+}
+
+impl IntoTaskResult for () {
+    fn into_task_result(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> IntoTaskResult for Result<(), E> {
+    fn into_task_result(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// Renders a panic payload as text.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Lists names for an error message: "`a`, `b`" or "no named brokers".
+pub(crate) struct NameList<'a>(pub &'a [&'a str]);
+
+impl fmt::Display for NameList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no named brokers");
+        }
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! What a producer function returns: a typed message with its key, partition and headers.
+
+/// A message of type `T` with the Kafka record's metadata: key, pinned partition,
+/// headers and timestamp.
+///
+/// Return it from a `#[produces]` function when the message needs a key or anything
+/// else beyond its payload. The AsyncAPI docs show `T`, never the wrapper.
+///
+/// ```
+/// use fastkafka::KafkaEvent;
+///
+/// let event = KafkaEvent::new("Hello world!".to_string())
+///     .key(b"my_key")
+///     .header("trace-id", "abc123");
+/// assert_eq!(event.key_bytes(), Some(&b"my_key"[..]));
+/// assert_eq!(event.partition, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaEvent<T> {
+    /// The message itself.
+    pub message: T,
+    /// The record key; `None` sends a keyless message.
+    pub key: Option<Vec<u8>>,
+    /// A pinned partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Record headers, in order; names may repeat.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Record timestamp in milliseconds since the Unix epoch; `None` uses the send time.
+    pub timestamp: Option<i64>,
+}
+
+impl<T> KafkaEvent<T> {
+    /// Wraps a message with no key, no pinned partition and no headers.
+    pub fn new(message: T) -> Self {
+        KafkaEvent {
+            message,
+            key: None,
+            partition: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key: `b"bytes"`, `&[u8]`, `Vec<u8>`, `&str` or `String`.
+    ///
+    /// Messages with the same key go to the same partition.
+    pub fn key(mut self, key: impl IntoKey) -> Self {
+        self.key = Some(key.into_key());
+        self
+    }
+
+    /// Pins the message to partition `partition` of its topic.
+    ///
+    /// A partition the topic does not have is an error returned by the producer
+    /// function, and nothing is sent.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Adds a header; call it again to add more.
+    pub fn header(mut self, name: impl Into<String>, value: impl IntoKey) -> Self {
+        self.headers.push((name.into(), value.into_key()));
+        self
+    }
+
+    /// Sets the record timestamp in milliseconds since the Unix epoch.
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+
+    /// The key as bytes, if there is one.
+    pub fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// Replaces the message with a fallible function, keeping the record metadata.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<KafkaEvent<U>, E> {
+        Ok(KafkaEvent {
+            message: f(self.message)?,
+            key: self.key,
+            partition: self.partition,
+            headers: self.headers,
+            timestamp: self.timestamp,
+        })
+    }
+
+    /// Replaces the message, keeping key, partition, headers and timestamp.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> KafkaEvent<U> {
+        KafkaEvent {
+            message: f(self.message),
+            key: self.key,
+            partition: self.partition,
+            headers: self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl<T> From<T> for KafkaEvent<T> {
+    fn from(message: T) -> Self {
+        KafkaEvent::new(message)
+    }
+}
+
+/// Byte strings usable as a key or header value: `&[u8]`, `&[u8; N]`, `Vec<u8>`,
+/// `&str` and `String`. Owned values are moved, not copied.
+pub trait IntoKey {
+    /// The bytes.
+    fn into_key(self) -> Vec<u8>;
+}
+
+impl IntoKey for Vec<u8> {
+    fn into_key(self) -> Vec<u8> {
+        self
+    }
+}
+
+impl IntoKey for String {
+    fn into_key(self) -> Vec<u8> {
+        self.into_bytes()
+    }
+}
+
+impl IntoKey for &[u8] {
+    fn into_key(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl<const N: usize> IntoKey for &[u8; N] {
+    fn into_key(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl IntoKey for &str {
+    fn into_key(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl IntoKey for &String {
+    fn into_key(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
+impl IntoKey for &Vec<u8> {
+    fn into_key(self) -> Vec<u8> {
+        self.clone()
+    }
+}
+
+/// Where a message landed: the broker's acknowledgement of one produced message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The topic.
+    pub topic: std::sync::Arc<str>,
+    /// The partition the message was written to.
+    pub partition: i32,
+    /// Its offset in that partition.
+    pub offset: i64,
+    /// The record timestamp (milliseconds since the Unix epoch), when the broker reports one.
+    pub timestamp: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_every_accepted_kind_become_the_same_bytes() {
+        let from = |e: KafkaEvent<()>| e.key.unwrap();
+        assert_eq!(from(KafkaEvent::new(()).key(b"k1")), b"k1");
+        assert_eq!(from(KafkaEvent::new(()).key(&b"k1"[..])), b"k1");
+        assert_eq!(from(KafkaEvent::new(()).key(b"k1".to_vec())), b"k1");
+        assert_eq!(from(KafkaEvent::new(()).key("k1")), b"k1");
+        assert_eq!(from(KafkaEvent::new(()).key("k1".to_string())), b"k1");
+    }
+
+    #[test]
+    fn map_keeps_the_record_metadata() {
+        let e = KafkaEvent::new(1)
+            .key("k")
+            .partition(2)
+            .header("h", "v")
+            .timestamp(7)
+            .map(|n| n + 1);
+        assert_eq!(e.message, 2);
+        assert_eq!(e.key_bytes(), Some(&b"k"[..]));
+        assert_eq!(e.partition, Some(2));
+        assert_eq!(e.headers, vec![("h".to_string(), b"v".to_vec())]);
+        assert_eq!(e.timestamp, Some(7));
+    }
+}

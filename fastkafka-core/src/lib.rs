@@ -1,0 +1,154 @@
+//! # fastkafka
+//!
+//! A declarative async framework for Kafka applications, in the style of Python's
+//! FastKafka: annotate plain async functions and the framework produces typed
+//! messages, supervises background tasks, and runs the app as worker processes.
+//!
+//! ```no_run
+//! use fastkafka::prelude::*;
+//!
+//! /// A greeting.
+//! #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+//! struct HelloWorld {
+//!     /// Demo hello world message
+//!     msg: String,
+//! }
+//!
+//! fn app() -> FastKafka {
+//!     FastKafka::builder()
+//!         .title("Demo Kafka producer app")
+//!         .broker("demo_broker", Broker::new("localhost", 9092))
+//!         .build()
+//! }
+//!
+//! // Writes to topic "hello_world": the `to_` prefix is dropped.
+//! #[produces]
+//! async fn to_hello_world(msg: String) -> KafkaEvent<HelloWorld> {
+//!     KafkaEvent::new(HelloWorld { msg }).key(b"my_key")
+//! }
+//!
+//! #[run_in_background]
+//! async fn hello_every_second() -> fastkafka::Result<()> {
+//!     loop {
+//!         // Queued at once; awaiting the pending delivery waits for the broker.
+//!         let delivery = to_hello_world("Hello world!".into()).await?.await?;
+//!         tracing::info!(partition = delivery.partition, offset = delivery.offset, "sent");
+//!         tokio::time::sleep(Duration::from_secs(1)).await;
+//!     }
+//! }
+//!
+//! fastkafka::main!(app);
+//! ```
+//!
+//! Run it with `fastkafka run --num-workers 2 --kafka-broker embedded hello_app`, or
+//! as one worker with `hello_app run --kafka-broker embedded`.
+#![warn(missing_docs)]
+
+mod app;
+mod background;
+mod cli;
+mod embedded;
+mod encoding;
+mod error;
+mod event;
+// pub mod partition; (wired in when ready)
+mod producer;
+mod runtime;
+
+pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
+pub use background::RestartPolicy;
+pub use embedded::{EmbeddedBroker, DEFAULT_PARTITIONS};
+pub use encoding::Message;
+pub use error::{BoxError, Error, IntoTaskResult, Result};
+pub use event::{Delivery, IntoKey, KafkaEvent};
+pub use producer::{DeliveryCounts, PendingDelivery};
+pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
+
+/// Marks an async fn as a producer: calling it queues its returned message on a topic.
+///
+/// The function returns the message, `T` or [`KafkaEvent<T>`] (for a key, a pinned
+/// partition or headers), or `Vec<T>` / `KafkaEvent<Vec<T>>` for a batch. After the
+/// macro, the function returns `fastkafka::Result<PendingDelivery>` (a batch:
+/// `Result<Vec<PendingDelivery>>`): `Ok` once the message is queued, and the
+/// [`PendingDelivery`] resolves to where it landed.
+///
+/// Arguments: `topic = "..."` (default: the function's name without its `to_` prefix),
+/// `broker = "name"` (pin a named broker instead of following `--kafka-broker`),
+/// `description = "..."` (default: the doc comment).
+///
+/// ```no_run
+/// use fastkafka::prelude::*;
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct Order { id: u64 }
+///
+/// #[produces(topic = "orders.v1", description = "Accepted orders")]
+/// async fn to_orders(id: u64) -> KafkaEvent<Order> {
+///     KafkaEvent::new(Order { id }).key(id.to_string())
+/// }
+/// ```
+pub use fastkafka_macros::produces;
+
+/// Marks an async fn with no arguments as a background task, started after the
+/// producers and supervised by the runtime.
+///
+/// It returns `()` or `Result<(), E>`. A failure (error or panic) is logged with the
+/// function's name and the task restarts with exponential backoff;
+/// `#[run_in_background(restart = "never")]` leaves it stopped instead. On shutdown
+/// the task is cancelled at its next `.await`.
+///
+/// ```no_run
+/// use fastkafka::prelude::*;
+///
+/// #[run_in_background(restart = "never")]
+/// async fn warm_up_cache() -> fastkafka::Result<()> {
+///     Ok(())
+/// }
+/// ```
+pub use fastkafka_macros::run_in_background;
+
+/// What an app needs: `use fastkafka::prelude::*;`.
+///
+/// The derives `Serialize`, `Deserialize` and `JsonSchema` are re-exported for
+/// convenience; the crate using them still needs `serde` and `schemars` in its
+/// Cargo.toml, as their derives name those crates.
+pub mod prelude {
+    pub use crate::{
+        produces, run_in_background, Broker, Delivery, FastKafka, KafkaEvent, PendingDelivery,
+    };
+    pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
+    pub use std::time::Duration;
+}
+
+/// Generates the app binary's `main` from a function returning the app.
+///
+/// The binary then understands `run [--kafka-broker NAME]` and `asyncapi`.
+///
+/// ```no_run
+/// fn app() -> fastkafka::FastKafka {
+///     fastkafka::FastKafka::builder().title("my app").build()
+/// }
+/// fastkafka::main!(app);
+/// ```
+#[macro_export]
+macro_rules! main {
+    ($app:path) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::__private::app_main($app)
+        }
+    };
+}
+
+/// What generated code names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::background::BackgroundTaskSpec;
+    pub use crate::cli::app_main;
+    pub use crate::encoding::{assert_message, EncodeJson, EncodeProbe, EncodeRaw};
+    pub use crate::error::IntoTaskResult;
+    pub use crate::producer::{produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec};
+    pub use futures::future::BoxFuture;
+    pub use inventory;
+    pub use schemars;
+}

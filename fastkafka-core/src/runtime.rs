@@ -1,0 +1,299 @@
+//! The runtime of one worker process: start, run, shut down cleanly.
+//!
+//! Start: lifespan startup hook, producers (one per broker), background tasks.
+//! Stop (SIGINT/SIGTERM or [`RunningApp::stop`]): cancel background tasks within the
+//! grace period, unbind and flush producers so nothing queued is lost, run the
+//! lifespan shutdown hook.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::app::{FastKafka, Hook, ResolvedBroker};
+use crate::background;
+use crate::error::{Error, Result};
+use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
+
+/// One app per process: producer functions find their producer through process-wide
+/// registrations, so two apps at once would fight over them.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// How long start-up waits for the broker's first answer before warning that it is
+/// unreachable. Not fatal: messages wait in the local queue until it is reachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl FastKafka {
+    /// Runs the app against `broker` until SIGINT or SIGTERM, then shuts down cleanly.
+    ///
+    /// `broker` is what `--kafka-broker` takes: a broker the app names, `embedded`,
+    /// `localhost`, or a `HOST:PORT` bootstrap address.
+    pub async fn run(self, broker: &str) -> Result<()> {
+        self.run_until(broker, shutdown_signal()).await
+    }
+
+    /// Runs the app until `stop` completes, then shuts down cleanly.
+    pub async fn run_until(self, broker: &str, stop: impl Future<Output = ()>) -> Result<()> {
+        let running = self.start(broker).await?;
+        stop.await;
+        tracing::info!("shutting down");
+        running.stop().await.map(|_| ())
+    }
+
+    /// Starts the app against `broker` and returns once its producers are ready and its
+    /// background tasks started. Stop it with [`RunningApp::stop`].
+    ///
+    /// ```no_run
+    /// # async fn demo(app: fastkafka::FastKafka) -> fastkafka::Result<()> {
+    /// let running = app.start("embedded").await?;
+    /// // ... call producer functions, watch the topics ...
+    /// let report = running.stop().await?;
+    /// assert_eq!(report.undelivered, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
+        if RUNNING.swap(true, Ordering::SeqCst) {
+            return Err(Error::Config(
+                "another fastkafka app is already running in this process; stop it first".into(),
+            ));
+        }
+        match self.start_inner(broker).await {
+            Ok(running) => Ok(running),
+            Err(e) => {
+                RUNNING.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_inner(&mut self, broker: &str) -> Result<RunningApp> {
+        let resolved = self.resolve_broker(broker)?;
+        if let Some(embedded) = &resolved.embedded {
+            tracing::info!(
+                bootstrap = embedded.bootstrap_servers(),
+                "started the embedded Kafka broker"
+            );
+        }
+        tracing::info!(broker = resolved.name, bootstrap = resolved.bootstrap, "using Kafka broker");
+
+        if let Some(hook) = self.startup.take() {
+            tracing::info!("running the startup hook");
+            hook().await.map_err(|source| Error::User {
+                context: "the startup hook failed".into(),
+                source,
+            })?;
+        }
+
+        let (producers, specs) = self.start_producers(&resolved)?;
+        for p in &producers {
+            let p = Arc::clone(p);
+            let reachable = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT).err().map(|e| (p, e)))
+                .await
+                .ok()
+                .flatten();
+            if let Some((p, error)) = reachable {
+                tracing::warn!(
+                    broker = p.broker,
+                    error = %error,
+                    "Kafka broker not reachable yet; messages wait in the local queue until it is"
+                );
+            }
+        }
+
+        let tasks = background::registered()
+            .map(|task| (task.name, tokio::spawn(background::supervise(task))))
+            .collect();
+
+        Ok(RunningApp {
+            bootstrap: resolved.bootstrap.clone(),
+            _broker: resolved,
+            producers,
+            specs,
+            tasks,
+            shutdown_hook: self.shutdown.take(),
+            grace: self.shutdown_grace,
+            flush_timeout: self.flush_timeout,
+        })
+    }
+
+    /// One producer per broker that a registered producer function sends to; binds
+    /// every function to its producer.
+    fn start_producers(
+        &self,
+        run_broker: &ResolvedBroker,
+    ) -> Result<(Vec<Arc<BrokerProducer>>, Vec<&'static ProducerSpec>)> {
+        let mut producers: Vec<Arc<BrokerProducer>> = Vec::new();
+        let specs: Vec<&'static ProducerSpec> = producer::registered().collect();
+        for spec in &specs {
+            let pinned;
+            let target = match spec.broker {
+                None => run_broker,
+                Some(name) if name == run_broker.name => run_broker,
+                Some(name) => {
+                    pinned = self.resolve_broker(name).map_err(|e| {
+                        Error::Config(format!("producer `{}`: {e}", spec.function))
+                    })?;
+                    &pinned
+                }
+            };
+            let producer = match producers.iter().find(|p| p.broker == target.name) {
+                Some(p) => Arc::clone(p),
+                None => {
+                    let p = Arc::new(BrokerProducer::new(
+                        &target.name,
+                        &target.bootstrap,
+                        &target.properties,
+                        &self.producer_config,
+                    )?);
+                    producers.push(Arc::clone(&p));
+                    p
+                }
+            };
+            spec.slot
+                .bind(Arc::new(TopicBinding::new(producer, spec.topic)));
+            tracing::info!(
+                function = spec.function,
+                topic = spec.topic,
+                broker = target.name,
+                "producer ready"
+            );
+        }
+        Ok((producers, specs))
+    }
+}
+
+/// A started app. Dropping it without [`RunningApp::stop`] leaves its tasks running.
+pub struct RunningApp {
+    bootstrap: String,
+    // Keeps the embedded broker (if any) alive while the app runs.
+    _broker: ResolvedBroker,
+    producers: Vec<Arc<BrokerProducer>>,
+    specs: Vec<&'static ProducerSpec>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    shutdown_hook: Option<Hook>,
+    grace: Duration,
+    flush_timeout: Duration,
+}
+
+/// What a clean shutdown achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Delivery counts over the whole run, all producers together.
+    pub deliveries: DeliveryCounts,
+    /// Messages still unacknowledged when the flush timeout ran out (0 on a clean stop).
+    pub undelivered: u64,
+    /// Background tasks that did not stop within the grace period.
+    pub tasks_not_stopped: usize,
+}
+
+impl RunningApp {
+    /// The `bootstrap.servers` the app runs against.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Delivery counts so far, all producers together.
+    pub fn delivery_counts(&self) -> DeliveryCounts {
+        sum_counts(&self.producers)
+    }
+
+    /// Shuts down: cancels background tasks (waiting up to the grace period), flushes
+    /// every producer so that nothing queued is lost, runs the shutdown hook.
+    pub async fn stop(mut self) -> Result<ShutdownReport> {
+        let result = self.stop_inner().await;
+        RUNNING.store(false, Ordering::SeqCst);
+        result
+    }
+
+    async fn stop_inner(&mut self) -> Result<ShutdownReport> {
+        let mut report = ShutdownReport::default();
+        let deadline = Instant::now() + self.grace;
+        for (name, handle) in &self.tasks {
+            tracing::info!(task = name, "cancelling background task");
+            handle.abort();
+        }
+        for (name, handle) in self.tasks.drain(..) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, handle).await {
+                Ok(_) => tracing::info!(task = name, "background task stopped"),
+                Err(_) => {
+                    report.tasks_not_stopped += 1;
+                    tracing::warn!(
+                        task = name,
+                        grace_ms = self.grace.as_millis() as u64,
+                        "background task did not stop within the grace period; leaving it"
+                    );
+                }
+            }
+        }
+
+        for spec in &self.specs {
+            spec.slot.unbind();
+        }
+        for p in std::mem::take(&mut self.producers) {
+            let timeout = self.flush_timeout;
+            let flushed = Arc::clone(&p);
+            let left = tokio::task::spawn_blocking(move || flushed.flush(timeout))
+                .await
+                .unwrap_or(-1);
+            let counts = p.stats.snapshot();
+            if left == 0 {
+                tracing::info!(
+                    broker = p.broker,
+                    delivered = counts.delivered,
+                    failed = counts.failed,
+                    failed_unobserved = counts.failed_unobserved,
+                    "producer flushed"
+                );
+            } else {
+                report.undelivered += left.max(0) as u64;
+                tracing::error!(
+                    broker = p.broker,
+                    in_flight = left,
+                    timeout_ms = timeout.as_millis() as u64,
+                    "producer could not deliver every queued message before the flush timeout"
+                );
+            }
+            report.deliveries.delivered += counts.delivered;
+            report.deliveries.failed += counts.failed;
+            report.deliveries.failed_unobserved += counts.failed_unobserved;
+        }
+
+        if let Some(hook) = self.shutdown_hook.take() {
+            tracing::info!("running the shutdown hook");
+            hook().await.map_err(|source| Error::User {
+                context: "the shutdown hook failed".into(),
+                source,
+            })?;
+        }
+        tracing::info!("app stopped");
+        Ok(report)
+    }
+}
+
+fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
+    producers
+        .iter()
+        .map(|p| p.stats.snapshot())
+        .fold(DeliveryCounts::default(), |a, b| DeliveryCounts {
+            delivered: a.delivered + b.delivered,
+            failed: a.failed + b.failed,
+            failed_unobserved: a.failed_unobserved + b.failed_unobserved,
+        })
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot listen for SIGINT/SIGTERM; the app will run until killed");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(signal = name, "received shutdown signal");
+}

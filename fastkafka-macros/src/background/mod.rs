@@ -1,0 +1,25 @@
+//! `#[run_in_background]`: parse the arguments (args.rs), check the function, generate (expand.rs).
+
+mod args;
+mod expand;
+
+use proc_macro2::TokenStream;
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            return crate::errors::with_item(
+                item.clone(),
+                syn::Error::new_spanned(
+                    item,
+                    "#[run_in_background] goes on an async fn with no arguments: `async fn task() -> fastkafka::Result<()>`",
+                ),
+            )
+        }
+    };
+    match args::parse(args).and_then(|args| expand::background_task(args, &func)) {
+        Ok(tokens) => tokens,
+        Err(err) => crate::errors::with_item(quote::quote!(#func), err),
+    }
+}

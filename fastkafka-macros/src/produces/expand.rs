@@ -1,0 +1,190 @@
+//! Code generation for `#[produces]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, Type};
+
+use super::args::{check_topic_name, ProducesArgs};
+use crate::errors::Errors;
+use crate::signature::{check_plain_async_fn, doc_text, last_segment, return_type};
+
+const EXAMPLE: &str = "async fn to_topic(...) -> KafkaEvent<T>";
+
+/// What the function returns, read from its return type.
+enum Shape<'a> {
+    /// `T`: one message, no key.
+    Plain(&'a Type),
+    /// `KafkaEvent<T>`.
+    Event(&'a Type),
+    /// `Vec<T>`: a batch, one message per element.
+    Batch(&'a Type),
+    /// `KafkaEvent<Vec<T>>`: a batch whose messages share key, partition and headers.
+    EventBatch(&'a Type),
+}
+
+impl Shape<'_> {
+    fn message(&self) -> &Type {
+        match self {
+            Shape::Plain(t) | Shape::Event(t) | Shape::Batch(t) | Shape::EventBatch(t) => t,
+        }
+    }
+}
+
+/// `Vec<X>` where `X` is not `u8` (a `Vec<u8>` is one raw-bytes message).
+fn batch_element(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((name, Some(elem))) if name == "Vec" => {
+            let is_u8 = matches!(last_segment(elem), Some((n, None)) if n == "u8");
+            (!is_u8).then_some(elem)
+        }
+        _ => None,
+    }
+}
+
+fn shape(ty: &Type) -> Shape<'_> {
+    match last_segment(ty) {
+        Some((name, Some(inner))) if name == "KafkaEvent" => match batch_element(inner) {
+            Some(elem) => Shape::EventBatch(elem),
+            None => Shape::Event(inner),
+        },
+        _ => match batch_element(ty) {
+            Some(elem) => Shape::Batch(elem),
+            None => Shape::Plain(ty),
+        },
+    }
+}
+
+pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    check_plain_async_fn(func, "produces", EXAMPLE, &mut errors);
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+
+    let topic = match &args.topic {
+        Some(t) => t.value(),
+        None => match name_str.strip_prefix("to_") {
+            Some(t) if check_topic_name(t).is_ok() => t.to_string(),
+            _ => {
+                errors.spanned(
+                    name,
+                    format!("cannot take a topic from the name `{name_str}`: name the function `to_<topic>` or write #[produces(topic = \"...\")]"),
+                );
+                String::new()
+            }
+        },
+    };
+
+    let Some(ret) = return_type(func) else {
+        errors.spanned(
+            &func.sig,
+            "a #[produces] function returns the message it sends: add `-> KafkaEvent<T>` (with a key), `-> T`, or `-> Vec<T>` for a batch",
+        );
+        return Err(errors.finish().unwrap_err());
+    };
+    if let Type::Tuple(t) = ret {
+        if t.elems.is_empty() {
+            errors.spanned(ret, "a #[produces] function returns the message it sends, not `()`: write `-> KafkaEvent<T>` or `-> T`");
+        }
+    }
+    errors.finish()?;
+
+    let shape = shape(ret);
+    let message_ty = shape.message();
+    let description = args
+        .description
+        .as_ref()
+        .map(|d| d.value())
+        .unwrap_or_else(|| doc_text(&func.attrs));
+    let broker = match &args.broker {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let batch = matches!(shape, Shape::Batch(_) | Shape::EventBatch(_));
+    let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
+
+    let spec = format_ident!("__FASTKAFKA_PRODUCER");
+    let event = format_ident!("__fastkafka_event", span = Span::mixed_site());
+    let private = quote!(::fastkafka::__private);
+    // Checked at the user's message type, so a missing derive is reported there.
+    let assert_message = quote_spanned! {message_ty.span()=>
+        const _: () = #private::assert_message::<#message_ty>();
+    };
+    let encode = quote! {
+        |__fastkafka_message| #private::EncodeProbe(__fastkafka_message).fk_encode(#topic)
+    };
+    let (output, send) = match shape {
+        Shape::Plain(_) => (
+            quote!(::fastkafka::PendingDelivery),
+            quote! {
+                let #event = ::fastkafka::KafkaEvent::new(#event).try_map(#encode)?;
+                #private::produce(&#spec, #event).await
+            },
+        ),
+        Shape::Event(_) => (
+            quote!(::fastkafka::PendingDelivery),
+            quote! {
+                let #event = #event.try_map(#encode)?;
+                #private::produce(&#spec, #event).await
+            },
+        ),
+        Shape::Batch(_) => (
+            quote!(::std::vec::Vec<::fastkafka::PendingDelivery>),
+            quote! {
+                let #event = #event
+                    .into_iter()
+                    .map(|m| ::fastkafka::KafkaEvent::new(m).try_map(#encode))
+                    .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
+                #private::produce_batch(&#spec, #event).await
+            },
+        ),
+        Shape::EventBatch(_) => (
+            quote!(::std::vec::Vec<::fastkafka::PendingDelivery>),
+            quote! {
+                let ::fastkafka::KafkaEvent { message, key, partition, headers, timestamp } = #event;
+                let #event = message
+                    .into_iter()
+                    .map(|m| {
+                        let mut e = ::fastkafka::KafkaEvent::new(m).try_map(#encode)?;
+                        e.key = key.clone();
+                        e.partition = partition;
+                        e.headers = headers.clone();
+                        e.timestamp = timestamp;
+                        ::core::result::Result::Ok(e)
+                    })
+                    .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
+                #private::produce_batch(&#spec, #event).await
+            },
+        ),
+    };
+
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let sig = &func.sig;
+    let (asyncness, fn_token, inputs) = (&sig.asyncness, &sig.fn_token, &sig.inputs);
+    let block = &func.block;
+    let ret_span = ret.span();
+    let user_ret = quote_spanned!(ret_span=> #ret);
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis #asyncness #fn_token #name(#inputs) -> ::fastkafka::Result<#output> {
+            #assert_message
+            static #spec: #private::ProducerSpec = #private::ProducerSpec {
+                function: #name_str,
+                topic: #topic,
+                broker: #broker,
+                description: #description,
+                batch: #batch,
+                schema: |generator| generator.subschema_for::<#message_ty>(),
+                message_type: #message_type_name,
+                slot: #private::ProducerSlot::new(),
+            };
+            #private::inventory::submit! { #private::ProducerRef(&#spec) }
+            #[allow(unused_imports)]
+            use #private::{EncodeJson as _, EncodeRaw as _};
+            let #event: #user_ret = async move #block.await;
+            #send
+        }
+    })
+}
