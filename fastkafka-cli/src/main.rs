@@ -1,1 +1,77 @@
-fn main(){}
+//! `fastkafka`: run apps as supervised workers, serve the embedded broker, explain
+//! partition routing.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod app_target;
+mod broker;
+mod supervisor;
+
+/// A user's mistake on the command line: one clear line, exit code 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+#[derive(Parser)]
+#[command(
+    name = "fastkafka",
+    version,
+    about = "Run fastkafka apps as supervised workers, serve an embedded Kafka broker",
+    after_help = "Examples:\n  fastkafka run --num-workers 2 --kafka-broker embedded hello_app\n  fastkafka broker --port 9092 --partitions 3"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Run(supervisor::RunArgs),
+    Broker(broker::BrokerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => supervisor::run(args).await,
+            Command::Broker(args) => broker::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

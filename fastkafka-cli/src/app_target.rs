@@ -1,0 +1,136 @@
+//! Finding the app binary that `fastkafka run APP` means: a path to a built binary, or
+//! the name of a bin or example target in the current cargo workspace (built first).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::UsageError;
+
+/// The app binary for `app`, building it first when it is a cargo target.
+pub(crate) fn resolve(app: &str) -> anyhow::Result<PathBuf> {
+    let path = Path::new(app);
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if app.contains('/') {
+        return Err(UsageError(format!("APP `{app}` does not exist; give the path to a built app binary, or the name of a bin or example target of this cargo workspace")).into());
+    }
+    let workspace = cargo_metadata().map_err(|e| {
+        UsageError(format!(
+            "APP `{app}` is not a file, and no cargo workspace was found here to look for a target of that name ({e})"
+        ))
+    })?;
+    let Some(target) = workspace.targets.iter().find(|t| t.name == app) else {
+        let names: Vec<&str> = workspace.targets.iter().map(|t| t.name.as_str()).collect();
+        return Err(UsageError(format!(
+            "APP `{app}` is neither a file nor a bin or example target of this workspace; targets: {}",
+            names.join(", ")
+        ))
+        .into());
+    };
+    build(target)?;
+    let dir = workspace.target_directory.join("release");
+    Ok(match target.kind {
+        Kind::Bin => dir.join(&target.name),
+        Kind::Example => dir.join("examples").join(&target.name),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Bin,
+    Example,
+}
+
+struct Target {
+    package: String,
+    name: String,
+    kind: Kind,
+}
+
+struct Workspace {
+    target_directory: PathBuf,
+    targets: Vec<Target>,
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo_metadata() -> anyhow::Result<Workspace> {
+    let out = Command::new(cargo())
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .context("cannot run cargo")?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        anyhow::bail!(
+            "{}",
+            msg.lines().next().unwrap_or("cargo metadata failed").trim()
+        );
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let target_directory = PathBuf::from(
+        meta["target_directory"]
+            .as_str()
+            .context("cargo metadata has no target_directory")?,
+    );
+    let mut targets = Vec::new();
+    for package in meta["packages"].as_array().into_iter().flatten() {
+        let package_name = package["name"].as_str().unwrap_or_default();
+        for target in package["targets"].as_array().into_iter().flatten() {
+            let kinds: Vec<&str> = target["kind"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.as_str())
+                .collect();
+            let kind = if kinds.contains(&"bin") {
+                Kind::Bin
+            } else if kinds.contains(&"example") {
+                Kind::Example
+            } else {
+                continue;
+            };
+            targets.push(Target {
+                package: package_name.to_string(),
+                name: target["name"].as_str().unwrap_or_default().to_string(),
+                kind,
+            });
+        }
+    }
+    Ok(Workspace {
+        target_directory,
+        targets,
+    })
+}
+
+/// `cargo build --release` of the target, with cargo's own progress on stderr.
+fn build(target: &Target) -> anyhow::Result<()> {
+    let flag = match target.kind {
+        Kind::Bin => "--bin",
+        Kind::Example => "--example",
+    };
+    eprintln!(
+        "[fastkafka] building {} `{}` (release)",
+        flag.trim_start_matches("--"),
+        target.name
+    );
+    let status = Command::new(cargo())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            &target.package,
+            flag,
+            &target.name,
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        anyhow::bail!("cargo build of `{}` failed ({status})", target.name);
+    }
+    Ok(())
+}

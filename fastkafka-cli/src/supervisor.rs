@@ -1,0 +1,357 @@
+//! `fastkafka run`: N worker processes of an app, supervised.
+//!
+//! Each worker is `APP run --kafka-broker NAME` in its own process group; its output
+//! is relayed line by line with a `[pid]: ` prefix. SIGINT/SIGTERM are forwarded; a
+//! crashed worker is restarted with backoff, and a crash loop stops everything.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::{app_target, UsageError};
+
+/// Run an app as N supervised worker processes.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  fastkafka run --num-workers 2 --kafka-broker embedded hello_app\n  fastkafka run --kafka-broker demo_broker ./target/release/hello_app"
+)]
+pub(crate) struct RunArgs {
+    /// Number of worker processes (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    num_workers: Option<usize>,
+    /// A broker the app names, `embedded` (an in-process broker started here and shared
+    /// by every worker), `localhost`, or a HOST:PORT bootstrap address.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    kafka_broker: String,
+    /// How long workers get to stop after SIGTERM before they are killed, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    stop_timeout: u64,
+    /// The app: a path to a built app binary, or a bin or example target of the current
+    /// cargo workspace (built in release mode first).
+    #[arg(value_name = "APP")]
+    app: String,
+}
+
+/// Crashes within [`CRASH_WINDOW`] that make the supervisor give up.
+const CRASH_LIMIT: usize = 5;
+const CRASH_WINDOW: Duration = Duration::from_secs(60);
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A worker exiting with this code reported a usage error (e.g. an unknown broker):
+/// restarting cannot help.
+const EXIT_USAGE: i32 = 2;
+
+/// What a worker task reports to the supervisor.
+enum Event {
+    Started {
+        slot: usize,
+        pid: u32,
+    },
+    Exited {
+        slot: usize,
+        pid: u32,
+        status: std::process::ExitStatus,
+    },
+    SpawnFailed {
+        slot: usize,
+        error: std::io::Error,
+    },
+}
+
+struct Slot {
+    pid: Option<u32>,
+    backoff: Duration,
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let num_workers = args
+        .num_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if num_workers == 0 {
+        return Err(UsageError("--num-workers must be at least 1".into()).into());
+    }
+    let binary = tokio::task::spawn_blocking({
+        let app = args.app.clone();
+        move || app_target::resolve(&app)
+    })
+    .await??;
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+
+    let embedded = if args.kafka_broker == "embedded" {
+        let broker = fastkafka::EmbeddedBroker::start()?;
+        say(&format!(
+            "started the embedded Kafka broker: bootstrap.servers={}",
+            broker.bootstrap_servers()
+        ));
+        Some(broker)
+    } else {
+        None
+    };
+    let broker_arg = embedded.as_ref().map_or(args.kafka_broker.clone(), |b| {
+        b.bootstrap_servers().to_string()
+    });
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let spawn = |slot: usize, delay: Duration| {
+        tokio::spawn(worker(
+            slot,
+            binary.clone(),
+            broker_arg.clone(),
+            delay,
+            events_tx.clone(),
+        ));
+    };
+    say(&format!(
+        "starting {num_workers} worker(s) of {} with --kafka-broker {}",
+        binary.display(),
+        args.kafka_broker
+    ));
+    let mut slots: Vec<Slot> = (0..num_workers)
+        .map(|_| Slot {
+            pid: None,
+            backoff: INITIAL_BACKOFF,
+        })
+        .collect();
+    for slot in 0..num_workers {
+        spawn(slot, Duration::ZERO);
+    }
+
+    let mut crashes: Vec<Instant> = Vec::new();
+    let mut failed = false;
+    let mut usage_error = false;
+    let mut pending_restarts = 0usize;
+    let forwarded: i32 = loop {
+        let event = tokio::select! {
+            _ = interrupt.recv() => break libc::SIGINT,
+            _ = terminate.recv() => break libc::SIGTERM,
+            event = events.recv() => event,
+        };
+        match event {
+            Some(Event::Started { slot, pid }) => {
+                slots[slot].pid = Some(pid);
+                pending_restarts = pending_restarts.saturating_sub(1);
+            }
+            Some(Event::SpawnFailed { slot, error }) => {
+                eprintln!(
+                    "error: cannot start worker {slot} ({}): {error}",
+                    binary.display()
+                );
+                failed = true;
+                break libc::SIGTERM;
+            }
+            Some(Event::Exited { slot, pid, status }) => {
+                slots[slot].pid = None;
+                if status.success() {
+                    say(&format!(
+                        "worker {pid} exited on its own ({status}); not restarting it"
+                    ));
+                } else if status.code() == Some(EXIT_USAGE) {
+                    eprintln!("error: worker {pid} rejected its arguments (see its message above); stopping");
+                    usage_error = true;
+                    break libc::SIGTERM;
+                } else {
+                    failed = true;
+                    let now = Instant::now();
+                    crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
+                    crashes.push(now);
+                    if crashes.len() >= CRASH_LIMIT {
+                        eprintln!(
+                            "error: workers crashed {} times within {} s (last: worker {pid}, {status}); giving up",
+                            crashes.len(),
+                            CRASH_WINDOW.as_secs()
+                        );
+                        break libc::SIGTERM;
+                    }
+                    let delay = slots[slot].backoff;
+                    slots[slot].backoff = (delay * 2).min(MAX_BACKOFF);
+                    say(&format!(
+                        "worker {pid} crashed ({status}); restarting it in {} s",
+                        delay.as_secs_f32()
+                    ));
+                    pending_restarts += 1;
+                    spawn(slot, delay);
+                }
+            }
+            None => break libc::SIGTERM,
+        }
+        if pending_restarts == 0 && slots.iter().all(|s| s.pid.is_none()) {
+            say("every worker has exited");
+            break 0;
+        }
+    };
+
+    let clean = cleanup(
+        &mut slots,
+        &mut events,
+        forwarded,
+        Duration::from_secs(args.stop_timeout),
+    )
+    .await;
+    drop(embedded);
+    Ok(if usage_error {
+        ExitCode::from(2)
+    } else if failed || !clean {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones
+/// still running after `timeout`. Returns whether all of them exited successfully.
+async fn cleanup(
+    slots: &mut [Slot],
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    sig: i32,
+    timeout: Duration,
+) -> bool {
+    if sig == 0 {
+        return true;
+    }
+    println!("Starting process cleanup, this may take a few seconds...");
+    let mut live: HashMap<usize, u32> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.pid.map(|pid| (i, pid)))
+        .collect();
+    for pid in live.values() {
+        println!("Terminating the process {pid}...");
+        send_signal(*pid, sig);
+    }
+    let mut clean = true;
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !live.is_empty() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::Exited { slot, pid, status })) => {
+                if live.remove(&slot).is_some() {
+                    clean &= status.success();
+                    println!("Process {pid} terminated.");
+                    if !status.success() {
+                        eprintln!("error: worker {pid} ended with {status}");
+                    }
+                }
+            }
+            // A restart that was waiting on its backoff: it sees the shutdown and
+            // does not start; one that just started is stopped too.
+            Ok(Some(Event::Started { slot, pid })) => {
+                println!("Terminating the process {pid}...");
+                send_signal(pid, sig);
+                live.insert(slot, pid);
+            }
+            Ok(Some(Event::SpawnFailed { .. })) => {}
+            Ok(None) => break,
+            Err(_) => {
+                for pid in live.values() {
+                    eprintln!(
+                        "error: worker {pid} did not stop within {} s; killing it",
+                        timeout.as_secs()
+                    );
+                    send_signal(*pid, libc::SIGKILL);
+                }
+                clean = false;
+                break;
+            }
+        }
+    }
+    for slot in slots.iter_mut() {
+        slot.pid = None;
+    }
+    clean
+}
+
+fn send_signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a pid we spawned; at worst the process is already gone.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// The supervisor's own lines, marked as such.
+fn say(message: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "[fastkafka] {message}");
+    let _ = out.flush();
+}
+
+/// Starts one worker after `delay`, relays its output, reports its exit.
+async fn worker(
+    slot: usize,
+    binary: PathBuf,
+    broker: String,
+    delay: Duration,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+        if events.is_closed() {
+            return;
+        }
+    }
+    let child = Command::new(&binary)
+        .args(["run", "--kafka-broker", &broker])
+        .env("FASTKAFKA_WORKER", slot.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
+        // forwards it, so no worker sees a signal twice.
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn();
+    let mut child: Child = match child {
+        Ok(c) => c,
+        Err(error) => {
+            let _ = events.send(Event::SpawnFailed { slot, error });
+            return;
+        }
+    };
+    let pid = child.id().unwrap_or_default();
+    let _ = events.send(Event::Started { slot, pid });
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(relay(s, pid, false)));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(relay(s, pid, true)));
+    let status = child.wait().await;
+    for relay in [out, err].into_iter().flatten() {
+        let _ = relay.await;
+    }
+    match status {
+        Ok(status) => {
+            let _ = events.send(Event::Exited { slot, pid, status });
+        }
+        Err(error) => {
+            let _ = events.send(Event::SpawnFailed { slot, error });
+        }
+    }
+}
+
+/// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes.
+async fn relay(stream: impl AsyncRead + Unpin, pid: u32, to_stderr: bool) {
+    let mut lines = BufReader::new(stream).split(b'\n');
+    while let Ok(Some(line)) = lines.next_segment().await {
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end_matches('\r');
+        if to_stderr {
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(out, "[{pid}]: {line}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "[{pid}]: {line}");
+            let _ = out.flush();
+        }
+    }
+}
