@@ -419,9 +419,18 @@ mod tests {
 
     #[test]
     fn plain_addresses_and_localhost_need_no_name() {
-        assert_eq!(app().resolve_broker("10.0.0.1:9092").unwrap().bootstrap, "10.0.0.1:9092");
-        assert_eq!(app().resolve_broker("a:1,b:2").unwrap().bootstrap, "a:1,b:2");
-        assert_eq!(app().resolve_broker("localhost").unwrap().bootstrap, "localhost:9092");
+        assert_eq!(
+            app().resolve_broker("10.0.0.1:9092").unwrap().bootstrap,
+            "10.0.0.1:9092"
+        );
+        assert_eq!(
+            app().resolve_broker("a:1,b:2").unwrap().bootstrap,
+            "a:1,b:2"
+        );
+        assert_eq!(
+            app().resolve_broker("localhost").unwrap().bootstrap,
+            "localhost:9092"
+        );
         assert!(app().resolve_broker("host:notaport").is_err());
     }
 }

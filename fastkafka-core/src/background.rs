@@ -62,7 +62,10 @@ pub(crate) async fn supervise(task: &'static BackgroundTaskSpec) {
             }
         }
         if task.restart == RestartPolicy::Never {
-            tracing::warn!(task = task.name, "not restarting background task (restart = \"never\")");
+            tracing::warn!(
+                task = task.name,
+                "not restarting background task (restart = \"never\")"
+            );
             return;
         }
         if started.elapsed() >= HEALTHY_RUN {

@@ -59,7 +59,10 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
     init_logging();
     match cli.command {
         AppCommand::Run { kafka_broker } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the async runtime: {e}");
@@ -82,7 +85,9 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
         }
         AppCommand::Asyncapi { format } => {
             let _ = format;
-            eprintln!("error: AsyncAPI generation is not available yet in this version of fastkafka");
+            eprintln!(
+                "error: AsyncAPI generation is not available yet in this version of fastkafka"
+            );
             ExitCode::FAILURE
         }
     }

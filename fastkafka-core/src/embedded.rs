@@ -114,13 +114,35 @@ impl EmbeddedBroker {
         let err = unsafe {
             rdsys::rd_kafka_mock_topic_create(self.cluster.as_ptr(), name.as_ptr(), partitions, 1)
         };
-        if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            Ok(())
-        } else {
-            Err(Error::Config(format!(
-                "the embedded broker could not create topic `{topic}` with {partitions} partitions: {}",
-                rdkafka::error::RDKafkaErrorCode::from(err)
-            )))
+        mock_result(
+            err,
+            &format!("create topic `{topic}` with {partitions} partitions"),
+        )
+    }
+
+    /// Delays every response of the broker by `rtt`, to see how an app behaves against a
+    /// distant broker.
+    pub fn set_round_trip_time(&self, rtt: Duration) -> Result<()> {
+        // SAFETY: the cluster is live; broker 1 exists.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_broker_set_rtt(self.cluster.as_ptr(), 1, rtt.as_millis() as i32)
+        };
+        mock_result(err, "set the round trip time")
+    }
+
+    /// Makes the next `count` produce requests fail with `error`, for fault tests.
+    /// librdkafka retries retriable errors; a non-retriable one (e.g.
+    /// `RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE`) fails the messages.
+    pub fn fail_produce_requests(&self, count: usize, error: rdsys::rd_kafka_resp_err_t) {
+        let errors = vec![error; count];
+        // SAFETY: the cluster is live; the array outlives the call, which copies it.
+        unsafe {
+            rdsys::rd_kafka_mock_push_request_errors_array(
+                self.cluster.as_ptr(),
+                0, // ApiKey Produce
+                errors.len(),
+                errors.as_ptr(),
+            )
         }
     }
 
@@ -131,7 +153,9 @@ impl EmbeddedBroker {
     /// `port` relays each connection to it.
     pub fn listen_on(&mut self, port: u16) -> Result<()> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            Error::Config(format!("cannot listen on 127.0.0.1:{port}: {e}; choose another --port"))
+            Error::Config(format!(
+                "cannot listen on 127.0.0.1:{port}: {e}; choose another --port"
+            ))
         })?;
         let target = self.bootstrap.clone();
         self.advertise("127.0.0.1", port)?;
@@ -164,6 +188,17 @@ impl EmbeddedBroker {
     }
 }
 
+fn mock_result(err: rdsys::rd_kafka_resp_err_t, what: &str) -> Result<()> {
+    if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "the embedded broker could not {what}: {}",
+            rdkafka::error::RDKafkaErrorCode::from(err)
+        )))
+    }
+}
+
 /// Copies bytes both ways between a client and the broker until either side closes.
 fn relay(client: std::net::TcpStream, target: &str) {
     let Ok(upstream) = std::net::TcpStream::connect(target) else {
@@ -171,7 +206,8 @@ fn relay(client: std::net::TcpStream, target: &str) {
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let (Ok(mut client_read), Ok(mut upstream_read)) = (client.try_clone(), upstream.try_clone()) else {
+    let (Ok(mut client_read), Ok(mut upstream_read)) = (client.try_clone(), upstream.try_clone())
+    else {
         return;
     };
     let (mut client_write, mut upstream_write) = (client, upstream);

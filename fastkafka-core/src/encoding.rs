@@ -19,9 +19,12 @@ pub trait Message: Serialize + JsonSchema {}
 
 impl<T: Serialize + JsonSchema> Message for T {}
 
-/// Compile-time check used by `#[produces]`, placed at the user's return type.
+/// The JSON schema of a message type. `#[produces]` names it at the user's return
+/// type, which is also where a missing derive is reported.
 #[doc(hidden)]
-pub const fn assert_message<T: Message>() {}
+pub fn schema_of<T: Message>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
 
 /// Wraps a payload so that method resolution picks its encoding: the raw impls
 /// (`String`, `Vec<u8>`) match by value, the JSON impl one auto-reference later.
@@ -72,10 +75,15 @@ mod tests {
 
     #[test]
     fn structs_are_json_and_text_and_bytes_pass_through() {
-        let json = EncodeProbe(HelloWorld { msg: "hi".into() }).fk_encode("t").unwrap();
+        let json = EncodeProbe(HelloWorld { msg: "hi".into() })
+            .fk_encode("t")
+            .unwrap();
         assert_eq!(json, br#"{"msg":"hi"}"#);
         assert_eq!(EncodeProbe("hi".to_string()).fk_encode("t").unwrap(), b"hi");
-        assert_eq!(EncodeProbe(vec![0u8, 255]).fk_encode("t").unwrap(), [0, 255]);
+        assert_eq!(
+            EncodeProbe(vec![0u8, 255]).fk_encode("t").unwrap(),
+            [0, 255]
+        );
         // A &str is not a raw payload: it is JSON, a quoted string.
         assert_eq!(EncodeProbe("hi").fk_encode("t").unwrap(), br#""hi""#);
     }
@@ -84,7 +92,10 @@ mod tests {
     fn encoding_errors_name_the_topic() {
         let mut map = std::collections::HashMap::new();
         map.insert(vec![1u8], 1);
-        let err = EncodeProbe(map).fk_encode("orders").unwrap_err().to_string();
+        let err = EncodeProbe(map)
+            .fk_encode("orders")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("topic `orders`"), "{err}");
     }
 }

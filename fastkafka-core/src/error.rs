@@ -76,7 +76,9 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
     /// The producer went away before it reported on the message.
-    #[error("the delivery report for topic `{topic}` was lost because the producer shut down first")]
+    #[error(
+        "the delivery report for topic `{topic}` was lost because the producer shut down first"
+    )]
     DeliveryLost {
         /// The topic.
         topic: String,

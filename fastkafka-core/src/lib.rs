@@ -54,6 +54,7 @@ mod event;
 // pub mod partition; (wired in when ready)
 mod producer;
 mod runtime;
+pub mod testing;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
 pub use background::RestartPolicy;
@@ -107,6 +108,9 @@ pub use fastkafka_macros::produces;
 /// ```
 pub use fastkafka_macros::run_in_background;
 
+/// The rdkafka crate fastkafka is built on, for its configuration and error types.
+pub use rdkafka;
+
 /// What an app needs: `use fastkafka::prelude::*;`.
 ///
 /// The derives `Serialize`, `Deserialize` and `JsonSchema` are re-exported for
@@ -145,7 +149,7 @@ macro_rules! main {
 pub mod __private {
     pub use crate::background::BackgroundTaskSpec;
     pub use crate::cli::app_main;
-    pub use crate::encoding::{assert_message, EncodeJson, EncodeProbe, EncodeRaw};
+    pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::IntoTaskResult;
     pub use crate::producer::{produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec};
     pub use futures::future::BoxFuture;

@@ -210,7 +210,9 @@ impl BrokerProducer {
                 stats: Arc::clone(&stats),
             })
             .map_err(|e| {
-                Error::Config(format!("cannot create the producer for broker `{broker}`: {e}"))
+                Error::Config(format!(
+                    "cannot create the producer for broker `{broker}`: {e}"
+                ))
             })?;
         Ok(BrokerProducer {
             broker: broker.to_string(),
@@ -275,15 +277,15 @@ const QUEUE_FULL_MAX_BACKOFF: Duration = Duration::from_millis(50);
 async fn send(binding: &TopicBinding, event: KafkaEvent<Vec<u8>>) -> Result<PendingDelivery> {
     let (tx, rx) = oneshot::channel();
     let headers = (!event.headers.is_empty()).then(|| {
-        event
-            .headers
-            .iter()
-            .fold(OwnedHeaders::new_with_capacity(event.headers.len()), |h, (name, value)| {
+        event.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(event.headers.len()),
+            |h, (name, value)| {
                 h.insert(Header {
                     key: name,
                     value: Some(value),
                 })
-            })
+            },
+        )
     });
     let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> =
         BaseRecord::with_opaque_to(&binding.topic, Box::new(tx)).payload(&event.message[..]);

@@ -76,7 +76,11 @@ impl FastKafka {
                 "started the embedded Kafka broker"
             );
         }
-        tracing::info!(broker = resolved.name, bootstrap = resolved.bootstrap, "using Kafka broker");
+        tracing::info!(
+            broker = resolved.name,
+            bootstrap = resolved.bootstrap,
+            "using Kafka broker"
+        );
 
         if let Some(hook) = self.startup.take() {
             tracing::info!("running the startup hook");
@@ -89,10 +93,11 @@ impl FastKafka {
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);
-            let reachable = tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT).err().map(|e| (p, e)))
-                .await
-                .ok()
-                .flatten();
+            let reachable =
+                tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT).err().map(|e| (p, e)))
+                    .await
+                    .ok()
+                    .flatten();
             if let Some((p, error)) = reachable {
                 tracing::warn!(
                     broker = p.broker,
@@ -132,9 +137,9 @@ impl FastKafka {
                 None => run_broker,
                 Some(name) if name == run_broker.name => run_broker,
                 Some(name) => {
-                    pinned = self.resolve_broker(name).map_err(|e| {
-                        Error::Config(format!("producer `{}`: {e}", spec.function))
-                    })?;
+                    pinned = self
+                        .resolve_broker(name)
+                        .map_err(|e| Error::Config(format!("producer `{}`: {e}", spec.function)))?;
                     &pinned
                 }
             };
@@ -164,7 +169,8 @@ impl FastKafka {
     }
 }
 
-/// A started app. Dropping it without [`RunningApp::stop`] leaves its tasks running.
+/// A started app. Stop it with [`RunningApp::stop`]; dropping it instead cancels its
+/// background tasks and flushes its producers for at most five seconds (blocking).
 pub struct RunningApp {
     bootstrap: String,
     // Keeps the embedded broker (if any) alive while the app runs.
@@ -202,9 +208,7 @@ impl RunningApp {
     /// Shuts down: cancels background tasks (waiting up to the grace period), flushes
     /// every producer so that nothing queued is lost, runs the shutdown hook.
     pub async fn stop(mut self) -> Result<ShutdownReport> {
-        let result = self.stop_inner().await;
-        RUNNING.store(false, Ordering::SeqCst);
-        result
+        self.stop_inner().await
     }
 
     async fn stop_inner(&mut self) -> Result<ShutdownReport> {
@@ -273,6 +277,33 @@ impl RunningApp {
     }
 }
 
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        if !self.tasks.is_empty() || !self.producers.is_empty() {
+            tracing::warn!(
+                "RunningApp dropped without stop(); cancelling tasks and flushing producers"
+            );
+            for (_, handle) in self.tasks.drain(..) {
+                handle.abort();
+            }
+            for spec in &self.specs {
+                spec.slot.unbind();
+            }
+            for p in self.producers.drain(..) {
+                let left = p.flush(Duration::from_secs(5));
+                if left > 0 {
+                    tracing::error!(
+                        broker = p.broker,
+                        in_flight = left,
+                        "messages were not delivered before the app was dropped"
+                    );
+                }
+            }
+        }
+        RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
 fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
     producers
         .iter()
@@ -287,7 +318,10 @@ fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
 /// Completes on the first SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::error!("cannot listen for SIGINT/SIGTERM; the app will run until killed");
         return std::future::pending().await;
     };

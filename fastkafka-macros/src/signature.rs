@@ -5,7 +5,12 @@ use syn::{FnArg, ItemFn, ReturnType, Type};
 use crate::errors::Errors;
 
 /// An `async fn` with no generics and no `self`: what every fastkafka macro annotates.
-pub(crate) fn check_plain_async_fn(func: &ItemFn, macro_name: &str, example: &str, errors: &mut Errors) {
+pub(crate) fn check_plain_async_fn(
+    func: &ItemFn,
+    macro_name: &str,
+    example: &str,
+    errors: &mut Errors,
+) {
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.spanned(
@@ -26,7 +31,10 @@ pub(crate) fn check_plain_async_fn(func: &ItemFn, macro_name: &str, example: &st
         );
     }
     if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, format!("#[{macro_name}] functions cannot be variadic"));
+        errors.spanned(
+            variadic,
+            format!("#[{macro_name}] functions cannot be variadic"),
+        );
     }
 }
 

@@ -22,7 +22,7 @@ pub struct HelloWorld {
 // ANCHOR_END: message
 
 // ANCHOR: app
-fn app() -> FastKafka {
+pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Demo Kafka producer app")
         .version("0.1.0")

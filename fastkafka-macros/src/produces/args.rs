@@ -61,9 +61,15 @@ pub(crate) fn check_topic_name(topic: &str) -> Result<(), String> {
         return Err(format!("`{topic}` is not a valid Kafka topic name"));
     }
     if topic.len() > 249 {
-        return Err(format!("a Kafka topic name has at most 249 characters; this one has {}", topic.len()));
+        return Err(format!(
+            "a Kafka topic name has at most 249 characters; this one has {}",
+            topic.len()
+        ));
     }
-    if let Some(bad) = topic.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(bad) = topic
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return Err(format!(
             "`{topic}` is not a valid Kafka topic name: {bad:?} is not allowed; use letters, digits, `.`, `_` and `-`"
         ));

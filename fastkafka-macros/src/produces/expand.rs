@@ -106,9 +106,9 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let spec = format_ident!("__FASTKAFKA_PRODUCER");
     let event = format_ident!("__fastkafka_event", span = Span::mixed_site());
     let private = quote!(::fastkafka::__private);
-    // Checked at the user's message type, so a missing derive is reported there.
-    let assert_message = quote_spanned! {message_ty.span()=>
-        const _: () = #private::assert_message::<#message_ty>();
+    // Spanned at the user's message type, so a missing derive is reported there.
+    let schema = quote_spanned! {message_ty.span()=>
+        #private::schema_of::<#message_ty>
     };
     let encode = quote! {
         |__fastkafka_message| #private::EncodeProbe(__fastkafka_message).fk_encode(#topic)
@@ -169,14 +169,13 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     Ok(quote! {
         #(#attrs)*
         #vis #asyncness #fn_token #name(#inputs) -> ::fastkafka::Result<#output> {
-            #assert_message
             static #spec: #private::ProducerSpec = #private::ProducerSpec {
                 function: #name_str,
                 topic: #topic,
                 broker: #broker,
                 description: #description,
                 batch: #batch,
-                schema: |generator| generator.subschema_for::<#message_ty>(),
+                schema: #schema,
                 message_type: #message_type_name,
                 slot: #private::ProducerSlot::new(),
             };

@@ -1,0 +1,285 @@
+//! `fastkafka run`: supervised workers, checked at the broker.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use fastkafka::testing::{read_to_end, Record};
+use fastkafka::EmbeddedBroker;
+
+const HELLO: &str = r#"{"msg":"Hello world!"}"#;
+
+fn is_sent(line: &str) -> bool {
+    line.contains("sent topic=hello_world")
+}
+
+fn assert_hello_records(records: &[Record]) {
+    assert!(!records.is_empty());
+    for r in records {
+        assert_eq!(r.key.as_deref(), Some(&b"my_key"[..]), "{r:?}");
+        assert_eq!(r.payload_text(), HELLO);
+    }
+}
+
+#[test]
+fn two_workers_send_keyed_hello_messages_and_lose_none_on_sigterm() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        broker.bootstrap_servers(),
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    // Both workers send, each line prefixed with its pid as it is written.
+    let sent = run.wait_for_lines(is_sent, 6, Duration::from_secs(30));
+    let pids: HashSet<u32> = sent.iter().filter_map(|l| worker_pid(l)).collect();
+    assert_eq!(
+        pids.len(),
+        2,
+        "expected lines from two workers:\n{}",
+        run.output()
+    );
+
+    run.signal(libc::SIGTERM);
+    let status = run.wait(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}; output:\n{}", run.output());
+    let output = run.output();
+    assert!(output.contains("Starting process cleanup, this may take a few seconds..."));
+    for pid in &pids {
+        assert!(
+            output.contains(&format!("Terminating the process {pid}...")),
+            "{output}"
+        );
+        assert!(
+            output.contains(&format!("Process {pid} terminated.")),
+            "{output}"
+        );
+    }
+
+    // Every delivery a worker reported is in the topic, with the key and payload.
+    let records = read_to_end(
+        broker.bootstrap_servers(),
+        "hello_world",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_hello_records(&records);
+    let stored: BTreeSet<(i32, i64)> = records.iter().map(|r| (r.partition, r.offset)).collect();
+    let reported: BTreeSet<(i32, i64)> = run
+        .lines()
+        .iter()
+        .filter(|l| is_sent(l))
+        .map(|l| reported_delivery(l).unwrap())
+        .collect();
+    assert!(reported.len() >= 6);
+    assert!(
+        reported.is_subset(&stored),
+        "reported {reported:?}, stored {stored:?}"
+    );
+    // One key, one partition.
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.partition)
+            .collect::<HashSet<_>>()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_embedded_broker_is_started_for_the_workers() {
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        "embedded",
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    let line = run.wait_for_lines(
+        |l| l.contains("bootstrap.servers="),
+        1,
+        Duration::from_secs(10),
+    );
+    let bootstrap = line[0]
+        .split("bootstrap.servers=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
+    // Read while it runs: the broker lives in the supervisor.
+    let records = read_to_end(&bootstrap, "hello_world", Duration::from_secs(10)).unwrap();
+    assert!(records.len() >= 4);
+    assert_hello_records(&records);
+    run.signal(libc::SIGINT);
+    assert!(
+        run.wait(Duration::from_secs(20)).success(),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn a_crashed_worker_is_restarted() {
+    let dir = std::env::temp_dir().join(format!("fastkafka-crash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("crashed-once");
+    let script = dir.join("crash_once_app");
+    // Crashes on its first start, then runs until SIGTERM and exits 0.
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ ! -e {m} ]; then touch {m}; echo 'crashing now'; exit 3; fi\necho \"running as $$\"\ntrap 'echo stopping; exit 0' TERM\nwhile true; do sleep 0.1; done\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        "--kafka-broker",
+        "localhost:9",
+        script.to_str().unwrap(),
+    ]));
+    run.wait_for_lines(|l| l.contains("running as"), 1, Duration::from_secs(15));
+    let output = run.output();
+    assert!(output.contains("crashing now"), "{output}");
+    assert!(
+        output.contains("crashed (exit status: 3); restarting it in 0.5 s"),
+        "{output}"
+    );
+    run.signal(libc::SIGTERM);
+    let status = run.wait(Duration::from_secs(10));
+    // A worker failed during the run: the supervisor says so with its exit code.
+    assert_eq!(status.code(), Some(1), "{}", run.output());
+    assert!(run.output().contains("stopping"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_arguments_get_one_clear_line_and_exit_code_2() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["run", "--num-workers", "0", "hello_app"],
+            "--num-workers must be at least 1",
+        ),
+        (
+            &["run", "--num-workers", "1", "./no/such/app"],
+            "APP `./no/such/app` does not exist",
+        ),
+        (
+            &["broker", "--partitions", "0"],
+            "--partitions must be at least 1",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(fastkafka_bin()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_broker_name_stops_the_run_with_exit_code_2() {
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        "prod",
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    let status = run.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2), "{}", run.output());
+    let output = run.output();
+    assert!(
+        output.contains("unknown Kafka broker `prod`; this app knows `demo_broker`"),
+        "{output}"
+    );
+}
+
+#[test]
+fn the_standalone_broker_prints_its_address_first_and_serves_a_fixed_port() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut broker = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "broker",
+        "--port",
+        &port.to_string(),
+        "--partitions",
+        "5",
+    ]));
+    let first = broker.wait_for_lines(|_| true, 1, Duration::from_secs(10));
+    assert_eq!(first[0], format!("bootstrap.servers=127.0.0.1:{port}"));
+
+    // An app run against it creates its topic with 5 partitions on first use.
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut app = Watched::spawn(Command::new(example_bin("hello_app")).args([
+        "run",
+        "--kafka-broker",
+        &bootstrap,
+    ]));
+    app.wait_for_lines(is_sent, 2, Duration::from_secs(30));
+    app.signal(libc::SIGTERM);
+    assert!(
+        app.wait(Duration::from_secs(20)).success(),
+        "{}",
+        app.output()
+    );
+    let consumer: fastkafka::rdkafka::consumer::BaseConsumer =
+        fastkafka::rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .unwrap();
+    use fastkafka::rdkafka::consumer::Consumer;
+    let metadata = consumer
+        .fetch_metadata(Some("hello_world"), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 5);
+    assert_hello_records(&read_to_end(&bootstrap, "hello_world", Duration::from_secs(10)).unwrap());
+
+    broker.signal(libc::SIGINT);
+    assert!(broker.wait(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("fastkafka-crashloop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("always_crashes");
+    std::fs::write(&script, "#!/bin/sh\necho 'cannot start'\nexit 1\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        "--kafka-broker",
+        "localhost:9",
+        script.to_str().unwrap(),
+    ]));
+    // Backoff 0.5 + 1 + 2 + 4 s between the five crashes.
+    let status = run.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{}", run.output());
+    let output = run.output();
+    assert_eq!(output.matches("cannot start").count(), 5, "{output}");
+    assert!(
+        output.contains("workers crashed 5 times within 60 s"),
+        "{output}"
+    );
+    assert!(output.contains("giving up"), "{output}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,132 @@
+//! Helpers for testing apps: read back what reached a topic with a plain consumer.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::error::{Error, Result};
+
+/// One record as it sits in a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// The key, if any.
+    pub key: Option<Vec<u8>>,
+    /// The payload, if any.
+    pub payload: Option<Vec<u8>>,
+    /// Headers in order; a header without a value has an empty one.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The record timestamp in milliseconds, if any.
+    pub timestamp: Option<i64>,
+}
+
+impl Record {
+    /// The payload as UTF-8 text (lossy), or "" for none.
+    pub fn payload_text(&self) -> String {
+        String::from_utf8_lossy(self.payload.as_deref().unwrap_or_default()).into_owned()
+    }
+}
+
+/// Reads `topic` from the beginning of every partition with a plain consumer (no
+/// consumer group, nothing committed) until `count` records arrived or `timeout` passed,
+/// and returns them sorted by partition and offset.
+///
+/// ```no_run
+/// # fn demo(bootstrap: &str) -> fastkafka::Result<()> {
+/// use std::time::Duration;
+/// let records = fastkafka::testing::read_topic(bootstrap, "hello_world", 3, Duration::from_secs(10))?;
+/// assert!(records.iter().all(|r| r.key.as_deref() == Some(&b"my_key"[..])));
+/// # Ok(()) }
+/// ```
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<Record>> {
+    read(bootstrap, topic, Some(count), timeout)
+}
+
+/// Reads every record `topic` holds now: from the beginning of each partition up to
+/// its high watermark, sorted by partition and offset.
+pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Vec<Record>> {
+    read(bootstrap, topic, None, timeout)
+}
+
+fn read(
+    bootstrap: &str,
+    topic: &str,
+    count: Option<usize>,
+    timeout: Duration,
+) -> Result<Vec<Record>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "fastkafka-testing-reader")
+        .set("enable.auto.commit", "false")
+        .set("allow.auto.create.topics", "false")
+        .create()?;
+    let deadline = Instant::now() + timeout;
+    let partitions = loop {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let n = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if n > 0 {
+            break n;
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Config(format!("topic `{topic}` does not exist")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let count = match count {
+        Some(n) => n,
+        None => {
+            let mut total = 0;
+            for p in 0..partitions as i32 {
+                let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5))?;
+                total += (high - low).max(0) as usize;
+            }
+            total
+        }
+    };
+    let mut records = Vec::new();
+    while records.len() < count && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => records.push(Record {
+                topic: m.topic().to_string(),
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().map(<[u8]>::to_vec),
+                headers: m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp: m.timestamp().to_millis(),
+            }),
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+    }
+    records.sort_by_key(|r| (r.partition, r.offset));
+    Ok(records)
+}

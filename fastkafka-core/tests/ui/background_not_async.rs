@@ -1,0 +1,6 @@
+use fastkafka::prelude::*;
+
+#[run_in_background]
+fn ticker() {}
+
+fn main() {}
