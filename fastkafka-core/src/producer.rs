@@ -107,7 +107,7 @@ pub struct ProducerStats {
     failed_unobserved: AtomicU64,
 }
 
-/// A snapshot of [`ProducerStats`].
+/// How many messages a producer delivered and how many failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliveryCounts {
     /// Messages the broker acknowledged.
