@@ -89,6 +89,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let embedded = if args.kafka_broker == "embedded" {
         let broker = fastkafka::EmbeddedBroker::start()?;
+        create_declared_topics(&broker, &binary).await?;
         say(&format!(
             "started the embedded Kafka broker: bootstrap.servers={}",
             broker.bootstrap_servers()
@@ -205,6 +206,35 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Workers cannot create topics on the embedded broker (it has no CreateTopics API),
+/// so the supervisor creates the app's declared topics before starting them.
+async fn create_declared_topics(
+    broker: &fastkafka::EmbeddedBroker,
+    binary: &std::path::Path,
+) -> anyhow::Result<()> {
+    let out = Command::new(binary).arg("topics").output().await?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`{} topics` failed ({}): is it a fastkafka app? {}",
+            binary.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let topics: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+    for t in topics {
+        let (Some(topic), Some(partitions)) = (t["topic"].as_str(), t["partitions"].as_i64())
+        else {
+            continue;
+        };
+        broker.create_topic(topic, partitions as i32)?;
+        say(&format!(
+            "created topic {topic} with {partitions} partitions"
+        ));
+    }
+    Ok(())
 }
 
 /// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones

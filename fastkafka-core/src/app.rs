@@ -7,6 +7,9 @@ use futures::future::BoxFuture;
 
 use crate::embedded::EmbeddedBroker;
 use crate::error::{BoxError, Error, IntoTaskResult, NameList, Result};
+use crate::partition::KeylessStrategy;
+use crate::producer::{DeliveryHook, DeliveryReport};
+use crate::routing::PartitionerFn;
 
 /// A lifespan hook: runs once, before producers start or after they stop.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
@@ -36,6 +39,10 @@ pub struct FastKafka {
     pub(crate) shutdown: Option<Hook>,
     pub(crate) shutdown_grace: Duration,
     pub(crate) flush_timeout: Duration,
+    pub(crate) topics: Vec<(String, i32)>,
+    pub(crate) partitioner: Option<PartitionerFn>,
+    pub(crate) keyless: KeylessStrategy,
+    pub(crate) on_delivery: Option<DeliveryHook>,
 }
 
 /// The app's description, shown in its AsyncAPI docs.
@@ -81,6 +88,10 @@ impl FastKafka {
                 shutdown: None,
                 shutdown_grace: Duration::from_secs(10),
                 flush_timeout: Duration::from_secs(30),
+                topics: Vec::new(),
+                partitioner: None,
+                keyless: KeylessStrategy::default(),
+                on_delivery: None,
             },
         }
     }
@@ -98,6 +109,12 @@ impl FastKafka {
     /// The named brokers, in the order they were added.
     pub fn brokers(&self) -> impl Iterator<Item = (&str, &Broker)> {
         self.brokers.iter().map(|(n, b)| (n.as_str(), b))
+    }
+
+    /// The topics the app declares with [`FastKafkaBuilder::topic`], with their
+    /// partition counts.
+    pub fn declared_topics(&self) -> &[(String, i32)] {
+        &self.topics
     }
 
     /// The broker used when `--kafka-broker` is not given: the one set with
@@ -262,6 +279,55 @@ impl FastKafkaBuilder {
     /// How long shutdown waits for queued messages to be acknowledged (default 30 s).
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.app.flush_timeout = timeout;
+        self
+    }
+
+    /// Declares a topic the app needs, with its partition count. At start, a declared
+    /// topic that does not exist yet is created (on a real broker with the broker's
+    /// default replication factor); one that exists is left as it is.
+    ///
+    /// Without a declaration, a topic is created on first use with the broker's
+    /// default partition count (3 on the embedded broker), if the broker allows it.
+    pub fn topic(mut self, name: impl Into<String>, partitions: i32) -> Self {
+        let name = name.into();
+        self.app.topics.retain(|(n, _)| *n != name);
+        self.app.topics.push((name, partitions));
+        self
+    }
+
+    /// A custom partitioner for every producer function of the app that does not name
+    /// its own (`#[produces(partitioner = path)]`). A result outside
+    /// `0..partition_count` is an error returned to the caller; nothing is sent.
+    pub fn partitioner(mut self, partitioner: PartitionerFn) -> Self {
+        self.app.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Where keyless messages go, for every producer function that does not choose
+    /// (`#[produces(keyless = "round_robin")]`). Default: [`KeylessStrategy::Sticky`].
+    pub fn keyless_strategy(mut self, strategy: KeylessStrategy) -> Self {
+        self.app.keyless = strategy;
+        self
+    }
+
+    /// Calls `hook` with every message's delivery report, delivered or failed, on the
+    /// producer's delivery thread: keep it short (log, count), never block in it.
+    ///
+    /// ```
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .on_delivery(|report| match report.error {
+    ///         None => println!("Produced record to topic {} partition [{}] @ offset {}",
+    ///             report.topic, report.partition, report.offset),
+    ///         Some(e) => println!("Failed to deliver message: {e}"),
+    ///     })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn on_delivery(
+        mut self,
+        hook: impl Fn(&DeliveryReport<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.app.on_delivery = Some(std::sync::Arc::new(hook));
         self
     }
 

@@ -29,6 +29,10 @@ enum AppCommand {
         #[arg(long, value_name = "NAME")]
         kafka_broker: Option<String>,
     },
+    /// Print the topics the app declares, as JSON (used by `fastkafka run` to create
+    /// them on the embedded broker).
+    #[command(hide = true)]
+    Topics,
     /// Print the app's AsyncAPI document.
     Asyncapi {
         /// Output format.
@@ -82,6 +86,15 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        AppCommand::Topics => {
+            let topics: Vec<serde_json::Value> = make_app()
+                .declared_topics()
+                .iter()
+                .map(|(topic, partitions)| serde_json::json!({"topic": topic, "partitions": partitions}))
+                .collect();
+            println!("{}", serde_json::Value::Array(topics));
+            ExitCode::SUCCESS
         }
         AppCommand::Asyncapi { format } => {
             let _ = format;

@@ -57,6 +57,26 @@ pub enum Error {
         /// How many partitions the topic has.
         partition_count: i32,
     },
+    /// A custom partitioner chose a partition the topic does not have; nothing was sent.
+    #[error("the custom partitioner of `{function}` chose partition {partition} for topic `{topic}`, which has {partition_count} partitions; it must return a value in 0..{partition_count}")]
+    PartitionerOutOfRange {
+        /// The producer function.
+        function: &'static str,
+        /// The topic.
+        topic: String,
+        /// What the partitioner returned.
+        partition: i32,
+        /// How many partitions the topic has.
+        partition_count: i32,
+    },
+    /// The topic's partition count could not be learned from the broker.
+    #[error("cannot learn how many partitions topic `{topic}` has: {reason}")]
+    Metadata {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// The message could not be put on the producer's local queue.
     #[error("could not queue the message for topic `{topic}`: {source}")]
     Enqueue {

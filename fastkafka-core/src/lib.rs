@@ -51,10 +51,12 @@ mod embedded;
 mod encoding;
 mod error;
 mod event;
-// pub mod partition; (wired in when ready)
+pub mod partition;
 mod producer;
+mod routing;
 mod runtime;
 pub mod testing;
+mod topics;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
 pub use background::RestartPolicy;
@@ -62,7 +64,9 @@ pub use embedded::{EmbeddedBroker, DEFAULT_PARTITIONS};
 pub use encoding::Message;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
 pub use event::{Delivery, IntoKey, KafkaEvent};
-pub use producer::{DeliveryCounts, PendingDelivery};
+pub use partition::KeylessStrategy;
+pub use producer::{DeliveryCounts, DeliveryReport, PendingDelivery};
+pub use routing::PartitionerFn;
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
@@ -151,7 +155,10 @@ pub mod __private {
     pub use crate::cli::app_main;
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::IntoTaskResult;
-    pub use crate::producer::{produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec};
+    pub use crate::partition::KeylessStrategy;
+    pub use crate::producer::{
+        custom_partitioner, produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec,
+    };
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use schemars;

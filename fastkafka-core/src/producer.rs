@@ -21,6 +21,8 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
+use crate::partition::KeylessStrategy;
+use crate::routing::{PartitionerFn, Router};
 
 /// A producer function, as `#[produces]` registers it. Not written by hand.
 #[doc(hidden)]
@@ -39,8 +41,18 @@ pub struct ProducerSpec {
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     /// The message type's Rust name, for the docs.
     pub message_type: &'static str,
+    /// `partitioner = path`: a custom partitioner for this function.
+    pub partitioner: Option<PartitionerFn>,
+    /// `keyless = "..."`: the keyless strategy for this function.
+    pub keyless: Option<KeylessStrategy>,
     /// Bound to a running producer while the app runs.
     pub slot: ProducerSlot,
+}
+
+/// Checks a `partitioner = path` argument's signature at the user's span.
+#[doc(hidden)]
+pub const fn custom_partitioner(f: PartitionerFn) -> Option<PartitionerFn> {
+    Some(f)
 }
 
 /// A registered producer function.
@@ -79,18 +91,20 @@ impl Default for ProducerSlot {
     }
 }
 
-/// A producer function's topic on its broker's producer.
+/// A producer function's topic on its broker's producer, and how it routes.
 #[doc(hidden)]
 pub struct TopicBinding {
     producer: Arc<BrokerProducer>,
     topic: Arc<str>,
+    router: Router,
 }
 
 impl TopicBinding {
-    pub(crate) fn new(producer: Arc<BrokerProducer>, topic: &str) -> Self {
+    pub(crate) fn new(producer: Arc<BrokerProducer>, topic: &str, router: Router) -> Self {
         TopicBinding {
             producer,
             topic: Arc::from(topic),
+            router,
         }
     }
 }
@@ -130,9 +144,29 @@ impl ProducerStats {
     }
 }
 
+/// What the app's `on_delivery` hook sees for every message: where it landed, or why
+/// it did not.
+#[derive(Debug)]
+pub struct DeliveryReport<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition (the one asked for, when delivery failed before one was chosen: -1).
+    pub partition: i32,
+    /// The offset in the partition; meaningful only when `error` is `None`.
+    pub offset: i64,
+    /// The message key.
+    pub key: Option<&'a [u8]>,
+    /// Why the message was not delivered, if it was not.
+    pub error: Option<&'a KafkaError>,
+}
+
+/// The app's `on_delivery` hook.
+pub(crate) type DeliveryHook = Arc<dyn Fn(&DeliveryReport<'_>) + Send + Sync>;
+
 /// The librdkafka context: routes each delivery report to its [`PendingDelivery`].
 pub(crate) struct DeliveryRouter {
     stats: Arc<ProducerStats>,
+    hook: Option<DeliveryHook>,
 }
 
 impl ClientContext for DeliveryRouter {}
@@ -141,6 +175,25 @@ impl ProducerContext for DeliveryRouter {
     type DeliveryOpaque = DeliveryOpaque;
 
     fn delivery(&self, result: &DeliveryResult<'_>, tx: DeliveryOpaque) {
+        if let Some(hook) = &self.hook {
+            let report = match result {
+                Ok(m) => DeliveryReport {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                    error: None,
+                },
+                Err((e, m)) => DeliveryReport {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                    error: Some(e),
+                },
+            };
+            hook(&report);
+        }
         let outcome = match result {
             Ok(msg) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +248,7 @@ impl BrokerProducer {
         bootstrap: &str,
         broker_properties: &[(String, String)],
         app_config: &[(String, String)],
+        hook: Option<DeliveryHook>,
     ) -> Result<Self> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", bootstrap);
@@ -208,6 +262,7 @@ impl BrokerProducer {
         let inner = config
             .create_with_context(DeliveryRouter {
                 stats: Arc::clone(&stats),
+                hook,
             })
             .map_err(|e| {
                 Error::Config(format!(
@@ -228,6 +283,43 @@ impl BrokerProducer {
             .fetch_metadata(None, timeout)
             .map(|_| ())
             .map_err(Error::from)
+    }
+
+    /// How many partitions `topic` has, asking the broker (blocking). A topic that does
+    /// not exist yet is created by the request where the broker allows it; a new topic
+    /// may need a moment before it has leaders, so this retries for a few seconds.
+    pub(crate) fn partition_count(&self, topic: &str) -> Result<i32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let metadata = self
+                .inner
+                .client()
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .map_err(|e| Error::Metadata {
+                    topic: topic.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let found = metadata.topics().iter().find(|t| t.name() == topic);
+            let problem = match found {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    return Ok(t.partitions().len() as i32)
+                }
+                Some(t) => t.error().map_or("it has no partitions".to_string(), |e| {
+                    format!(
+                        "the broker says {}",
+                        rdkafka::error::RDKafkaErrorCode::from(e)
+                    )
+                }),
+                None => "the broker does not know it".to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Metadata {
+                    topic: topic.to_string(),
+                    reason: format!("{problem}; create the topic or declare it with FastKafka::builder().topic(..)"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits until every queued message was acknowledged or failed; returns how many
@@ -275,6 +367,15 @@ pub async fn produce_batch(
 const QUEUE_FULL_MAX_BACKOFF: Duration = Duration::from_millis(50);
 
 async fn send(binding: &TopicBinding, event: KafkaEvent<Vec<u8>>) -> Result<PendingDelivery> {
+    let partition = binding
+        .router
+        .choose(
+            &binding.producer,
+            &binding.topic,
+            event.key.as_deref(),
+            event.partition,
+        )
+        .await?;
     let (tx, rx) = oneshot::channel();
     let headers = (!event.headers.is_empty()).then(|| {
         event.headers.iter().fold(
@@ -292,7 +393,7 @@ async fn send(binding: &TopicBinding, event: KafkaEvent<Vec<u8>>) -> Result<Pend
     if let Some(key) = &event.key {
         record = record.key(&key[..]);
     }
-    if let Some(partition) = event.partition {
+    if let Some(partition) = partition {
         record = record.partition(partition);
     }
     if let Some(ts) = event.timestamp {

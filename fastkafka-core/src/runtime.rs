@@ -16,6 +16,7 @@ use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
 use crate::error::{Error, Result};
 use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
+use crate::routing::Router;
 
 /// One app per process: producer functions find their producer through process-wide
 /// registrations, so two apps at once would fight over them.
@@ -56,7 +57,9 @@ impl FastKafka {
     pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
         if RUNNING.swap(true, Ordering::SeqCst) {
             return Err(Error::Config(
-                "another fastkafka app is already running in this process; stop it first".into(),
+                "another fastkafka app is already running in this process; stop it first \
+                 (tests that start apps take turns with `fastkafka::testing::exclusive().await`)"
+                    .into(),
             ));
         }
         match self.start_inner(broker).await {
@@ -90,6 +93,7 @@ impl FastKafka {
             })?;
         }
 
+        crate::topics::ensure(&resolved, &self.topics).await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);
@@ -151,13 +155,19 @@ impl FastKafka {
                         &target.bootstrap,
                         &target.properties,
                         &self.producer_config,
+                        self.on_delivery.clone(),
                     )?);
                     producers.push(Arc::clone(&p));
                     p
                 }
             };
+            let router = Router::new(
+                spec.function,
+                spec.partitioner.or(self.partitioner),
+                spec.keyless.unwrap_or(self.keyless),
+            );
             spec.slot
-                .bind(Arc::new(TopicBinding::new(producer, spec.topic)));
+                .bind(Arc::new(TopicBinding::new(producer, spec.topic, router)));
             tracing::info!(
                 function = spec.function,
                 topic = spec.topic,

@@ -8,6 +8,21 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 
+/// One app runs per process at a time; tests of one test binary that start apps take
+/// turns by holding this guard while their app runs.
+///
+/// ```no_run
+/// # async fn demo(app: fastkafka::FastKafka) -> fastkafka::Result<()> {
+/// let _turn = fastkafka::testing::exclusive().await;
+/// let running = app.start("embedded").await?;
+/// running.stop().await?;
+/// # Ok(()) }
+/// ```
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// One record as it sits in a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

@@ -9,8 +9,6 @@ use fastkafka::prelude::*;
 use fastkafka::testing::read_to_end;
 use fastkafka::EmbeddedBroker;
 
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 static PANICKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 static FAILING_RUNS: AtomicUsize = AtomicUsize::new(0);
 static TICKS: AtomicUsize = AtomicUsize::new(0);
@@ -67,7 +65,7 @@ impl Write for Captured {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_tasks_are_logged_by_name_restarted_or_left_stopped_and_cancelled_on_stop() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let logs = Captured::default();
     let writer = logs.clone();
     // Global: the tasks log from the runtime's worker threads.

@@ -10,8 +10,6 @@ use fastkafka::testing::{read_to_end, read_topic};
 use fastkafka::{EmbeddedBroker, Error};
 use futures::FutureExt;
 
-/// One app per process: the tests of this file take turns.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -102,7 +100,7 @@ async fn early_return(skip: bool) -> KafkaEvent<Order> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delivery_reports_say_where_each_message_landed() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     let running = app().start(broker.bootstrap_servers()).await.unwrap();
 
@@ -146,7 +144,7 @@ async fn delivery_reports_say_where_each_message_landed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pinned_partitions_timestamps_raw_payloads_and_batches_reach_the_broker_as_written() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     broker.create_topic("pinned.orders", 3).unwrap();
     let running = app().start(broker.bootstrap_servers()).await.unwrap();
@@ -232,7 +230,7 @@ async fn pinned_partitions_timestamps_raw_payloads_and_batches_reach_the_broker_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn producer_calls_return_before_the_broker_acknowledges() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     let running = app().start(broker.bootstrap_servers()).await.unwrap();
     // Warm up (metadata, producer id), then make the broker slow.
@@ -268,7 +266,7 @@ async fn producer_calls_return_before_the_broker_acknowledges() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_producer_called_while_no_app_runs_is_a_clear_error() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let err = to_plain(1).await.unwrap_err();
     assert!(
         matches!(
@@ -284,7 +282,7 @@ async fn a_producer_called_while_no_app_runs_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_deliveries_are_returned_to_the_caller_and_counted_when_nobody_awaits_them() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     let running = app().start(broker.bootstrap_servers()).await.unwrap();
     to_plain(0).await.unwrap().await.unwrap();
@@ -307,7 +305,7 @@ async fn failed_deliveries_are_returned_to_the_caller_and_counted_when_nobody_aw
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lifespan_hooks_run_around_the_producers() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     let bootstrap = broker.bootstrap_servers().to_string();
     let seen_at_shutdown = Arc::new(AtomicUsize::new(usize::MAX));
@@ -340,7 +338,7 @@ async fn lifespan_hooks_run_around_the_producers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_broker_names_are_an_error_listing_the_known_ones() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let app = FastKafka::builder()
         .broker("demo_broker", Broker::new("localhost", 9092))
         .build();
@@ -359,7 +357,7 @@ async fn app_start_stop(bootstrap: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_producer_config_is_reported_at_start() {
-    let _turn = TURN.lock().await;
+    let _turn = fastkafka::testing::exclusive().await;
     let broker = EmbeddedBroker::start().unwrap();
     let app = FastKafka::builder()
         .producer_config("no.such.property", "1")

@@ -11,14 +11,45 @@ pub(crate) struct ProducesArgs {
     pub(crate) topic: Option<LitStr>,
     pub(crate) broker: Option<LitStr>,
     pub(crate) description: Option<LitStr>,
+    pub(crate) partitioner: Option<syn::Path>,
+    pub(crate) keyless: Option<(LitStr, &'static str)>,
 }
 
-const EXPECTED: &str = "expected `topic = \"...\"`, `broker = \"...\"` or `description = \"...\"`";
+const EXPECTED: &str = "expected `topic = \"...\"`, `broker = \"...\"`, `description = \"...\"`, `partitioner = path::to::fn` or `keyless = \"sticky\" | \"round_robin\" | \"random\"`";
+
+/// The keyless strategies, as written and as named in `KeylessStrategy`.
+const KEYLESS: &[(&str, &str)] = &[
+    ("sticky", "Sticky"),
+    ("round_robin", "RoundRobin"),
+    ("random", "Random"),
+];
 
 pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
     let mut out = ProducesArgs::default();
     let mut errors = Errors::default();
     let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("partitioner") {
+            let path: syn::Path = meta.value()?.parse()?;
+            if out.partitioner.is_some() {
+                errors.spanned(&path, "this argument is given twice; keep one");
+            }
+            out.partitioner = Some(path);
+            return Ok(());
+        }
+        if meta.path.is_ident("keyless") {
+            let value: LitStr = meta.value()?.parse()?;
+            match KEYLESS.iter().find(|(written, _)| *written == value.value()) {
+                Some((_, variant)) => out.keyless = Some((value, variant)),
+                None => errors.spanned(
+                    &value,
+                    format!(
+                        "unknown keyless strategy `{}`; write `keyless = \"sticky\"` (the default), `\"round_robin\"` or `\"random\"`",
+                        value.value()
+                    ),
+                ),
+            }
+            return Ok(());
+        }
         let slot = if meta.path.is_ident("topic") {
             &mut out.topic
         } else if meta.path.is_ident("broker") {

@@ -91,6 +91,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
 
     let shape = shape(ret);
     let message_ty = shape.message();
+    let private_path = quote!(::fastkafka::__private);
     let description = args
         .description
         .as_ref()
@@ -98,6 +99,17 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         .unwrap_or_else(|| doc_text(&func.attrs));
     let broker = match &args.broker {
         Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    };
+    let partitioner = match &args.partitioner {
+        Some(path) => quote_spanned! {path.span()=> #private_path::custom_partitioner(#path)},
+        None => quote!(::core::option::Option::None),
+    };
+    let keyless = match &args.keyless {
+        Some((_, variant)) => {
+            let variant = format_ident!("{}", variant);
+            quote!(::core::option::Option::Some(#private_path::KeylessStrategy::#variant))
+        }
         None => quote!(::core::option::Option::None),
     };
     let batch = matches!(shape, Shape::Batch(_) | Shape::EventBatch(_));
@@ -177,6 +189,8 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 batch: #batch,
                 schema: #schema,
                 message_type: #message_type_name,
+                partitioner: #partitioner,
+                keyless: #keyless,
                 slot: #private::ProducerSlot::new(),
             };
             #private::inventory::submit! { #private::ProducerRef(&#spec) }

@@ -1,0 +1,100 @@
+//! Declared topics: created at start when they do not exist yet.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+
+use crate::app::ResolvedBroker;
+use crate::error::{Error, Result};
+
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes sure every declared topic exists on `broker`.
+pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) -> Result<()> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    for (topic, partitions) in topics {
+        if *partitions < 1 {
+            return Err(Error::Config(format!(
+                "topic `{topic}` is declared with {partitions} partitions; a topic needs at least 1"
+            )));
+        }
+    }
+    if let Some(embedded) = &broker.embedded {
+        for (topic, partitions) in topics {
+            match embedded.create_topic(topic, *partitions) {
+                Ok(()) => tracing::info!(topic, partitions, "created topic"),
+                Err(e) if e.to_string().contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    }
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &broker.bootstrap);
+    for (k, v) in &broker.properties {
+        config.set(k, v);
+    }
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .map_err(|e| Error::Config(format!("cannot create the admin client: {e}")))?;
+    // A plain consumer handle asks for metadata without creating topics on the way.
+    let mut probe_config = config.clone();
+    probe_config.set("allow.auto.create.topics", "false");
+    let metadata = tokio::task::spawn_blocking(move || {
+        let probe: rdkafka::consumer::BaseConsumer = probe_config.create()?;
+        rdkafka::consumer::Consumer::fetch_metadata(&probe, None, ADMIN_TIMEOUT)
+    })
+    .await
+    .map_err(|e| Error::Config(format!("topic check panicked: {e}")))??;
+    let mut missing = Vec::new();
+    for (topic, partitions) in topics {
+        match metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+        {
+            Some(existing) if existing.partitions().len() as i32 != *partitions => tracing::warn!(
+                topic,
+                declared = partitions,
+                actual = existing.partitions().len(),
+                "topic exists with a different partition count than declared; leaving it as it is"
+            ),
+            Some(_) => {}
+            None => missing.push(NewTopic::new(
+                topic,
+                *partitions,
+                TopicReplication::Fixed(-1),
+            )),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let options = AdminOptions::new()
+        .operation_timeout(Some(ADMIN_TIMEOUT))
+        .request_timeout(Some(ADMIN_TIMEOUT));
+    let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
+    let results = admin.create_topics(&missing, &options).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot create the declared topics {names:?}: {e}; if this is fastkafka's embedded broker (it has no CreateTopics API), \
+             create them with EmbeddedBroker::create_topic or run the app with `--kafka-broker embedded`"
+        ))
+    })?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(topic, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(Error::Config(format!(
+                    "cannot create topic `{topic}`: {code}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
