@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod app_target;
 mod broker;
+mod partition_cmd;
 mod supervisor;
 
 /// A user's mistake on the command line: one clear line, exit code 2.
@@ -25,8 +26,8 @@ impl std::error::Error for UsageError {}
 #[command(
     name = "fastkafka",
     version,
-    about = "Run fastkafka apps as supervised workers, serve an embedded Kafka broker",
-    after_help = "Examples:\n  fastkafka run --num-workers 2 --kafka-broker embedded hello_app\n  fastkafka broker --port 9092 --partitions 3"
+    about = "Run fastkafka apps as supervised workers, serve an embedded Kafka broker, explain partition routing",
+    after_help = "Examples:\n  fastkafka run --num-workers 2 --kafka-broker embedded hello_app\n  fastkafka broker --port 9092 --partitions 3\n  fastkafka partition --partitions 3 user1 user2"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +38,7 @@ struct Cli {
 enum Command {
     Run(supervisor::RunArgs),
     Broker(broker::BrokerArgs),
+    Partition(partition_cmd::PartitionArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => supervisor::run(args).await,
             Command::Broker(args) => broker::run(args).await,
+            Command::Partition(args) => partition_cmd::run(args).map(|()| ExitCode::SUCCESS),
         }
     });
     match result {

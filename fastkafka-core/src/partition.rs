@@ -124,6 +124,81 @@ impl RoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A line-by-line transliteration of the Java client's `Utils.murmur2`, on signed
+    /// 32-bit integers with Java's `>>>`, as an independent check of [`murmur2`].
+    fn java_murmur2(data: &[u8]) -> i32 {
+        let length = data.len() as i32;
+        let seed: i32 = 0x9747_b28c_u32 as i32;
+        let m: i32 = 0x5bd1_e995;
+        let r = 24;
+        let ushr = |x: i32, n: u32| ((x as u32) >> n) as i32;
+        let byte = |i: i32| i32::from(data[i as usize]) & 0xff;
+        let mut h = seed ^ length;
+        for i in 0..length / 4 {
+            let i4 = i * 4;
+            let mut k = byte(i4)
+                .wrapping_add(byte(i4 + 1) << 8)
+                .wrapping_add(byte(i4 + 2) << 16)
+                .wrapping_add(byte(i4 + 3) << 24);
+            k = k.wrapping_mul(m);
+            k ^= ushr(k, r);
+            k = k.wrapping_mul(m);
+            h = h.wrapping_mul(m);
+            h ^= k;
+        }
+        let base = length & !3;
+        let rest = length % 4;
+        if rest == 3 {
+            h ^= byte(base + 2) << 16;
+        }
+        if rest >= 2 {
+            h ^= byte(base + 1) << 8;
+        }
+        if rest >= 1 {
+            h ^= byte(base);
+            h = h.wrapping_mul(m);
+        }
+        h ^= ushr(h, 13);
+        h = h.wrapping_mul(m);
+        h ^= ushr(h, 15);
+        h
+    }
+
+    proptest! {
+        #[test]
+        fn murmur2_agrees_with_the_java_transliteration(key in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(murmur2(&key), java_murmur2(&key));
+        }
+
+        #[test]
+        fn partitions_are_in_range_and_follow_the_positive_hash(
+            key in proptest::collection::vec(any::<u8>(), 0..64),
+            count in 1i32..1000,
+        ) {
+            let p = partition_for_key(&key, count);
+            prop_assert!((0..count).contains(&p));
+            prop_assert_eq!(p, (java_murmur2(&key) & 0x7fff_ffff) % count);
+        }
+    }
+
+    #[test]
+    fn round_robin_rotates_exactly() {
+        let rr = RoundRobin::new();
+        let got: Vec<i32> = (0..7).map(|_| rr.next(3)).collect();
+        assert_eq!(got, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(RoundRobin::new().next(0), 0);
+    }
+
+    #[test]
+    fn keyless_strategies_parse_and_print_their_names() {
+        for s in ["round_robin", "sticky", "random"] {
+            assert_eq!(s.parse::<KeylessStrategy>().unwrap().to_string(), s);
+        }
+        let err = "round-robin".parse::<KeylessStrategy>().unwrap_err();
+        assert!(err.contains("round_robin"), "{err}");
+    }
 
     #[test]
     fn murmur2_matches_apache_kafkas_published_vectors() {
