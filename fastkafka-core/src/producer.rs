@@ -37,6 +37,8 @@ pub struct ProducerSpec {
     pub description: &'static str,
     /// Whether one call produces a batch (`Vec<T>`).
     pub batch: bool,
+    /// Whether the function returns `KafkaEvent<..>`, so its messages may carry a key.
+    pub keyed: bool,
     /// The message type's JSON schema.
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     /// The message type's Rust name, for the docs.

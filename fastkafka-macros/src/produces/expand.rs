@@ -113,6 +113,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         None => quote!(::core::option::Option::None),
     };
     let batch = matches!(shape, Shape::Batch(_) | Shape::EventBatch(_));
+    let keyed = matches!(shape, Shape::Event(_) | Shape::EventBatch(_));
     let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
 
     let spec = format_ident!("__FASTKAFKA_PRODUCER");
@@ -187,6 +188,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 broker: #broker,
                 description: #description,
                 batch: #batch,
+                keyed: #keyed,
                 schema: #schema,
                 message_type: #message_type_name,
                 partitioner: #partitioner,
