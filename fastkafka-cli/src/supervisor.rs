@@ -108,6 +108,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             slot,
             binary.clone(),
             broker_arg.clone(),
+            embedded.is_some(),
             delay,
             events_tx.clone(),
         ));
@@ -318,9 +319,11 @@ async fn worker(
     slot: usize,
     binary: PathBuf,
     broker: String,
+    embedded: bool,
     delay: Duration,
     events: mpsc::UnboundedSender<Event>,
 ) {
+    let embedded_env = embedded.then(|| (fastkafka::EMBEDDED_BROKER_ENV, broker.clone()));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
         if events.is_closed() {
@@ -330,6 +333,7 @@ async fn worker(
     let child = Command::new(&binary)
         .args(["run", "--kafka-broker", &broker])
         .env("FASTKAFKA_WORKER", slot.to_string())
+        .envs(embedded_env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

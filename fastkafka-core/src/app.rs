@@ -43,6 +43,7 @@ pub struct FastKafka {
     pub(crate) partitioner: Option<PartitionerFn>,
     pub(crate) keyless: KeylessStrategy,
     pub(crate) on_delivery: Option<DeliveryHook>,
+    pub(crate) group_id: Option<String>,
 }
 
 /// The app's description, shown in its AsyncAPI docs.
@@ -92,6 +93,7 @@ impl FastKafka {
                 partitioner: None,
                 keyless: KeylessStrategy::default(),
                 on_delivery: None,
+                group_id: None,
             },
         }
     }
@@ -115,6 +117,28 @@ impl FastKafka {
     /// partition counts.
     pub fn declared_topics(&self) -> &[(String, i32)] {
         &self.topics
+    }
+
+    /// The consumer group of every `#[consumes]` function that does not name its own:
+    /// the one set with [`FastKafkaBuilder::group_id`], else derived from the title
+    /// (`"Demo app"` gives `demo-app`). One group per app means that N workers share
+    /// the partitions instead of each processing every message.
+    pub fn group_id(&self) -> String {
+        self.group_id.clone().unwrap_or_else(|| {
+            let slug: String = self
+                .info
+                .title
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let slug: Vec<&str> = slug.split('-').filter(|s| !s.is_empty()).collect();
+            if slug.is_empty() {
+                "fastkafka-app".to_string()
+            } else {
+                slug.join("-")
+            }
+        })
     }
 
     /// The broker used when `--kafka-broker` is not given: the one set with
@@ -178,6 +202,15 @@ pub(crate) struct ResolvedBroker {
 }
 
 impl ResolvedBroker {
+    /// Whether this is fastkafka's embedded broker: started for this run, started by
+    /// this process (tests), or started by `fastkafka run` for its workers.
+    pub(crate) fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+            || crate::embedded::is_in_process(&self.bootstrap)
+            || std::env::var(crate::embedded::EMBEDDED_BROKER_ENV)
+                .is_ok_and(|b| b == self.bootstrap)
+    }
+
     fn plain(name: &str, bootstrap: &str) -> Self {
         ResolvedBroker {
             name: name.to_string(),
@@ -237,6 +270,12 @@ impl FastKafkaBuilder {
     /// `("linger.ms", "5")` or `("acks", "all")`. See librdkafka's CONFIGURATION.md.
     pub fn producer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.app.producer_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// The consumer group of the app's consumers (default: derived from the title).
+    pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.app.group_id = Some(group_id.into());
         self
     }
 
@@ -481,6 +520,19 @@ mod tests {
         assert!(err.contains("unknown Kafka broker `prod`"), "{err}");
         assert!(err.contains("`demo_broker`, `other`"), "{err}");
         assert!(err.contains("HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn the_default_group_comes_from_the_title() {
+        let app = FastKafka::builder()
+            .title("Demo Kafka  producer app!")
+            .build();
+        assert_eq!(app.group_id(), "demo-kafka-producer-app");
+        assert_eq!(
+            FastKafka::builder().title("***").build().group_id(),
+            "fastkafka-app"
+        );
+        assert_eq!(FastKafka::builder().group_id("g1").build().group_id(), "g1");
     }
 
     #[test]

@@ -11,12 +11,64 @@ use rdkafka_sys as rdsys;
 
 use crate::error::{Error, Result};
 
+/// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
+/// of the embedded broker it started.
+pub const EMBEDDED_BROKER_ENV: &str = "FASTKAFKA_EMBEDDED_BROKER";
+
 /// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
 pub const DEFAULT_PARTITIONS: i32 = 3;
 
 /// How long a consumer group waits for more members before its first assignment.
 /// librdkafka's mock cluster waits 3 s, which makes every test and quick start slow.
 const GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(100);
+
+/// The embedded brokers alive in this process, by bootstrap address, so that an app
+/// started against one by address can still create its declared topics (the mock
+/// cluster has no CreateTopics API). Entries are removed before a cluster is destroyed,
+/// under this lock.
+static IN_PROCESS: std::sync::Mutex<Vec<(String, ClusterPtr)>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(Clone, Copy)]
+struct ClusterPtr(NonNull<rdsys::rd_kafka_mock_cluster_t>);
+// SAFETY: the mock cluster API is thread safe; the pointer is only used under IN_PROCESS's
+// lock, while the cluster is alive.
+unsafe impl Send for ClusterPtr {}
+
+/// Whether an embedded broker of this process serves `bootstrap`.
+pub(crate) fn is_in_process(bootstrap: &str) -> bool {
+    let live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    live.iter().any(|(b, _)| b == bootstrap)
+}
+
+/// Creates `topic` on the in-process embedded broker at `bootstrap`; `None` when no
+/// embedded broker of this process has that address.
+pub(crate) fn create_topic_in_process(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<Result<()>> {
+    let live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, cluster) = live.iter().find(|(b, _)| b == bootstrap)?;
+    Some(create_topic_on(cluster.0, topic, partitions))
+}
+
+fn create_topic_on(
+    cluster: NonNull<rdsys::rd_kafka_mock_cluster_t>,
+    topic: &str,
+    partitions: i32,
+) -> Result<()> {
+    let name = std::ffi::CString::new(topic)
+        .map_err(|_| Error::Config(format!("topic name {topic:?} contains a NUL byte")))?;
+    // SAFETY: the cluster is live (callers hold it or the registry lock) and the name is a
+    // valid C string for the call.
+    let err = unsafe {
+        rdsys::rd_kafka_mock_topic_create(cluster.as_ptr(), name.as_ptr(), partitions, 1)
+    };
+    mock_result(
+        err,
+        &format!("create topic `{topic}` with {partitions} partitions"),
+    )
+}
 
 extern "C" {
     fn fastkafka_mock_set_default_partition_cnt(
@@ -92,6 +144,10 @@ impl EmbeddedBroker {
         let bootstrap = unsafe { CStr::from_ptr(rdsys::rd_kafka_mock_cluster_bootstraps(raw)) }
             .to_string_lossy()
             .into_owned();
+        IN_PROCESS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((bootstrap.clone(), ClusterPtr(cluster)));
         Ok(EmbeddedBroker {
             cluster,
             bootstrap,
@@ -108,16 +164,7 @@ impl EmbeddedBroker {
     /// (created by an earlier call or on first use) keeps its partitions and this
     /// returns an error saying so.
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        let name = std::ffi::CString::new(topic)
-            .map_err(|_| Error::Config(format!("topic name {topic:?} contains a NUL byte")))?;
-        // SAFETY: the cluster is live and the name is a valid C string for the call.
-        let err = unsafe {
-            rdsys::rd_kafka_mock_topic_create(self.cluster.as_ptr(), name.as_ptr(), partitions, 1)
-        };
-        mock_result(
-            err,
-            &format!("create topic `{topic}` with {partitions} partitions"),
-        )
+        create_topic_on(self.cluster, topic, partitions)
     }
 
     /// Delays every response of the broker by `rtt`, to see how an app behaves against a
@@ -159,6 +206,9 @@ impl EmbeddedBroker {
         })?;
         let target = self.bootstrap.clone();
         self.advertise("127.0.0.1", port)?;
+        let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        live.push((format!("127.0.0.1:{port}"), ClusterPtr(self.cluster)));
+        drop(live);
         std::thread::Builder::new()
             .name("embedded-broker-forwarder".into())
             .spawn(move || {
@@ -222,6 +272,8 @@ fn relay(client: std::net::TcpStream, target: &str) {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
+        let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|(_, c)| c.0 != self.cluster);
         // SAFETY: created by rd_kafka_mock_cluster_new and destroyed exactly once, before
         // the client handle it lives on (dropped after this, as a field).
         unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster.as_ptr()) }

@@ -47,6 +47,7 @@
 mod app;
 mod background;
 mod cli;
+mod consumer;
 mod embedded;
 mod encoding;
 mod error;
@@ -60,7 +61,8 @@ mod topics;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
 pub use background::RestartPolicy;
-pub use embedded::{EmbeddedBroker, DEFAULT_PARTITIONS};
+pub use consumer::{dead_letter_headers, EventMetadata, Incoming};
+pub use embedded::{EmbeddedBroker, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
 pub use encoding::Message;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
 pub use event::{Delivery, IntoKey, KafkaEvent};
@@ -112,6 +114,40 @@ pub use fastkafka_macros::produces;
 /// ```
 pub use fastkafka_macros::run_in_background;
 
+/// Marks an async fn as a consumer: it receives the decoded messages of a topic, as a
+/// member of a consumer group.
+///
+/// The function takes the message `T` (`Deserialize + JsonSchema`; `String` is UTF-8
+/// text, `Vec<u8>` raw bytes, anything else JSON), optionally followed by
+/// [`EventMetadata`]; or a batch `Vec<T>` (with `Vec<EventMetadata>`). It returns `()`
+/// or `Result<(), E>`.
+///
+/// Delivery is at least once: an offset is committed only after the handler for that
+/// message, and every earlier one in its partition, succeeded. Order is kept per
+/// partition; partitions are handled concurrently. A message that does not decode is
+/// logged and skipped, or sent to the `dead_letter` topic with the error in a header;
+/// a failing (or panicking) handler is retried `retries` times with backoff first.
+///
+/// Arguments: `topic` (default: the name without its `on_` prefix), `group_id`
+/// (default: the app's), `auto_offset_reset` (default `"earliest"`), `broker`,
+/// `description`, `decoder` (`"json"`, `"string"`, `"bytes"`), `dead_letter = "topic"`,
+/// `retries` (default 3), `max_batch` (default 100) and `max_wait_ms` (default 100) for
+/// batches, `config = [("librdkafka.property", "value"), ..]`.
+///
+/// ```no_run
+/// use fastkafka::prelude::*;
+///
+/// #[derive(Deserialize, JsonSchema, Debug)]
+/// struct HelloWorld { msg: String }
+///
+/// #[consumes(dead_letter = "hello_world_dlq")]
+/// async fn on_hello_world(msg: HelloWorld, meta: EventMetadata) -> fastkafka::Result<()> {
+///     tracing::info!(?msg, partition = meta.partition, offset = meta.offset, "got");
+///     Ok(())
+/// }
+/// ```
+pub use fastkafka_macros::consumes;
+
 /// The rdkafka crate fastkafka is built on, for its configuration and error types.
 pub use rdkafka;
 
@@ -122,7 +158,8 @@ pub use rdkafka;
 /// Cargo.toml, as their derives name those crates.
 pub mod prelude {
     pub use crate::{
-        produces, run_in_background, Broker, Delivery, FastKafka, KafkaEvent, PendingDelivery,
+        consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
+        KafkaEvent, PendingDelivery,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -153,6 +190,10 @@ macro_rules! main {
 pub mod __private {
     pub use crate::background::BackgroundTaskSpec;
     pub use crate::cli::app_main;
+    pub use crate::consumer::{
+        decode_json, incoming_schema_of, take, ConsumerRef, ConsumerSpec, DecodeJson, DecodeProbe,
+        DecodeRaw,
+    };
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::IntoTaskResult;
     pub use crate::partition::KeylessStrategy;

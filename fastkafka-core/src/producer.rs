@@ -343,7 +343,7 @@ pub async fn produce(
     let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
         function: spec.function,
     })?;
-    send(&binding, event).await
+    send_event(&binding, event).await
 }
 
 /// Queues a batch, one message per element, in order. Called by `#[produces]`.
@@ -360,7 +360,7 @@ pub async fn produce_batch(
     })?;
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
-        pending.push(send(&binding, event).await?);
+        pending.push(send_event(&binding, event).await?);
     }
     Ok(pending)
 }
@@ -368,7 +368,10 @@ pub async fn produce_batch(
 /// Longest pause between two attempts to queue a message while the local queue is full.
 const QUEUE_FULL_MAX_BACKOFF: Duration = Duration::from_millis(50);
 
-async fn send(binding: &TopicBinding, event: KafkaEvent<Vec<u8>>) -> Result<PendingDelivery> {
+pub(crate) async fn send_event(
+    binding: &TopicBinding,
+    event: KafkaEvent<Vec<u8>>,
+) -> Result<PendingDelivery> {
     let partition = binding
         .router
         .choose(

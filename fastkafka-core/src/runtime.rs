@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 
 use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
+use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
+use crate::partition::KeylessStrategy;
 use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
 use crate::routing::Router;
 
@@ -25,6 +27,13 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Consumer settings for the embedded broker: quick failure detection, so rebalances
+/// after a member left or died take a second or two (the app's own settings win).
+const EMBEDDED_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("session.timeout.ms", "2000"),
+    ("heartbeat.interval.ms", "500"),
+];
 
 impl FastKafka {
     /// Runs the app against `broker` until SIGINT or SIGTERM, then shuts down cleanly.
@@ -111,6 +120,16 @@ impl FastKafka {
             }
         }
 
+        let consumers = match self.start_consumers(&resolved, &producers) {
+            Ok(c) => c,
+            Err(e) => {
+                for spec in &specs {
+                    spec.slot.unbind();
+                }
+                return Err(e);
+            }
+        };
+
         let tasks = background::registered()
             .map(|task| (task.name, tokio::spawn(background::supervise(task))))
             .collect();
@@ -120,11 +139,99 @@ impl FastKafka {
             _broker: resolved,
             producers,
             specs,
+            consumers,
             tasks,
             shutdown_hook: self.shutdown.take(),
             grace: self.shutdown_grace,
             flush_timeout: self.flush_timeout,
         })
+    }
+
+    /// Starts every registered consumer function, each in its group; a dead-letter
+    /// topic is written through its broker's producer (created if no producer function
+    /// uses that broker).
+    fn start_consumers(
+        &self,
+        run_broker: &ResolvedBroker,
+        producers: &[Arc<BrokerProducer>],
+    ) -> Result<Vec<RunningConsumer>> {
+        let specs: Vec<&'static ConsumerSpec> = consumer::registered().collect();
+        let app_group = self.group_id();
+        let mut seen: Vec<(&str, String, &str)> = Vec::new();
+        let mut running = Vec::new();
+        let mut extra_producers: Vec<Arc<BrokerProducer>> = Vec::new();
+        for spec in specs {
+            let group_id = spec
+                .group_id
+                .map_or_else(|| app_group.clone(), str::to_string);
+            if let Some((_, _, other)) = seen
+                .iter()
+                .find(|(t, g, _)| *t == spec.topic && *g == group_id)
+            {
+                return Err(Error::Config(format!(
+                    "consumers `{other}` and `{}` both read topic `{}` in group `{group_id}`, so each would get only some of its partitions; give one of them its own group_id",
+                    spec.function, spec.topic
+                )));
+            }
+            seen.push((spec.topic, group_id.clone(), spec.function));
+            let pinned;
+            let target = match spec.broker {
+                None => run_broker,
+                Some(name) if name == run_broker.name => run_broker,
+                Some(name) => {
+                    pinned = self
+                        .resolve_broker(name)
+                        .map_err(|e| Error::Config(format!("consumer `{}`: {e}", spec.function)))?;
+                    &pinned
+                }
+            };
+            let dead_letter = match spec.dead_letter {
+                None => None,
+                Some(topic) => {
+                    let producer = match producers
+                        .iter()
+                        .chain(&extra_producers)
+                        .find(|p| p.broker == target.name)
+                    {
+                        Some(p) => Arc::clone(p),
+                        None => {
+                            let p = Arc::new(BrokerProducer::new(
+                                &target.name,
+                                &target.bootstrap,
+                                &target.properties,
+                                &self.producer_config,
+                                None,
+                            )?);
+                            extra_producers.push(Arc::clone(&p));
+                            p
+                        }
+                    };
+                    let router = Router::new(spec.function, None, KeylessStrategy::Sticky);
+                    Some(Arc::new(TopicBinding::new(producer, topic, router)))
+                }
+            };
+            let mut properties = Vec::new();
+            if target.is_embedded() {
+                // The mock cluster holds a group's rebalance for a session timeout after its
+                // last member left, so a restarted app would wait 44 s with the default.
+                properties.extend(
+                    EMBEDDED_CONSUMER_DEFAULTS
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string())),
+                );
+            }
+            properties.extend(target.properties.iter().cloned());
+            properties.extend(self.consumer_config.iter().cloned());
+            running.push(RunningConsumer::start(ConsumerSetup {
+                spec,
+                group_id,
+                bootstrap: target.bootstrap.clone(),
+                properties,
+                dead_letter,
+                grace: self.shutdown_grace,
+            })?);
+        }
+        Ok(running)
     }
 
     /// One producer per broker that a registered producer function sends to; binds
@@ -187,6 +294,7 @@ pub struct RunningApp {
     _broker: ResolvedBroker,
     producers: Vec<Arc<BrokerProducer>>,
     specs: Vec<&'static ProducerSpec>,
+    consumers: Vec<RunningConsumer>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
     shutdown_hook: Option<Hook>,
     grace: Duration,
@@ -223,6 +331,8 @@ impl RunningApp {
 
     async fn stop_inner(&mut self) -> Result<ShutdownReport> {
         let mut report = ShutdownReport::default();
+        // Consumers first: stop fetching, finish or abandon what is in hand, commit it.
+        futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
         let deadline = Instant::now() + self.grace;
         for (name, handle) in &self.tasks {
             tracing::info!(task = name, "cancelling background task");
@@ -289,7 +399,9 @@ impl RunningApp {
 
 impl Drop for RunningApp {
     fn drop(&mut self) {
-        if !self.tasks.is_empty() || !self.producers.is_empty() {
+        if !self.tasks.is_empty() || !self.producers.is_empty() || !self.consumers.is_empty() {
+            // Dropping a consumer tells its poll thread to stop, commit and leave.
+            self.consumers.clear();
             tracing::warn!(
                 "RunningApp dropped without stop(); cancelling tasks and flushing producers"
             );

@@ -24,12 +24,19 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
             )));
         }
     }
-    if let Some(embedded) = &broker.embedded {
+    // The embedded broker of this run, or one this process started (tests): its mock
+    // cluster has no CreateTopics API, so create the topics directly.
+    let create = |topic: &str, partitions: i32| match &broker.embedded {
+        Some(embedded) => Some(embedded.create_topic(topic, partitions)),
+        None => crate::embedded::create_topic_in_process(&broker.bootstrap, topic, partitions),
+    };
+    if broker.embedded.is_some() || crate::embedded::is_in_process(&broker.bootstrap) {
         for (topic, partitions) in topics {
-            match embedded.create_topic(topic, *partitions) {
-                Ok(()) => tracing::info!(topic, partitions, "created topic"),
-                Err(e) if e.to_string().contains("already exists") => {}
-                Err(e) => return Err(e),
+            match create(topic, *partitions) {
+                Some(Ok(())) => tracing::info!(topic, partitions, "created topic"),
+                Some(Err(e)) if e.to_string().contains("already exists") => {}
+                Some(Err(e)) => return Err(e),
+                None => {}
             }
         }
         return Ok(());

@@ -6,6 +6,7 @@
 use proc_macro::TokenStream;
 
 mod background;
+mod consumes;
 mod errors;
 mod produces;
 mod signature;
@@ -14,6 +15,12 @@ mod signature;
 #[proc_macro_attribute]
 pub fn produces(args: TokenStream, item: TokenStream) -> TokenStream {
     produces::expand(args.into(), item.into()).into()
+}
+
+/// See `fastkafka::consumes`.
+#[proc_macro_attribute]
+pub fn consumes(args: TokenStream, item: TokenStream) -> TokenStream {
+    consumes::expand(args.into(), item.into()).into()
 }
 
 /// See `fastkafka::run_in_background`.

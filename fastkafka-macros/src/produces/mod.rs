@@ -3,6 +3,8 @@
 mod args;
 mod expand;
 
+pub(crate) use args::check_topic_name;
+
 use proc_macro2::TokenStream;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {

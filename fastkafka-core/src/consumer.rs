@@ -1,0 +1,796 @@
+//! Consuming: typed consumer functions in consumer groups, at least once.
+//!
+//! Each `#[consumes]` function gets its own librdkafka consumer, polled on a dedicated
+//! thread. Messages go to one task per assigned partition, which handles them in order
+//! (partitions run concurrently). An offset is stored for commit only once its message
+//! was handled (or dead-lettered, or deliberately skipped), so everything committed was
+//! processed; librdkafka commits the stored offsets every second and on revoke/close.
+//!
+//! On a rebalance, the revoked partitions' tasks finish the message in hand (or are
+//! abandoned after the grace period, committing nothing for it), the processed offsets
+//! are committed, and only then are the partitions handed over.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::mpsc;
+
+use crate::error::{panic_message, BoxError, Error, Result};
+use crate::event::KafkaEvent;
+use crate::producer::{send_event, TopicBinding};
+
+/// Where a consumed message came from, for handlers that take it as their second
+/// argument.
+///
+/// ```
+/// use fastkafka::prelude::*;
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct Order { id: u64 }
+///
+/// #[consumes]
+/// async fn on_orders(order: Order, meta: EventMetadata) {
+///     println!("order {} from partition {} @ {}", order.id, meta.partition, meta.offset);
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMetadata {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The offset in the partition.
+    pub offset: i64,
+    /// The record key, if any.
+    pub key: Option<Vec<u8>>,
+    /// Record headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The record timestamp in milliseconds since the Unix epoch, if any.
+    pub timestamp: Option<i64>,
+}
+
+/// A decoded message, type-erased between the decoder and the handler that
+/// `#[consumes]` generates.
+#[doc(hidden)]
+pub type Decoded = Box<dyn Any + Send>;
+
+/// Calls a consumer function with decoded messages and their metadata.
+#[doc(hidden)]
+pub type HandlerFn =
+    fn(Vec<Decoded>, Vec<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
+
+/// A consumer function, as `#[consumes]` registers it. Not written by hand.
+#[doc(hidden)]
+pub struct ConsumerSpec {
+    /// The function's name.
+    pub function: &'static str,
+    /// The topic it reads.
+    pub topic: &'static str,
+    /// `group_id = "..."`; `None` uses the app's group.
+    pub group_id: Option<&'static str>,
+    /// `auto_offset_reset = "..."`; `None` is `earliest`.
+    pub auto_offset_reset: Option<&'static str>,
+    /// The named broker it is pinned to; `None` follows `--kafka-broker`.
+    pub broker: Option<&'static str>,
+    /// `description = "..."`, else the function's doc comment.
+    pub description: &'static str,
+    /// The message type's Rust name, for the docs.
+    pub message_type: &'static str,
+    /// The message type's JSON schema.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// Whether the handler takes a batch (`Vec<T>`).
+    pub batch: bool,
+    /// Most messages in one batch.
+    pub max_batch: usize,
+    /// How long a batch waits to fill up after its first message.
+    pub max_wait: Duration,
+    /// `dead_letter = "topic"`: where undecodable and failing messages go.
+    pub dead_letter: Option<&'static str>,
+    /// How many times a failing handler is retried before the message is
+    /// dead-lettered or skipped.
+    pub retries: u32,
+    /// Extra librdkafka consumer properties.
+    pub config: &'static [(&'static str, &'static str)],
+    /// Decodes one payload.
+    pub decode: fn(Option<&[u8]>) -> std::result::Result<Decoded, String>,
+    /// Calls the user's function with decoded messages (one, unless `batch`).
+    pub call: HandlerFn,
+}
+
+/// A registered consumer function.
+#[doc(hidden)]
+pub struct ConsumerRef(pub &'static ConsumerSpec);
+
+inventory::collect!(ConsumerRef);
+
+/// Every `#[consumes]` function linked into this binary.
+pub(crate) fn registered() -> impl Iterator<Item = &'static ConsumerSpec> {
+    inventory::iter::<ConsumerRef>.into_iter().map(|r| r.0)
+}
+
+/// Consumer defaults: FastKafka's `earliest`, and offsets stored by fastkafka only
+/// after processing, committed by librdkafka every second.
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("auto.offset.reset", "earliest"),
+    ("enable.auto.commit", "true"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.commit.interval.ms", "1000"),
+];
+
+/// Messages waiting for one partition's task; a full queue pauses polling.
+const PARTITION_QUEUE: usize = 1024;
+const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// What a consumer needs to start.
+pub(crate) struct ConsumerSetup {
+    pub(crate) spec: &'static ConsumerSpec,
+    pub(crate) group_id: String,
+    pub(crate) bootstrap: String,
+    pub(crate) properties: Vec<(String, String)>,
+    pub(crate) dead_letter: Option<Arc<TopicBinding>>,
+    pub(crate) grace: Duration,
+}
+
+/// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
+pub(crate) struct RunningConsumer {
+    pub(crate) function: &'static str,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningConsumer {
+    /// Starts polling on a dedicated thread; messages are handled on the current tokio
+    /// runtime.
+    pub(crate) fn start(setup: ConsumerSetup) -> Result<Self> {
+        let spec = setup.spec;
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &setup.bootstrap);
+        for (k, v) in CONSUMER_DEFAULTS {
+            config.set(*k, *v);
+        }
+        for (k, v) in &setup.properties {
+            config.set(k, v);
+        }
+        if let Some(reset) = spec.auto_offset_reset {
+            config.set("auto.offset.reset", reset);
+        }
+        for (k, v) in spec.config {
+            config.set(*k, *v);
+        }
+        config.set("group.id", &setup.group_id);
+        // What makes the at-least-once promise; the user's settings cannot undo it.
+        config.set("enable.auto.offset.store", "false");
+
+        let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
+        let context = RebalanceGuard {
+            function: spec.function,
+            partitions: Arc::clone(&partitions),
+            grace: setup.grace,
+        };
+        let consumer: Arc<BaseConsumer<RebalanceGuard>> =
+            Arc::new(config.create_with_context(context).map_err(|e| {
+                Error::Config(format!(
+                    "cannot create the consumer for `{}`: {e}",
+                    spec.function
+                ))
+            })?);
+        consumer.subscribe(&[spec.topic])?;
+        tracing::info!(
+            function = spec.function,
+            topic = spec.topic,
+            group_id = setup.group_id,
+            "consumer started"
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            spec,
+            consumer,
+            dead_letter: setup.dead_letter,
+            topic: Arc::from(spec.topic),
+        });
+        let poller = Poller {
+            shared,
+            partitions,
+            runtime: tokio::runtime::Handle::current(),
+            stop: Arc::clone(&stop),
+            grace: setup.grace,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("consumer-{}", spec.function))
+            .spawn(move || poller.run())?;
+        Ok(RunningConsumer {
+            function: spec.function,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops fetching, lets in-flight handlers finish (or abandons them after the grace
+    /// period), commits what was processed and leaves the group.
+    pub(crate) async fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        tracing::info!(function = self.function, "consumer stopped");
+    }
+}
+
+impl Drop for RunningConsumer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What the poll thread and the partition tasks share.
+struct Shared {
+    spec: &'static ConsumerSpec,
+    consumer: Arc<BaseConsumer<RebalanceGuard>>,
+    dead_letter: Option<Arc<TopicBinding>>,
+    topic: Arc<str>,
+}
+
+/// One partition's task, as the poll thread and the rebalance callback see it.
+struct PartitionTask {
+    tx: mpsc::Sender<OwnedMessage>,
+    state: Arc<PartitionState>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+type Partitions = Arc<Mutex<HashMap<i32, PartitionTask>>>;
+
+/// Whether a partition's task may go on, and whether it holds a message right now.
+#[derive(Default)]
+struct PartitionState {
+    stop: AtomicBool,
+    busy: Mutex<bool>,
+    idle: Condvar,
+}
+
+impl PartitionState {
+    fn set_busy(&self, busy: bool) {
+        let mut b = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        *b = busy;
+        if !busy {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Blocks until the task holds no message or `deadline` passes; true if idle.
+    fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            busy = self
+                .idle
+                .wait_timeout(busy, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// Stops the given partitions' tasks and waits (up to `grace`) for the message each
+/// holds; returns the partitions whose task did not finish in time.
+fn stop_partitions(tasks: Vec<(i32, PartitionTask)>, grace: Duration) -> Vec<i32> {
+    for (_, task) in &tasks {
+        task.state.stop.store(true, Ordering::SeqCst);
+    }
+    let deadline = Instant::now() + grace;
+    tasks
+        .into_iter()
+        .filter_map(|(p, task)| {
+            drop(task.tx);
+            (!task.state.wait_idle(deadline)).then(|| {
+                task.handle.abort();
+                p
+            })
+        })
+        .collect()
+}
+
+/// The librdkafka consumer context: drains revoked partitions before they are handed over.
+struct RebalanceGuard {
+    function: &'static str,
+    partitions: Partitions,
+    grace: Duration,
+}
+
+impl ClientContext for RebalanceGuard {}
+
+impl ConsumerContext for RebalanceGuard {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let revoked: Vec<i32> = match rebalance {
+            Rebalance::Revoke(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
+            _ => return,
+        };
+        let tasks: Vec<(i32, PartitionTask)> = {
+            let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+            revoked
+                .iter()
+                .filter_map(|p| map.remove(p).map(|t| (*p, t)))
+                .collect()
+        };
+        let abandoned = stop_partitions(tasks, self.grace);
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                function = self.function,
+                partitions = ?abandoned,
+                "handlers of revoked partitions did not finish within the grace period; their messages are not committed and will be redelivered"
+            );
+        }
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is not an error worth a warning.
+            if !matches!(
+                e,
+                rdkafka::error::KafkaError::ConsumerCommit(
+                    rdkafka::types::RDKafkaErrorCode::NoOffset
+                )
+            ) {
+                tracing::warn!(function = self.function, error = %e, "commit before handing over partitions failed");
+            }
+        }
+        tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            tracing::info!(function = self.function, partitions = ?assigned, "partitions assigned");
+        }
+    }
+}
+
+/// The poll loop, on its own thread.
+struct Poller {
+    shared: Arc<Shared>,
+    partitions: Partitions,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    grace: Duration,
+}
+
+impl Poller {
+    fn run(self) {
+        let consumer = Arc::clone(&self.shared.consumer);
+        while !self.stop.load(Ordering::SeqCst) {
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(message)) => self.dispatch(message.detach()),
+                Some(Err(error)) => {
+                    tracing::warn!(function = self.shared.spec.function, error = %error, "consumer error")
+                }
+            }
+        }
+        // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.
+        let tasks: Vec<(i32, PartitionTask)> = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let abandoned = stop_partitions(tasks, self.grace);
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                function = self.shared.spec.function,
+                partitions = ?abandoned,
+                "handlers did not finish within the grace period; their messages will be redelivered"
+            );
+        }
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            if !matches!(
+                e,
+                rdkafka::error::KafkaError::ConsumerCommit(
+                    rdkafka::types::RDKafkaErrorCode::NoOffset
+                )
+            ) {
+                tracing::warn!(function = self.shared.spec.function, error = %e, "final commit failed");
+            }
+        }
+        consumer.unsubscribe();
+    }
+
+    /// Hands a message to its partition's task, starting the task on first use.
+    fn dispatch(&self, message: OwnedMessage) {
+        let partition = message.partition();
+        let tx = {
+            let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+            let task = map.entry(partition).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
+                let state = Arc::new(PartitionState::default());
+                let handle = self.runtime.spawn(partition_task(
+                    Arc::clone(&self.shared),
+                    partition,
+                    rx,
+                    Arc::clone(&state),
+                ));
+                PartitionTask { tx, state, handle }
+            });
+            task.tx.clone()
+        };
+        // A full queue blocks this thread: back-pressure on fetching.
+        let _ = tx.blocking_send(message);
+    }
+}
+
+/// Handles one partition's messages in order.
+async fn partition_task(
+    shared: Arc<Shared>,
+    partition: i32,
+    mut rx: mpsc::Receiver<OwnedMessage>,
+    state: Arc<PartitionState>,
+) {
+    let spec = shared.spec;
+    while let Some(first) = rx.recv().await {
+        if state.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        state.set_busy(true);
+        let mut batch = vec![first];
+        if spec.batch {
+            let deadline = tokio::time::Instant::now() + spec.max_wait;
+            while batch.len() < spec.max_batch {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(m)) => batch.push(m),
+                    _ => break,
+                }
+            }
+        }
+        let last_offset = batch.last().map(|m| m.offset());
+        let done = handle(&shared, &state, batch).await;
+        if done {
+            if let Some(offset) = last_offset {
+                if let Err(e) = shared
+                    .consumer
+                    .store_offset(&shared.topic, partition, offset)
+                {
+                    // The partition was revoked meanwhile: its new owner redelivers.
+                    tracing::debug!(function = spec.function, partition, offset, error = %e, "offset not stored");
+                }
+            }
+        }
+        state.set_busy(false);
+        if !done {
+            break;
+        }
+    }
+}
+
+fn metadata(topic: &Arc<str>, m: &OwnedMessage) -> EventMetadata {
+    EventMetadata {
+        topic: Arc::clone(topic),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        headers: m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timestamp: m.timestamp().to_millis(),
+    }
+}
+
+/// Handles a batch (one message unless the function takes a batch): decode, call with
+/// retries, dead-letter or skip what fails. True when every message is settled and its
+/// offset may be committed; false when the partition was stopped first.
+async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<OwnedMessage>) -> bool {
+    let spec = shared.spec;
+    // Undecodable messages are settled on their own; the rest go to the handler.
+    let mut good = Vec::with_capacity(messages.len());
+    for m in messages {
+        match (spec.decode)(m.payload()) {
+            Ok(_) => good.push(m),
+            Err(error) => {
+                tracing::error!(
+                    function = spec.function,
+                    topic = spec.topic,
+                    partition = m.partition(),
+                    offset = m.offset(),
+                    error,
+                    "cannot decode message"
+                );
+                if !settle_failed(shared, state, &m, "decode", &error).await {
+                    return false;
+                }
+            }
+        }
+    }
+    if good.is_empty() {
+        return true;
+    }
+    let mut backoff = RETRY_INITIAL_BACKOFF;
+    let mut attempt = 0;
+    loop {
+        // Decoded afresh for each attempt: the handler takes the messages by value.
+        let decoded: Vec<Decoded> = good
+            .iter()
+            .filter_map(|m| (spec.decode)(m.payload()).ok())
+            .collect();
+        let metas: Vec<EventMetadata> = good.iter().map(|m| metadata(&shared.topic, m)).collect();
+        let error = match AssertUnwindSafe((spec.call)(decoded, metas))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+        };
+        let first = &good[0];
+        if attempt >= spec.retries {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = first.partition(),
+                offset = first.offset(),
+                messages = good.len(),
+                attempts = attempt + 1,
+                error,
+                "handler failed; giving up on the message"
+            );
+            for m in &good {
+                if !settle_failed(shared, state, m, "handler", &error).await {
+                    return false;
+                }
+            }
+            return true;
+        }
+        attempt += 1;
+        tracing::warn!(
+            function = spec.function,
+            topic = spec.topic,
+            partition = first.partition(),
+            offset = first.offset(),
+            attempt,
+            retries = spec.retries,
+            delay_ms = backoff.as_millis() as u64,
+            error,
+            "handler failed; retrying"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+        if state.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+    }
+}
+
+/// Header names fastkafka adds to a dead-lettered message.
+pub mod dead_letter_headers {
+    /// Why the message failed: the decode or handler error.
+    pub const ERROR: &str = "fastkafka.error";
+    /// `decode` or `handler`.
+    pub const STAGE: &str = "fastkafka.error.stage";
+    /// The topic it was read from.
+    pub const TOPIC: &str = "fastkafka.original.topic";
+    /// Its partition there.
+    pub const PARTITION: &str = "fastkafka.original.partition";
+    /// Its offset there.
+    pub const OFFSET: &str = "fastkafka.original.offset";
+}
+
+/// Sends a failed message to the dead-letter topic (waiting for the broker to take it),
+/// or logs that it is skipped. False if the partition was stopped before that succeeded.
+async fn settle_failed(
+    shared: &Shared,
+    state: &PartitionState,
+    m: &OwnedMessage,
+    stage: &str,
+    error: &str,
+) -> bool {
+    let spec = shared.spec;
+    let Some(dlq) = &shared.dead_letter else {
+        tracing::warn!(
+            function = spec.function,
+            topic = spec.topic,
+            partition = m.partition(),
+            offset = m.offset(),
+            "skipping the message (no dead_letter topic configured)"
+        );
+        return true;
+    };
+    let mut event = KafkaEvent::new(m.payload().unwrap_or_default().to_vec());
+    event.key = m.key().map(<[u8]>::to_vec);
+    event.headers = metadata(&shared.topic, m).headers;
+    event.headers.extend([
+        (
+            dead_letter_headers::ERROR.to_string(),
+            error.as_bytes().to_vec(),
+        ),
+        (
+            dead_letter_headers::STAGE.to_string(),
+            stage.as_bytes().to_vec(),
+        ),
+        (
+            dead_letter_headers::TOPIC.to_string(),
+            spec.topic.as_bytes().to_vec(),
+        ),
+        (
+            dead_letter_headers::PARTITION.to_string(),
+            m.partition().to_string().into_bytes(),
+        ),
+        (
+            dead_letter_headers::OFFSET.to_string(),
+            m.offset().to_string().into_bytes(),
+        ),
+    ]);
+    let mut backoff = RETRY_INITIAL_BACKOFF;
+    loop {
+        let sent = match send_event(dlq, event.clone()).await {
+            Ok(pending) => pending.await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(d) => {
+                tracing::warn!(
+                    function = spec.function,
+                    topic = spec.topic,
+                    partition = m.partition(),
+                    offset = m.offset(),
+                    dead_letter = %d.topic,
+                    dead_letter_partition = d.partition,
+                    dead_letter_offset = d.offset,
+                    "message sent to the dead-letter topic"
+                );
+                return true;
+            }
+            Err(e) => {
+                tracing::error!(function = spec.function, error = %e, "cannot write to the dead-letter topic; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+                if state.stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Decoding by type, picked at compile time like encoding: `String` is UTF-8 text,
+/// `Vec<u8>` raw bytes, anything else JSON.
+#[doc(hidden)]
+pub struct DecodeProbe<T>(pub std::marker::PhantomData<T>);
+
+impl<T> DecodeProbe<T> {
+    /// A probe for `T`.
+    pub const fn new() -> Self {
+        DecodeProbe(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for DecodeProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Raw payloads.
+#[doc(hidden)]
+pub trait DecodeRaw {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String>;
+}
+
+impl DecodeRaw for DecodeProbe<Vec<u8>> {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String> {
+        Ok(Box::new(payload.unwrap_or_default().to_vec()))
+    }
+}
+
+impl DecodeRaw for DecodeProbe<String> {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String> {
+        String::from_utf8(payload.unwrap_or_default().to_vec())
+            .map(|s| Box::new(s) as Decoded)
+            .map_err(|e| format!("payload is not UTF-8 text: {e}"))
+    }
+}
+
+/// JSON payloads.
+#[doc(hidden)]
+pub trait DecodeJson {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String>;
+}
+
+impl<T: serde::de::DeserializeOwned + Send + 'static> DecodeJson for &DecodeProbe<T> {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String> {
+        decode_json::<T>(payload)
+    }
+}
+
+/// Decodes a JSON payload, whatever the type (`decoder = "json"`).
+#[doc(hidden)]
+pub fn decode_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    payload: Option<&[u8]>,
+) -> std::result::Result<Decoded, String> {
+    let Some(bytes) = payload else {
+        return Err("the message has no payload (a tombstone)".into());
+    };
+    serde_json::from_slice::<T>(bytes)
+        .map(|v| Box::new(v) as Decoded)
+        .map_err(|e| format!("invalid JSON for {}: {e}", std::any::type_name::<T>()))
+}
+
+/// Takes the decoded messages back out for the user's function. The runtime only ever
+/// passes what `decode` produced for this very function, so the downcast holds.
+#[doc(hidden)]
+pub fn take<T: 'static>(decoded: Vec<Decoded>) -> Vec<T> {
+    decoded
+        .into_iter()
+        .filter_map(|d| d.downcast::<T>().ok().map(|b| *b))
+        .collect()
+}
+
+/// A message type a `#[consumes]` function can receive: `DeserializeOwned` to decode
+/// it, `JsonSchema` to document it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be received by a #[consumes] function",
+    label = "this message type needs `Deserialize` and `JsonSchema`",
+    note = "add `#[derive(Deserialize, JsonSchema)]` to `{Self}` (serde and schemars in Cargo.toml)"
+)]
+pub trait Incoming: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {}
+
+impl<T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static> Incoming for T {}
+
+/// The JSON schema of a received message type, naming [`Incoming`] so that a missing
+/// derive is reported at the user's parameter type.
+#[doc(hidden)]
+pub fn incoming_schema_of<T: Incoming>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Hello {
+        msg: String,
+    }
+
+    #[test]
+    fn payloads_decode_by_type() {
+        let json = (&DecodeProbe::<Hello>::new())
+            .fk_decode(Some(br#"{"msg":"hi"}"#))
+            .unwrap();
+        assert_eq!(take::<Hello>(vec![json]), vec![Hello { msg: "hi".into() }]);
+        let text = DecodeProbe::<String>::new().fk_decode(Some(b"hi")).unwrap();
+        assert_eq!(take::<String>(vec![text]), vec!["hi".to_string()]);
+        let raw = DecodeProbe::<Vec<u8>>::new()
+            .fk_decode(Some(&[0, 255]))
+            .unwrap();
+        assert_eq!(take::<Vec<u8>>(vec![raw]), vec![vec![0u8, 255]]);
+    }
+
+    #[test]
+    fn decode_errors_say_what_is_wrong() {
+        let err = (&DecodeProbe::<Hello>::new())
+            .fk_decode(Some(b"{not json"))
+            .unwrap_err();
+        assert!(err.contains("invalid JSON"), "{err}");
+        let err = (&DecodeProbe::<Hello>::new()).fk_decode(None).unwrap_err();
+        assert!(err.contains("tombstone"), "{err}");
+        let err = DecodeProbe::<String>::new()
+            .fk_decode(Some(&[0xff]))
+            .unwrap_err();
+        assert!(err.contains("UTF-8"), "{err}");
+    }
+}

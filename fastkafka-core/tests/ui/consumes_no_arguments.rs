@@ -1,0 +1,6 @@
+use fastkafka::prelude::*;
+
+#[consumes]
+async fn on_greetings() {}
+
+fn main() {}

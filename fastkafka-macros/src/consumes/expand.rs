@@ -1,0 +1,216 @@
+//! Code generation for `#[consumes]`: the function stays as written; a registration
+//! decodes messages and calls it.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Type};
+
+use super::args::ConsumesArgs;
+use crate::errors::Errors;
+use crate::signature::{check_plain_async_fn, doc_text, last_segment, return_type};
+
+const EXAMPLE: &str = "async fn on_topic(msg: T, meta: EventMetadata) -> fastkafka::Result<()>";
+
+fn arg_type(arg: &FnArg) -> Option<&Type> {
+    match arg {
+        FnArg::Typed(t) => Some(&t.ty),
+        FnArg::Receiver(_) => None,
+    }
+}
+
+/// `Vec<X>` where `X` is not `u8`.
+fn batch_element(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((name, Some(elem))) if name == "Vec" => {
+            let is_u8 = matches!(last_segment(elem), Some((n, None)) if n == "u8");
+            (!is_u8).then_some(elem)
+        }
+        _ => None,
+    }
+}
+
+fn is_metadata(ty: &Type) -> bool {
+    matches!(last_segment(ty), Some((name, None)) if name == "EventMetadata")
+}
+
+pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    check_plain_async_fn(func, "consumes", EXAMPLE, &mut errors);
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+    let topic = match &args.topic {
+        Some(t) => t.value(),
+        None => match name_str.strip_prefix("on_") {
+            Some(t) if crate::produces::check_topic_name(t).is_ok() => t.to_string(),
+            _ => {
+                errors.spanned(
+                    name,
+                    format!("cannot take a topic from the name `{name_str}`: name the function `on_<topic>` or write #[consumes(topic = \"...\")]"),
+                );
+                String::new()
+            }
+        },
+    };
+
+    let inputs: Vec<&FnArg> = func.sig.inputs.iter().collect();
+    let Some(first) = inputs.first().and_then(|a| arg_type(a)) else {
+        errors.spanned(
+            &func.sig,
+            "a #[consumes] function takes the message: `msg: T`, optionally followed by `meta: EventMetadata`; or a batch `msgs: Vec<T>` with `metas: Vec<EventMetadata>`",
+        );
+        return Err(errors.finish().unwrap_err());
+    };
+    let (message_ty, batch) = match batch_element(first) {
+        Some(elem) => (elem, true),
+        None => (first, false),
+    };
+    let with_meta = match inputs.get(1).and_then(|a| arg_type(a)) {
+        None => false,
+        Some(ty) => {
+            let ok = if batch {
+                batch_element(ty).is_some_and(is_metadata)
+            } else {
+                is_metadata(ty)
+            };
+            if !ok {
+                let expected = if batch {
+                    "Vec<EventMetadata>"
+                } else {
+                    "EventMetadata"
+                };
+                errors.spanned(ty, format!("the second argument of a #[consumes] function is the message's metadata: write `meta: {expected}`"));
+            }
+            true
+        }
+    };
+    if inputs.len() > 2 {
+        errors.spanned(inputs[2], "a #[consumes] function takes at most two arguments: the message and its `EventMetadata`");
+    }
+    if let Some(ret) = return_type(func) {
+        let is_unit = matches!(ret, Type::Tuple(t) if t.elems.is_empty());
+        let is_result = matches!(last_segment(ret), Some((n, _)) if n == "Result");
+        if !is_unit && !is_result {
+            errors.spanned(ret, "a #[consumes] function returns `()` or `Result<(), E>`; an error is retried, then dead-lettered or skipped");
+        }
+    }
+    if let Some(decoder) = &args.decoder {
+        let wanted = match decoder.value().as_str() {
+            "string" => Some("String"),
+            "bytes" => Some("Vec"),
+            _ => None,
+        };
+        let is_vec_u8 = matches!(last_segment(message_ty), Some((n, Some(e))) if n == "Vec" && matches!(last_segment(e), Some((u, None)) if u == "u8"));
+        let matches = match wanted {
+            Some("String") => matches!(last_segment(message_ty), Some((n, None)) if n == "String"),
+            Some(_) => is_vec_u8,
+            None => true,
+        };
+        if !matches {
+            errors.spanned(
+                decoder,
+                format!(
+                    "decoder = \"{}\" needs the message type `{}`",
+                    decoder.value(),
+                    if wanted == Some("String") {
+                        "String"
+                    } else {
+                        "Vec<u8>"
+                    }
+                ),
+            );
+        }
+    }
+    if let (Some(max_batch), false) = (&args.max_batch, batch) {
+        errors.spanned(max_batch, "max_batch applies to batch consumers: take `msgs: Vec<T>`");
+    }
+    errors.finish()?;
+
+    let private = quote!(::fastkafka::__private);
+    let opt = |lit: &Option<syn::LitStr>| match lit {
+        Some(l) => quote!(::core::option::Option::Some(#l)),
+        None => quote!(::core::option::Option::None),
+    };
+    let group_id = opt(&args.group_id);
+    let auto_offset_reset = opt(&args.auto_offset_reset);
+    let broker = opt(&args.broker);
+    let dead_letter = opt(&args.dead_letter);
+    let description = args
+        .description
+        .as_ref()
+        .map(|d| d.value())
+        .unwrap_or_else(|| doc_text(&func.attrs));
+    let retries = args.retries.as_ref().map_or(quote!(3), |l| quote!(#l));
+    let max_batch = args.max_batch.as_ref().map_or(quote!(100), |l| quote!(#l));
+    let max_wait_ms = args
+        .max_wait_ms
+        .as_ref()
+        .map_or(quote!(100), |l| quote!(#l));
+    let config = args.config.iter().map(|(k, v)| quote!((#k, #v)));
+    let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
+    let schema = quote_spanned! {message_ty.span()=> #private::incoming_schema_of::<#message_ty> };
+    let decode = if args.decoder.as_ref().is_some_and(|d| d.value() == "json") {
+        quote!(|payload| #private::decode_json::<#message_ty>(payload))
+    } else {
+        quote! {
+            |payload| {
+                #[allow(unused_imports)]
+                use #private::{DecodeJson as _, DecodeRaw as _};
+                #private::DecodeProbe::<#message_ty>::new().fk_decode(payload)
+            }
+        }
+    };
+    let invoke = match (batch, with_meta) {
+        (true, true) => quote!(#name(messages, metas)),
+        (true, false) => quote!(#name(messages)),
+        (false, true) => quote! {{
+            let (::core::option::Option::Some(message), ::core::option::Option::Some(meta)) =
+                (messages.into_iter().next(), metas.into_iter().next())
+            else {
+                return ::core::result::Result::Ok(());
+            };
+            #name(message, meta)
+        }},
+        (false, false) => quote! {{
+            let ::core::option::Option::Some(message) = messages.into_iter().next() else {
+                return ::core::result::Result::Ok(());
+            };
+            #name(message)
+        }},
+    };
+    let call = quote_spanned! {func.sig.output.span()=>
+        #private::IntoTaskResult::into_task_result(#invoke.await)
+    };
+
+    Ok(quote! {
+        #func
+        const _: () = {
+            static __FASTKAFKA_CONSUMER: #private::ConsumerSpec = #private::ConsumerSpec {
+                function: #name_str,
+                topic: #topic,
+                group_id: #group_id,
+                auto_offset_reset: #auto_offset_reset,
+                broker: #broker,
+                description: #description,
+                message_type: #message_type_name,
+                schema: #schema,
+                batch: #batch,
+                max_batch: #max_batch,
+                max_wait: ::core::time::Duration::from_millis(#max_wait_ms),
+                dead_letter: #dead_letter,
+                retries: #retries,
+                config: &[#(#config),*],
+                decode: #decode,
+                call: |decoded, metas| {
+                    ::std::boxed::Box::pin(async move {
+                        #[allow(unused_variables)]
+                        let metas = metas;
+                        let messages = #private::take::<#message_ty>(decoded);
+                        #call
+                    })
+                },
+            };
+            #private::inventory::submit! { #private::ConsumerRef(&__FASTKAFKA_CONSUMER) }
+        };
+    })
+}

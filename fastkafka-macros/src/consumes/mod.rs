@@ -1,0 +1,23 @@
+//! `#[consumes]`: parse the arguments (args.rs), check the function, generate (expand.rs).
+
+mod args;
+mod expand;
+
+use proc_macro2::TokenStream;
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return crate::errors::with_item(
+            item.clone(),
+            syn::Error::new_spanned(
+                item,
+                "#[consumes] goes on an async fn: `async fn on_topic(msg: T, meta: EventMetadata)`",
+            ),
+        ),
+    };
+    match args::parse(args).and_then(|args| expand::consumer(args, &func)) {
+        Ok(tokens) => tokens,
+        Err(err) => crate::errors::with_item(quote::quote!(#func), err),
+    }
+}
