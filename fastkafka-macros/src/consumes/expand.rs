@@ -122,7 +122,10 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         }
     }
     if let (Some(max_batch), false) = (&args.max_batch, batch) {
-        errors.spanned(max_batch, "max_batch applies to batch consumers: take `msgs: Vec<T>`");
+        errors.spanned(
+            max_batch,
+            "max_batch applies to batch consumers: take `msgs: Vec<T>`",
+        );
     }
     errors.finish()?;
 

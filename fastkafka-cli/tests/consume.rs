@@ -1,0 +1,234 @@
+//! Consumers under `fastkafka run --num-workers 2`: the workers share the partitions as
+//! one group, nothing is lost, order per key holds, and a killed worker loses nothing.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use fastkafka::rdkafka::ClientConfig;
+use fastkafka::testing::{read_to_end, Record};
+
+const MESSAGES: usize = 10_000;
+const KEYS: usize = 50;
+
+fn start_uppercase_workers() -> (Watched, String) {
+    let run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        "embedded",
+        example_bin("uppercase_app").to_str().unwrap(),
+    ]));
+    let line = run.wait_for_lines(
+        |l| l.contains("bootstrap.servers="),
+        1,
+        Duration::from_secs(20),
+    );
+    let bootstrap = line[0]
+        .split("bootstrap.servers=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    // Both workers joined the group and got partitions.
+    run.wait_for_lines(
+        |l| l.contains("partitions assigned") && l.contains("on_hello_world"),
+        2,
+        Duration::from_secs(30),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = assignment(&run.lines());
+        if owners.len() == 2 && owners.values().map(|p| p.len()).sum::<usize>() == 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the workers never split the 6 partitions:\n{}",
+            run.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (run, bootstrap)
+}
+
+/// The latest assignment each worker logged: pid -> partitions.
+fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
+    let mut owners: HashMap<u32, Vec<i32>> = HashMap::new();
+    for line in lines {
+        let Some(pid) = worker_pid(line) else {
+            continue;
+        };
+        if line.contains("partitions revoked") {
+            owners.remove(&pid);
+        }
+        if line.contains("partitions assigned") {
+            let list = line
+                .split("partitions=[")
+                .nth(1)
+                .and_then(|r| r.split(']').next())
+                .unwrap_or("");
+            let parts = list
+                .split(", ")
+                .filter_map(|p| p.trim().parse().ok())
+                .collect();
+            owners.insert(pid, parts);
+        }
+    }
+    owners.retain(|_, p| !p.is_empty());
+    owners
+}
+
+/// 10,000 greetings over 50 keys from a plain rdkafka producer, plus `bad` undecodable ones.
+fn produce_greetings(bootstrap: &str, bad: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let send = |key: String, payload: Vec<u8>| loop {
+        match producer.send(
+            BaseRecord::<String, Vec<u8>>::to("hello_world")
+                .key(&key)
+                .payload(&payload),
+        ) {
+            Ok(()) => {
+                producer.poll(Duration::ZERO);
+                break;
+            }
+            Err(_) => producer.poll(Duration::from_millis(5)),
+        }
+    };
+    for i in 0..MESSAGES {
+        send(
+            format!("k{}", i % KEYS),
+            format!(r#"{{"msg":"m{i}"}}"#).into_bytes(),
+        );
+        if bad > 0 && i % (MESSAGES / bad) == 0 {
+            send("broken".into(), format!("not json {i}").into_bytes());
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// The greeting numbers in the output, per key, in output order.
+fn outputs(records: &[Record]) -> BTreeMap<String, Vec<usize>> {
+    let mut per_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for r in records {
+        let text = r.payload_text();
+        let n: usize = text
+            .strip_prefix(r#"{"msg":"M"#)
+            .and_then(|t| t.strip_suffix(r#""}"#))
+            .unwrap_or_else(|| panic!("unexpected output {text}"))
+            .parse()
+            .unwrap();
+        let key = String::from_utf8(r.key.clone().unwrap()).unwrap();
+        assert_eq!(key, format!("k{}", n % KEYS), "the key was not kept");
+        per_key.entry(key).or_default().push(n);
+    }
+    per_key
+}
+
+fn wait_for_all_outputs(bootstrap: &str, run: &Watched) -> Vec<Record> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let records = read_to_end(bootstrap, "hello_world_upper", Duration::from_secs(20)).unwrap();
+        let distinct: HashSet<usize> = outputs(&records).into_values().flatten().collect();
+        if distinct.len() == MESSAGES {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {MESSAGES} greetings came out; output:\n{}",
+            distinct.len(),
+            run.output()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn two_workers_share_the_partitions_and_process_every_message_once_in_key_order() {
+    let (mut run, bootstrap) = start_uppercase_workers();
+    let owners = assignment(&run.lines());
+    let mut all: Vec<i32> = owners.values().flatten().copied().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        vec![0, 1, 2, 3, 4, 5],
+        "each partition has exactly one owner: {owners:?}"
+    );
+
+    produce_greetings(&bootstrap, 5);
+    let records = wait_for_all_outputs(&bootstrap, &run);
+    assert_eq!(records.len(), MESSAGES, "no greeting was processed twice");
+    for (key, numbers) in outputs(&records) {
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "order of {key} broke: {numbers:?}"
+        );
+    }
+    let dlq = read_to_end(&bootstrap, "hello_world_dlq", Duration::from_secs(10)).unwrap();
+    assert_eq!(dlq.len(), 5);
+    assert!(dlq.iter().all(|r| r.payload_text().starts_with("not json")
+        && r.headers
+            .iter()
+            .any(|(n, v)| n == fastkafka::dead_letter_headers::ERROR && !v.is_empty())));
+    // Both workers did part of the work.
+    assert_eq!(assignment(&run.lines()).len(), 2, "{}", run.output());
+
+    run.signal(libc::SIGTERM);
+    assert!(
+        run.wait(Duration::from_secs(60)).success(),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn killing_a_worker_mid_stream_loses_nothing() {
+    let (mut run, bootstrap) = start_uppercase_workers();
+    let victim = *assignment(&run.lines()).keys().next().unwrap();
+    let producer = std::thread::spawn({
+        let bootstrap = bootstrap.clone();
+        move || produce_greetings(&bootstrap, 0)
+    });
+    // Let processing get going, then kill one worker without warning.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read_to_end(&bootstrap, "hello_world_upper", Duration::from_secs(10))
+        .unwrap()
+        .len()
+        < 1000
+    {
+        assert!(
+            Instant::now() < deadline,
+            "processing never started:\n{}",
+            run.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: a worker process this test's supervisor started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    producer.join().unwrap();
+
+    let records = wait_for_all_outputs(&bootstrap, &run);
+    assert!(records.len() >= MESSAGES);
+    let output = run.output();
+    assert!(
+        output.contains(&format!("worker {victim} crashed")),
+        "{output}"
+    );
+    run.signal(libc::SIGTERM);
+    // The supervisor reports the crash in its exit code.
+    assert_eq!(
+        run.wait(Duration::from_secs(60)).code(),
+        Some(1),
+        "{}",
+        run.output()
+    );
+}
