@@ -14,13 +14,13 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 
@@ -89,6 +89,8 @@ pub struct ConsumerSpec {
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     /// Whether the handler takes a batch (`Vec<T>`).
     pub batch: bool,
+    /// Whether the handler takes `EventMetadata` (built only then).
+    pub with_metadata: bool,
     /// Most messages in one batch.
     pub max_batch: usize,
     /// How long a batch waits to fill up after its first message.
@@ -175,6 +177,8 @@ impl RunningConsumer {
         let context = RebalanceGuard {
             function: spec.function,
             partitions: Arc::clone(&partitions),
+            shared: OnceLock::new(),
+            revoked: Mutex::new(Vec::new()),
             grace: setup.grace,
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> =
@@ -241,21 +245,83 @@ struct Shared {
     topic: Arc<str>,
 }
 
+/// A consumed message, copied out of librdkafka's buffer for the partition's task.
+struct Fetched {
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Vec<(String, Vec<u8>)>,
+    timestamp: Option<i64>,
+}
+
+impl Fetched {
+    fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Self {
+        Fetched {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timestamp: m.timestamp().to_millis(),
+        }
+    }
+
+    fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
+        EventMetadata {
+            topic: Arc::clone(topic),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.clone(),
+            headers: self.headers.clone(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// Messages go to a partition's task in chunks of up to this many: one wake-up per
+/// chunk instead of per message.
+const CHUNK: usize = 256;
+/// A task stores its progress for commit at least every this many messages (and
+/// whenever it has nothing queued).
+const STORE_EVERY: u64 = 1024;
+/// Partial chunks are handed over at least this often while messages keep arriving.
+const FLUSH_EVERY: Duration = Duration::from_millis(5);
+
 /// One partition's task, as the poll thread and the rebalance callback see it.
 struct PartitionTask {
-    tx: mpsc::Sender<OwnedMessage>,
+    tx: mpsc::Sender<Vec<Fetched>>,
     state: Arc<PartitionState>,
     handle: tokio::task::JoinHandle<()>,
 }
 
 type Partitions = Arc<Mutex<HashMap<i32, PartitionTask>>>;
 
-/// Whether a partition's task may go on, and whether it holds a message right now.
-#[derive(Default)]
+/// Whether a partition's task may go on, whether it holds a message right now, and
+/// the offset of the last message it settled.
 struct PartitionState {
     stop: AtomicBool,
     busy: Mutex<bool>,
     idle: Condvar,
+    processed: std::sync::atomic::AtomicI64,
+}
+
+impl Default for PartitionState {
+    fn default() -> Self {
+        PartitionState {
+            stop: AtomicBool::new(false),
+            busy: Mutex::new(false),
+            idle: Condvar::new(),
+            processed: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
 }
 
 impl PartitionState {
@@ -285,29 +351,48 @@ impl PartitionState {
     }
 }
 
-/// Stops the given partitions' tasks and waits (up to `grace`) for the message each
-/// holds; returns the partitions whose task did not finish in time.
-fn stop_partitions(tasks: Vec<(i32, PartitionTask)>, grace: Duration) -> Vec<i32> {
+/// Stores `offset` (the last settled message of `partition`) for the next commit.
+fn store(shared: &Shared, partition: i32, offset: i64) {
+    if offset < 0 {
+        return;
+    }
+    if let Err(e) = shared
+        .consumer
+        .store_offset(&shared.topic, partition, offset)
+    {
+        // The partition was revoked meanwhile: its new owner redelivers.
+        tracing::debug!(function = shared.spec.function, partition, offset, error = %e, "offset not stored");
+    }
+}
+
+/// Stops the given partitions' tasks, waits (up to `grace`) for the message each
+/// holds, and stores what each settled; returns the partitions whose task did not
+/// finish in time (their message in hand is not committed).
+fn stop_partitions(shared: &Shared, tasks: Vec<(i32, PartitionTask)>, grace: Duration) -> Vec<i32> {
     for (_, task) in &tasks {
         task.state.stop.store(true, Ordering::SeqCst);
     }
     let deadline = Instant::now() + grace;
-    tasks
-        .into_iter()
-        .filter_map(|(p, task)| {
-            drop(task.tx);
-            (!task.state.wait_idle(deadline)).then(|| {
-                task.handle.abort();
-                p
-            })
-        })
-        .collect()
+    let mut abandoned = Vec::new();
+    for (p, task) in tasks {
+        drop(task.tx);
+        if !task.state.wait_idle(deadline) {
+            task.handle.abort();
+            abandoned.push(p);
+        }
+        store(shared, p, task.state.processed.load(Ordering::SeqCst));
+    }
+    abandoned
 }
 
 /// The librdkafka consumer context: drains revoked partitions before they are handed over.
 struct RebalanceGuard {
     function: &'static str,
     partitions: Partitions,
+    /// Set once the poll thread has built what the callbacks need.
+    shared: OnceLock<Weak<Shared>>,
+    /// Partitions revoked during the last poll: their undispatched messages are dropped.
+    revoked: Mutex<Vec<i32>>,
     grace: Duration,
 }
 
@@ -319,6 +404,10 @@ impl ConsumerContext for RebalanceGuard {
             Rebalance::Revoke(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
             _ => return,
         };
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(&revoked);
         let tasks: Vec<(i32, PartitionTask)> = {
             let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
             revoked
@@ -326,25 +415,21 @@ impl ConsumerContext for RebalanceGuard {
                 .filter_map(|p| map.remove(p).map(|t| (*p, t)))
                 .collect()
         };
-        let abandoned = stop_partitions(tasks, self.grace);
-        if !abandoned.is_empty() {
-            tracing::warn!(
-                function = self.function,
-                partitions = ?abandoned,
-                "handlers of revoked partitions did not finish within the grace period; their messages are not committed and will be redelivered"
-            );
-        }
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit is not an error worth a warning.
-            if !matches!(
-                e,
-                rdkafka::error::KafkaError::ConsumerCommit(
-                    rdkafka::types::RDKafkaErrorCode::NoOffset
-                )
-            ) {
-                tracing::warn!(function = self.function, error = %e, "commit before handing over partitions failed");
+        if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+            let abandoned = stop_partitions(&shared, tasks, self.grace);
+            if !abandoned.is_empty() {
+                tracing::warn!(
+                    function = self.function,
+                    partitions = ?abandoned,
+                    "handlers of revoked partitions did not finish within the grace period; their messages are not committed and will be redelivered"
+                );
             }
         }
+        commit(
+            consumer,
+            self.function,
+            "commit before handing over partitions failed",
+        );
         tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
     }
 
@@ -352,6 +437,18 @@ impl ConsumerContext for RebalanceGuard {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             tracing::info!(function = self.function, partitions = ?assigned, "partitions assigned");
+        }
+    }
+}
+
+/// Commits the stored offsets now; "nothing to commit" is not worth a warning.
+fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) {
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        if !matches!(
+            e,
+            rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
+        ) {
+            tracing::warn!(function, error = %e, "{what}");
         }
     }
 }
@@ -368,13 +465,55 @@ struct Poller {
 impl Poller {
     fn run(self) {
         let consumer = Arc::clone(&self.shared.consumer);
+        let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
+        let mut pending: HashMap<i32, Vec<Fetched>> = HashMap::new();
+        let mut last_flush = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
-            match consumer.poll(Duration::from_millis(100)) {
-                None => {}
-                Some(Ok(message)) => self.dispatch(message.detach()),
+            // Drain what librdkafka has fetched without waiting; wait only when idle.
+            let timeout = if pending.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            let polled = consumer.poll(timeout);
+            let drained = polled.is_none();
+            let revoked: Vec<i32> = std::mem::take(
+                &mut *consumer
+                    .context()
+                    .revoked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            for p in revoked {
+                pending.remove(&p);
+            }
+            match polled {
+                Some(Ok(message)) => {
+                    let chunk = pending
+                        .entry(message.partition())
+                        .or_insert_with(|| Vec::with_capacity(CHUNK));
+                    chunk.push(Fetched::copy(&message));
+                    if chunk.len() >= CHUNK {
+                        let partition = message.partition();
+                        drop(message);
+                        if let Some(chunk) = pending.remove(&partition) {
+                            self.dispatch(partition, chunk);
+                        }
+                    }
+                }
                 Some(Err(error)) => {
                     tracing::warn!(function = self.shared.spec.function, error = %error, "consumer error")
                 }
+                None => {}
+            }
+            // Hand over partial chunks once librdkafka has nothing more for now, or
+            // after FLUSH_EVERY while a backlog keeps it busy, so that a quiet
+            // partition's messages do not wait behind a busy one's.
+            if !pending.is_empty() && (drained || last_flush.elapsed() >= FLUSH_EVERY) {
+                for (partition, chunk) in pending.drain() {
+                    self.dispatch(partition, chunk);
+                }
+                last_flush = Instant::now();
             }
         }
         // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.
@@ -384,7 +523,7 @@ impl Poller {
             .unwrap_or_else(|e| e.into_inner())
             .drain()
             .collect();
-        let abandoned = stop_partitions(tasks, self.grace);
+        let abandoned = stop_partitions(&self.shared, tasks, self.grace);
         if !abandoned.is_empty() {
             tracing::warn!(
                 function = self.shared.spec.function,
@@ -392,26 +531,16 @@ impl Poller {
                 "handlers did not finish within the grace period; their messages will be redelivered"
             );
         }
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            if !matches!(
-                e,
-                rdkafka::error::KafkaError::ConsumerCommit(
-                    rdkafka::types::RDKafkaErrorCode::NoOffset
-                )
-            ) {
-                tracing::warn!(function = self.shared.spec.function, error = %e, "final commit failed");
-            }
-        }
+        commit(&consumer, self.shared.spec.function, "final commit failed");
         consumer.unsubscribe();
     }
 
-    /// Hands a message to its partition's task, starting the task on first use.
-    fn dispatch(&self, message: OwnedMessage) {
-        let partition = message.partition();
+    /// Hands messages to their partition's task, starting the task on first use.
+    fn dispatch(&self, partition: i32, chunk: Vec<Fetched>) {
         let tx = {
             let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
             let task = map.entry(partition).or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
+                let (tx, rx) = mpsc::channel(PARTITION_QUEUE / CHUNK);
                 let state = Arc::new(PartitionState::default());
                 let handle = self.runtime.spawn(partition_task(
                     Arc::clone(&self.shared),
@@ -424,7 +553,7 @@ impl Poller {
             task.tx.clone()
         };
         // A full queue blocks this thread: back-pressure on fetching.
-        let _ = tx.blocking_send(message);
+        let _ = tx.blocking_send(chunk);
     }
 }
 
@@ -432,36 +561,50 @@ impl Poller {
 async fn partition_task(
     shared: Arc<Shared>,
     partition: i32,
-    mut rx: mpsc::Receiver<OwnedMessage>,
+    mut rx: mpsc::Receiver<Vec<Fetched>>,
     state: Arc<PartitionState>,
 ) {
     let spec = shared.spec;
-    while let Some(first) = rx.recv().await {
+    let mut buffer: std::collections::VecDeque<Fetched> = std::collections::VecDeque::new();
+    let mut unstored = 0u64;
+    loop {
+        if buffer.is_empty() {
+            // Nothing queued: a good moment to store the progress for commit.
+            if unstored > 0 {
+                store(&shared, partition, state.processed.load(Ordering::SeqCst));
+                unstored = 0;
+            }
+            match rx.recv().await {
+                Some(chunk) => buffer.extend(chunk),
+                None => break,
+            }
+        }
         if state.stop.load(Ordering::SeqCst) {
             break;
         }
         state.set_busy(true);
-        let mut batch = vec![first];
-        if spec.batch {
+        let batch: Vec<Fetched> = if spec.batch {
             let deadline = tokio::time::Instant::now() + spec.max_wait;
-            while batch.len() < spec.max_batch {
+            while buffer.len() < spec.max_batch {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(m)) => batch.push(m),
+                    Ok(Some(chunk)) => buffer.extend(chunk),
                     _ => break,
                 }
             }
-        }
-        let last_offset = batch.last().map(|m| m.offset());
+            let n = buffer.len().min(spec.max_batch);
+            buffer.drain(..n).collect()
+        } else {
+            buffer.pop_front().into_iter().collect()
+        };
+        let last = batch.last().map_or(-1, |m| m.offset);
+        let count = batch.len() as u64;
         let done = handle(&shared, &state, batch).await;
         if done {
-            if let Some(offset) = last_offset {
-                if let Err(e) = shared
-                    .consumer
-                    .store_offset(&shared.topic, partition, offset)
-                {
-                    // The partition was revoked meanwhile: its new owner redelivers.
-                    tracing::debug!(function = spec.function, partition, offset, error = %e, "offset not stored");
-                }
+            state.processed.store(last, Ordering::SeqCst);
+            unstored += count;
+            if unstored >= STORE_EVERY {
+                store(&shared, partition, last);
+                unstored = 0;
             }
         }
         state.set_busy(false);
@@ -471,40 +614,26 @@ async fn partition_task(
     }
 }
 
-fn metadata(topic: &Arc<str>, m: &OwnedMessage) -> EventMetadata {
-    EventMetadata {
-        topic: Arc::clone(topic),
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        headers: m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp: m.timestamp().to_millis(),
-    }
-}
-
 /// Handles a batch (one message unless the function takes a batch): decode, call with
 /// retries, dead-letter or skip what fails. True when every message is settled and its
 /// offset may be committed; false when the partition was stopped first.
-async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<OwnedMessage>) -> bool {
+async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>) -> bool {
     let spec = shared.spec;
     // Undecodable messages are settled on their own; the rest go to the handler.
     let mut good = Vec::with_capacity(messages.len());
+    let mut decoded = Vec::with_capacity(messages.len());
     for m in messages {
-        match (spec.decode)(m.payload()) {
-            Ok(_) => good.push(m),
+        match (spec.decode)(m.payload.as_deref()) {
+            Ok(value) => {
+                decoded.push(value);
+                good.push(m);
+            }
             Err(error) => {
                 tracing::error!(
                     function = spec.function,
                     topic = spec.topic,
-                    partition = m.partition(),
-                    offset = m.offset(),
+                    partition = m.partition,
+                    offset = m.offset,
                     error,
                     "cannot decode message"
                 );
@@ -520,13 +649,20 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<OwnedMess
     let mut backoff = RETRY_INITIAL_BACKOFF;
     let mut attempt = 0;
     loop {
-        // Decoded afresh for each attempt: the handler takes the messages by value.
-        let decoded: Vec<Decoded> = good
-            .iter()
-            .filter_map(|m| (spec.decode)(m.payload()).ok())
-            .collect();
-        let metas: Vec<EventMetadata> = good.iter().map(|m| metadata(&shared.topic, m)).collect();
-        let error = match AssertUnwindSafe((spec.call)(decoded, metas))
+        let metas: Vec<EventMetadata> = if spec.with_metadata {
+            good.iter().map(|m| m.metadata(&shared.topic)).collect()
+        } else {
+            Vec::new()
+        };
+        // The handler takes the messages by value: decode afresh for a retry.
+        let values = if decoded.is_empty() {
+            good.iter()
+                .filter_map(|m| (spec.decode)(m.payload.as_deref()).ok())
+                .collect()
+        } else {
+            std::mem::take(&mut decoded)
+        };
+        let error = match AssertUnwindSafe((spec.call)(values, metas))
             .catch_unwind()
             .await
         {
@@ -539,8 +675,8 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<OwnedMess
             tracing::error!(
                 function = spec.function,
                 topic = spec.topic,
-                partition = first.partition(),
-                offset = first.offset(),
+                partition = first.partition,
+                offset = first.offset,
                 messages = good.len(),
                 attempts = attempt + 1,
                 error,
@@ -557,8 +693,8 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<OwnedMess
         tracing::warn!(
             function = spec.function,
             topic = spec.topic,
-            partition = first.partition(),
-            offset = first.offset(),
+            partition = first.partition,
+            offset = first.offset,
             attempt,
             retries = spec.retries,
             delay_ms = backoff.as_millis() as u64,
@@ -592,7 +728,7 @@ pub mod dead_letter_headers {
 async fn settle_failed(
     shared: &Shared,
     state: &PartitionState,
-    m: &OwnedMessage,
+    m: &Fetched,
     stage: &str,
     error: &str,
 ) -> bool {
@@ -601,15 +737,15 @@ async fn settle_failed(
         tracing::warn!(
             function = spec.function,
             topic = spec.topic,
-            partition = m.partition(),
-            offset = m.offset(),
+            partition = m.partition,
+            offset = m.offset,
             "skipping the message (no dead_letter topic configured)"
         );
         return true;
     };
-    let mut event = KafkaEvent::new(m.payload().unwrap_or_default().to_vec());
-    event.key = m.key().map(<[u8]>::to_vec);
-    event.headers = metadata(&shared.topic, m).headers;
+    let mut event = KafkaEvent::new(m.payload.clone().unwrap_or_default());
+    event.key = m.key.clone();
+    event.headers = m.headers.clone();
     event.headers.extend([
         (
             dead_letter_headers::ERROR.to_string(),
@@ -625,11 +761,11 @@ async fn settle_failed(
         ),
         (
             dead_letter_headers::PARTITION.to_string(),
-            m.partition().to_string().into_bytes(),
+            m.partition.to_string().into_bytes(),
         ),
         (
             dead_letter_headers::OFFSET.to_string(),
-            m.offset().to_string().into_bytes(),
+            m.offset.to_string().into_bytes(),
         ),
     ]);
     let mut backoff = RETRY_INITIAL_BACKOFF;
@@ -643,8 +779,8 @@ async fn settle_failed(
                 tracing::warn!(
                     function = spec.function,
                     topic = spec.topic,
-                    partition = m.partition(),
-                    offset = m.offset(),
+                    partition = m.partition,
+                    offset = m.offset,
                     dead_letter = %d.topic,
                     dead_letter_partition = d.partition,
                     dead_letter_offset = d.offset,

@@ -198,6 +198,7 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 message_type: #message_type_name,
                 schema: #schema,
                 batch: #batch,
+                with_metadata: #with_meta,
                 max_batch: #max_batch,
                 max_wait: ::core::time::Duration::from_millis(#max_wait_ms),
                 dead_letter: #dead_letter,
