@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod app_target;
+mod bench;
 mod broker;
 mod partition_cmd;
 mod supervisor;
@@ -39,6 +40,7 @@ enum Command {
     Run(supervisor::RunArgs),
     Broker(broker::BrokerArgs),
     Partition(partition_cmd::PartitionArgs),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Library warnings and errors (RUST_LOG=info for more), on stderr.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,6 +73,7 @@ fn main() -> ExitCode {
             Command::Run(args) => supervisor::run(args).await,
             Command::Broker(args) => broker::run(args).await,
             Command::Partition(args) => partition_cmd::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -28,11 +28,15 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Consumer settings for the embedded broker: quick failure detection, so rebalances
-/// after a member left or died take a second or two (the app's own settings win).
-const EMBEDDED_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+/// Consumer settings for the embedded broker (the app's own settings win): quick
+/// failure detection, so rebalances after a member left or died take a second or
+/// two; and short fetch waits, because the mock cluster answers an empty fetch only
+/// when `fetch.wait.max.ms` (500 ms by default) has passed, not when data arrives,
+/// which made every message on a quiet topic wait up to half a second.
+pub(crate) const EMBEDDED_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("session.timeout.ms", "2000"),
     ("heartbeat.interval.ms", "500"),
+    ("fetch.wait.max.ms", "10"),
 ];
 
 impl FastKafka {
