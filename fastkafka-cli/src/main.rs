@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod app_target;
 mod broker;
+mod docs;
+mod docs_html;
+mod docs_server;
 mod partition_cmd;
 mod supervisor;
 
@@ -39,6 +42,7 @@ enum Command {
     Run(supervisor::RunArgs),
     Broker(broker::BrokerArgs),
     Partition(partition_cmd::PartitionArgs),
+    Docs(docs::DocsArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::Run(args) => supervisor::run(args).await,
             Command::Broker(args) => broker::run(args).await,
             Command::Partition(args) => partition_cmd::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Docs(args) => docs::run(args).await,
         }
     });
     match result {
