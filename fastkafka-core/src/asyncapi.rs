@@ -846,7 +846,7 @@ mod tests {
         let yaml = to_yaml(&doc);
         assert_eq!(
             yaml,
-            "asyncapi: \"3.0.0\"\nd: \"line one\\nline \\\"two\\\"\"\nlist:\n  - name: a\n    n: 1\n  - []\n  - plain\nnone: null\nref: \"#/components/schemas/X\"\nt: \"yes\"\n"
+            "asyncapi: \"3.0.0\"\nd: \"line one\\nline \\\"two\\\"\"\nlist:\n  - \"n\": 1\n    name: a\n  - []\n  - plain\nnone: null\nref: \"#/components/schemas/X\"\nt: \"yes\"\n"
         );
     }
 
