@@ -26,6 +26,9 @@ use crate::UsageError;
 /// Largest request accepted (headers and body).
 const MAX_REQUEST: usize = 1 << 20;
 
+/// How long one request may take, publishing included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sends the page's examples to a broker, to the topics the app consumes only.
 pub(crate) struct Publisher {
     name: String,
@@ -194,8 +197,11 @@ pub(crate) async fn serve(
                 let Ok((stream, _)) = accepted else { continue };
                 let site = Arc::clone(&site);
                 tokio::spawn(async move {
-                    if let Err(e) = handle(stream, &site).await {
-                        tracing::debug!(error = %e, "docs request failed");
+                    // A client that never finishes its request does not hold a task forever.
+                    match tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, &site)).await {
+                        Ok(Err(e)) => tracing::debug!(error = %e, "docs request failed"),
+                        Err(_) => tracing::debug!("docs request timed out"),
+                        Ok(Ok(())) => {}
                     }
                 });
             }
