@@ -267,7 +267,7 @@ fn render_message(
         let prefill = examples
             .first()
             .map(|e| e["payload"].clone())
-            .or_else(|| fastkafka::asyncapi::sample(payload, schemas, 0))
+            .or_else(|| fastkafka::asyncapi::sample(payload, schemas))
             .map(|v| match (content_type, v) {
                 ("application/json", v) => pretty(&v),
                 (_, Value::String(s)) => s,

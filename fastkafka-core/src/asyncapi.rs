@@ -514,7 +514,7 @@ fn message_examples(payload: &Value, definitions: &Map<String, Value>) -> Vec<Va
             .collect();
     }
     if has_field_examples(schema, definitions, 0) {
-        if let Some(sample) = sample(payload, definitions, 0) {
+        if let Some(sample) = sample(payload, definitions) {
             return vec![json!({ "name": "example1", "payload": sample })];
         }
     }
@@ -548,8 +548,23 @@ fn has_field_examples(schema: &Value, definitions: &Map<String, Value>, depth: u
         .any(|k| nested(k))
 }
 
-/// A value that fits `schema`: its first example, else one built from its type.
-pub fn sample(schema: &Value, definitions: &Map<String, Value>, depth: usize) -> Option<Value> {
+/// A value that fits `schema`: its first example, else one built from its type
+/// (`"string"`, `0`, `false`, objects field by field), following `$ref`s into
+/// `definitions` (the document's `components/schemas`). `None` for a schema that
+/// says nothing about its values.
+///
+/// ```
+/// use serde_json::json;
+/// let schema = json!({"type": "object", "properties": {
+///     "msg": {"type": "string", "examples": ["Hello"]}, "n": {"type": "integer"}}});
+/// let sample = fastkafka::asyncapi::sample(&schema, &Default::default());
+/// assert_eq!(sample, Some(json!({"msg": "Hello", "n": 0})));
+/// ```
+pub fn sample(schema: &Value, definitions: &Map<String, Value>) -> Option<Value> {
+    sample_at(schema, definitions, 0)
+}
+
+fn sample_at(schema: &Value, definitions: &Map<String, Value>, depth: usize) -> Option<Value> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -577,7 +592,7 @@ pub fn sample(schema: &Value, definitions: &Map<String, Value>, depth: usize) ->
             .and_then(Value::as_array)
             .and_then(|s| s.first())
         {
-            return sample(first, definitions, depth + 1);
+            return sample_at(first, definitions, depth + 1);
         }
     }
     let ty = match schema.get("type") {
@@ -596,7 +611,7 @@ pub fn sample(schema: &Value, definitions: &Map<String, Value>, depth: usize) ->
             let mut object = Map::new();
             if let Some(props) = schema.get("properties").and_then(Value::as_object) {
                 for (name, prop) in props {
-                    if let Some(v) = sample(prop, definitions, depth + 1) {
+                    if let Some(v) = sample_at(prop, definitions, depth + 1) {
                         object.insert(name.clone(), v);
                     }
                 }
@@ -606,7 +621,7 @@ pub fn sample(schema: &Value, definitions: &Map<String, Value>, depth: usize) ->
         "array" => Value::Array(
             schema
                 .get("items")
-                .and_then(|items| sample(items, definitions, depth + 1))
+                .and_then(|items| sample_at(items, definitions, depth + 1))
                 .into_iter()
                 .collect(),
         ),
@@ -866,7 +881,7 @@ mod tests {
             }
         });
         assert_eq!(
-            sample(&schema, &defs, 0).unwrap(),
+            sample(&schema, &defs).unwrap(),
             json!({"msg": "Hello", "inner": {"n": 0}, "tags": ["string"], "maybe": 0.0})
         );
         assert!(has_field_examples(&schema, &defs, 0));
