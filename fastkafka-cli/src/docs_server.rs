@@ -136,6 +136,7 @@ async fn resolve_broker(binary: &Path, name: &str) -> anyhow::Result<Resolved> {
             eprintln!(
                 "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
             );
+            crate::supervisor::create_declared_topics(&embedded, binary).await?;
             Ok((bootstrap, Vec::new(), Some(embedded)))
         }
         "localhost" => Ok(("localhost:9092".into(), Vec::new(), None)),

@@ -203,6 +203,7 @@ fn served_page_shows_channels_messages_and_fields_in_a_browser() {
         .parent()
         .unwrap()
         .join("target/asyncapi-docs.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&screenshot);
     browse(&format!("{url}/"), Some(&screenshot));
     let png = std::fs::read(&screenshot).unwrap();
@@ -363,4 +364,43 @@ fn usage_errors_exit_2() {
     let lines = stderr_lines(&out);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("demo_broker"), "{lines:?}");
+}
+
+#[test]
+fn publishing_to_the_embedded_broker_creates_the_declared_topics_first() {
+    let out = temp_dir("docs-embedded");
+    let (mut server, url) = serve("order_service", &out, &["--kafka-broker", "embedded"]);
+    server.wait_for_lines(
+        |l| l.contains("created topic orders.v1 with 3 partitions"),
+        1,
+        Duration::from_secs(10),
+    );
+    server.wait_for_lines(
+        |l| l.contains("bootstrap.servers="),
+        1,
+        Duration::from_secs(10),
+    );
+    let output = server.output();
+    let bootstrap = output
+        .split("bootstrap.servers=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let request = serde_json::json!({"topic": "orders.v1", "payload": r#"{"id": 1, "customer": "c", "lines": []}"#});
+    let (status, body) = http(
+        &url,
+        "POST",
+        "/publish",
+        "application/json",
+        &request.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let records = read_topic(&bootstrap, "orders.v1", 1, Duration::from_secs(15)).unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].key.is_none());
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(Duration::from_secs(10)).success());
 }
