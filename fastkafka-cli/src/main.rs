@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 mod app_target;
 mod bench;
 mod broker;
+mod docs;
+mod docs_html;
+mod docs_server;
 mod partition_cmd;
 mod supervisor;
 
@@ -41,6 +44,7 @@ enum Command {
     Broker(broker::BrokerArgs),
     Partition(partition_cmd::PartitionArgs),
     Bench(bench::BenchArgs),
+    Docs(docs::DocsArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             Command::Broker(args) => broker::run(args).await,
             Command::Partition(args) => partition_cmd::run(args).map(|()| ExitCode::SUCCESS),
             Command::Bench(args) => bench::run(args).await,
+            Command::Docs(args) => docs::run(args).await,
         }
     });
     match result {

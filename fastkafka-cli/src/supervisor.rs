@@ -210,8 +210,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Workers cannot create topics on the embedded broker (it has no CreateTopics API),
-/// so the supervisor creates the app's declared topics before starting them.
-async fn create_declared_topics(
+/// so the supervisor creates the app's declared topics before starting them (and
+/// `fastkafka docs serve --kafka-broker embedded` before publishing to them).
+pub(crate) async fn create_declared_topics(
     broker: &fastkafka::EmbeddedBroker,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //!
 //! `APP run --kafka-broker NAME` runs one worker; `fastkafka run` starts several.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,7 +33,14 @@ enum AppCommand {
     /// them on the embedded broker).
     #[command(hide = true)]
     Topics,
-    /// Print the app's AsyncAPI document.
+    /// Print the brokers the app names and its default broker, as JSON (used by
+    /// `fastkafka docs serve --kafka-broker NAME` to publish examples).
+    #[command(hide = true)]
+    Brokers,
+    /// Print the app's AsyncAPI 3.0 document (`fastkafka docs generate` renders it).
+    #[command(
+        after_help = "Examples:\n  APP asyncapi > asyncapi.yml\n  APP asyncapi --format json"
+    )]
     Asyncapi {
         /// Output format.
         #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
@@ -96,12 +103,38 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             println!("{}", serde_json::Value::Array(topics));
             ExitCode::SUCCESS
         }
-        AppCommand::Asyncapi { format } => {
-            let _ = format;
-            eprintln!(
-                "error: AsyncAPI generation is not available yet in this version of fastkafka"
+        AppCommand::Brokers => {
+            let app = make_app();
+            let brokers: Vec<serde_json::Value> = app
+                .brokers()
+                .map(|(name, b)| {
+                    serde_json::json!({
+                        "name": name,
+                        "bootstrap": b.bootstrap(),
+                        "properties": b.properties,
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"default": app.default_broker(), "brokers": brokers})
             );
-            ExitCode::FAILURE
+            ExitCode::SUCCESS
+        }
+        AppCommand::Asyncapi { format } => {
+            let doc = make_app().asyncapi();
+            let text = match format {
+                SpecFormat::Yaml => crate::asyncapi::to_yaml(&doc),
+                SpecFormat::Json => serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
+            };
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write the AsyncAPI document: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

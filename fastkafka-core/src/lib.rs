@@ -45,6 +45,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod asyncapi;
 mod background;
 mod cli;
 mod consumer;

@@ -1,0 +1,600 @@
+//! The docs page: one self-contained HTML file rendered from the AsyncAPI document,
+//! with inline CSS, readable without JavaScript and without network access.
+//!
+//! The only script is the "publish example" button, shown when `fastkafka docs serve
+//! --kafka-broker NAME` serves the page: it replaces the `null` in the
+//! [`PUBLISH_CONFIG_SLOT`] with the broker's name.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use serde_json::{Map, Value};
+
+/// The publish configuration in the generated page: `null`, so a page opened from disk
+/// or served without `--kafka-broker` is read-only.
+pub(crate) const PUBLISH_CONFIG_SLOT: &str =
+    r#"<script type="application/json" id="fastkafka-publish">null</script>"#;
+
+/// The slot filled in for a server that publishes to `broker`.
+pub(crate) fn publish_config(broker: &str) -> String {
+    let config = serde_json::json!({ "broker": broker });
+    format!(
+        r#"<script type="application/json" id="fastkafka-publish">{}</script>"#,
+        script_json(&config)
+    )
+}
+
+/// Text with `& < > " '` escaped, safe in element content and quoted attributes.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON that cannot end a `<script>` element.
+fn script_json(value: &Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Paragraphs of a description, escaped; `` `code` `` spans become `<code>`.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        let mut html = String::new();
+        for (i, part) in escape(paragraph.trim()).split('`').enumerate() {
+            if i % 2 == 1 {
+                let _ = write!(html, "<code>{part}</code>");
+            } else {
+                html.push_str(part);
+            }
+        }
+        let _ = write!(out, "<p>{}</p>", html.replace('\n', " "));
+    }
+    out
+}
+
+/// Renders the whole page.
+pub(crate) fn render(doc: &Value) -> String {
+    let empty = Map::new();
+    let info = &doc["info"];
+    let title = str_of(info, "title");
+    let schemas = doc["components"]["schemas"].as_object().unwrap_or(&empty);
+    let channels = doc["channels"].as_object().unwrap_or(&empty);
+    let operations = doc["operations"].as_object().unwrap_or(&empty);
+    let servers = doc["servers"].as_object().unwrap_or(&empty);
+
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} – AsyncAPI docs</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
+        escape(title)
+    );
+
+    // Navigation.
+    h.push_str("<nav><p class=\"nav-title\">Contents</p><ul><li><a href=\"#servers\">Servers</a></li><li><a href=\"#channels\">Channels</a><ul>");
+    for (id, channel) in channels {
+        let _ = write!(
+            h,
+            "<li><a href=\"#channel-{}\">{}</a></li>",
+            escape(id),
+            escape(str_of(channel, "address"))
+        );
+    }
+    h.push_str("</ul></li>");
+    if !schemas.is_empty() {
+        h.push_str("<li><a href=\"#schemas\">Schemas</a></li>");
+    }
+    h.push_str("</ul></nav>\n<main>\n");
+
+    // Info.
+    let _ = write!(
+        h,
+        "<header><h1>{}</h1><p class=\"version\">version {} · AsyncAPI {}</p>{}",
+        escape(title),
+        escape(str_of(info, "version")),
+        escape(str_of(doc, "asyncapi")),
+        prose(str_of(info, "description"))
+    );
+    if let Some(contact) = info.get("contact") {
+        let mut parts = vec![escape(str_of(contact, "name"))];
+        if let Some(url) = contact.get("url").and_then(Value::as_str) {
+            parts.push(format!("<a href=\"{0}\">{0}</a>", escape(url)));
+        }
+        if let Some(email) = contact.get("email").and_then(Value::as_str) {
+            parts.push(format!("<a href=\"mailto:{0}\">{0}</a>", escape(email)));
+        }
+        let _ = write!(h, "<p class=\"contact\">Contact: {}</p>", parts.join(" · "));
+    }
+    h.push_str("</header>\n");
+
+    // Servers.
+    h.push_str("<section id=\"servers\"><h2>Servers</h2><table><thead><tr><th>Name</th><th>Host</th><th>Protocol</th><th>Description</th></tr></thead><tbody>");
+    for (name, server) in servers {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            escape(str_of(server, "host")),
+            escape(str_of(server, "protocol")),
+            escape(str_of(server, "description"))
+        );
+    }
+    h.push_str("</tbody></table></section>\n");
+
+    // Channels, with their operations and messages.
+    h.push_str("<section id=\"channels\"><h2>Channels</h2>");
+    for (id, channel) in channels {
+        let address = str_of(channel, "address");
+        let channel_ref = format!("#/channels/{id}");
+        let ops: Vec<(&String, &Value)> = operations
+            .iter()
+            .filter(|(_, op)| op["channel"]["$ref"].as_str() == Some(channel_ref.as_str()))
+            .collect();
+        let received = ops.iter().any(|(_, op)| op["action"] == "receive");
+        let _ = write!(
+            h,
+            "<article class=\"channel\" id=\"channel-{}\"><h3>Topic <code>{}</code></h3>{}",
+            escape(id),
+            escape(address),
+            prose(str_of(channel, "description"))
+        );
+        let kafka = &channel["bindings"]["kafka"];
+        if let Some(partitions) = kafka.get("partitions") {
+            let _ = write!(h, "<p>Partitions: {partitions}</p>");
+        }
+        h.push_str("<h4>Operations</h4><ul class=\"operations\">");
+        for (op_id, op) in &ops {
+            let action = str_of(op, "action");
+            let _ = write!(
+                h,
+                "<li id=\"operation-{0}\"><span class=\"badge {1}\">{1}</span> <code>{0}</code>",
+                escape(op_id),
+                escape(action)
+            );
+            if let Some(group) = op["bindings"]["kafka"]["groupId"]["enum"][0].as_str() {
+                let _ = write!(
+                    h,
+                    " <span class=\"group\">consumer group <code>{}</code></span>",
+                    escape(group)
+                );
+            }
+            h.push_str(&prose(str_of(op, "description")));
+            h.push_str("</li>");
+        }
+        h.push_str("</ul>");
+        if let Some(messages) = channel["messages"].as_object() {
+            for (message_id, message) in messages {
+                render_message(&mut h, id, address, message_id, message, schemas, received);
+            }
+        }
+        h.push_str("</article>\n");
+    }
+    h.push_str("</section>\n");
+
+    // Schemas.
+    if !schemas.is_empty() {
+        h.push_str("<section id=\"schemas\"><h2>Schemas</h2>");
+        for (name, schema) in schemas {
+            let _ = write!(
+                h,
+                "<article class=\"schema\" id=\"schema-{0}\"><h3><code>{0}</code></h3>{1}",
+                escape(name),
+                prose(str_of(schema, "description"))
+            );
+            fields_table(&mut h, schema, schemas);
+            h.push_str("</article>\n");
+        }
+        h.push_str("</section>\n");
+    }
+
+    h.push_str("<details class=\"spec\"><summary>The AsyncAPI document</summary><p>Also in <code>../spec/asyncapi.yml</code> and <code>../spec/asyncapi.json</code>.</p></details>\n</main>\n");
+    let _ = write!(
+        h,
+        "<script type=\"application/json\" id=\"asyncapi-spec\">{}</script>\n{PUBLISH_CONFIG_SLOT}\n<script>{JS}</script>\n</body>\n</html>\n",
+        script_json(doc)
+    );
+    h
+}
+
+fn render_message(
+    h: &mut String,
+    channel_id: &str,
+    topic: &str,
+    message_id: &str,
+    message: &Value,
+    schemas: &Map<String, Value>,
+    publishable: bool,
+) {
+    let name = str_of(message, "name");
+    let content_type = str_of(message, "contentType");
+    let _ = write!(
+        h,
+        "<div class=\"message\" id=\"message-{}-{}\"><h4>Message <code>{}</code></h4>{}<p class=\"meta\">Content type <code>{}</code></p>",
+        escape(channel_id),
+        escape(message_id),
+        escape(if name.is_empty() { message_id } else { name }),
+        prose(str_of(message, "description")),
+        escape(content_type)
+    );
+    let key = &message["bindings"]["kafka"]["key"];
+    if !key.is_null() {
+        let _ = write!(
+            h,
+            "<p class=\"meta\">Key: <code>{}</code> {}</p>",
+            escape(&type_label(key)),
+            escape(str_of(key, "description"))
+        );
+    }
+    let payload = &message["payload"];
+    h.push_str("<h5>Payload</h5>");
+    if let Some(name) = ref_name(payload) {
+        let _ = write!(
+            h,
+            "<p>Schema <a href=\"#schema-{0}\"><code>{0}</code></a></p>",
+            escape(name)
+        );
+    }
+    fields_table(h, payload, schemas);
+    let examples = message["examples"].as_array().cloned().unwrap_or_default();
+    for example in &examples {
+        let _ = write!(
+            h,
+            "<h5>Example <code>{}</code></h5><pre class=\"example\">{}</pre>",
+            escape(str_of(example, "name")),
+            escape(&pretty(&example["payload"]))
+        );
+    }
+    if publishable {
+        let prefill = examples
+            .first()
+            .map(|e| e["payload"].clone())
+            .or_else(|| fastkafka::asyncapi::sample(payload, schemas))
+            .map(|v| match (content_type, v) {
+                ("application/json", v) => pretty(&v),
+                (_, Value::String(s)) => s,
+                (_, _) => String::new(),
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            "<form class=\"publish\" hidden data-topic=\"{}\" data-json=\"{}\"><h5>Publish an example to <code>{}</code> on <span class=\"broker\"></span></h5>\
+             <label>Key <input name=\"key\" placeholder=\"no key\"></label>\
+             <label>Payload <textarea name=\"payload\" rows=\"8\" spellcheck=\"false\">{}</textarea></label>\
+             <button type=\"submit\">Publish example</button> <output></output></form>",
+            escape(topic),
+            content_type == "application/json",
+            escape(topic),
+            escape(&prefill)
+        );
+    }
+    h.push_str("</div>");
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn ref_name(schema: &Value) -> Option<&str> {
+    schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+}
+
+/// The schema `schema` stands for: itself, or what its `$ref` (or a lone `allOf`
+/// around a `$ref`) names.
+fn resolve<'a>(schema: &'a Value, schemas: &'a Map<String, Value>) -> (&'a Value, Option<&'a str>) {
+    let target = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .filter(|all| all.len() == 1)
+        .map_or(schema, |all| &all[0]);
+    match ref_name(target) {
+        Some(name) => (schemas.get(name).unwrap_or(target), Some(name)),
+        None => (schema, None),
+    }
+}
+
+/// A short type: `string`, `integer (uint64)`, `array of OrderLine`, `string | null`.
+fn type_label(schema: &Value) -> String {
+    if let Some(name) = ref_name(schema) {
+        return name.to_string();
+    }
+    if let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        return type_label(only);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            return options
+                .iter()
+                .map(type_label)
+                .collect::<Vec<_>>()
+                .join(" | ");
+        }
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let values: Vec<String> = values.iter().map(Value::to_string).collect();
+        return format!("one of {}", values.join(", "));
+    }
+    if let Some(value) = schema.get("const") {
+        return format!("= {value}");
+    }
+    let mut label = match schema.get("type") {
+        Some(Value::String(t)) if t == "array" => match schema.get("items") {
+            Some(items) => format!("array of {}", type_label(items)),
+            None => "array".into(),
+        },
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ => "any".into(),
+    };
+    if let Some(format) = schema.get("format").and_then(Value::as_str) {
+        let _ = write!(label, " ({format})");
+    }
+    label
+}
+
+struct Row {
+    path: String,
+    ty: String,
+    required: bool,
+    description: String,
+    examples: String,
+}
+
+/// The payload's fields as a table, nested objects flattened to `a.b` and `list[].b`.
+fn fields_table(h: &mut String, schema: &Value, schemas: &Map<String, Value>) {
+    let mut rows = Vec::new();
+    let mut seen = BTreeSet::new();
+    collect_fields(schema, schemas, "", &mut seen, &mut rows, 0);
+    if rows.is_empty() {
+        let (resolved, _) = resolve(schema, schemas);
+        let _ = write!(
+            h,
+            "<table class=\"fields\"><thead><tr><th>Type</th><th>Description</th></tr></thead><tbody><tr><td><code>{}</code></td><td>{}</td></tr></tbody></table>",
+            escape(&type_label(resolved)),
+            escape(str_of(resolved, "description"))
+        );
+        return;
+    }
+    h.push_str("<table class=\"fields\"><thead><tr><th>Field</th><th>Type</th><th>Required</th><th>Description</th><th>Examples</th></tr></thead><tbody>");
+    for row in rows {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&row.path),
+            escape(&row.ty),
+            if row.required { "yes" } else { "no" },
+            escape(&row.description),
+            escape(&row.examples)
+        );
+    }
+    h.push_str("</tbody></table>");
+}
+
+fn collect_fields(
+    schema: &Value,
+    schemas: &Map<String, Value>,
+    prefix: &str,
+    seen: &mut BTreeSet<String>,
+    rows: &mut Vec<Row>,
+    depth: usize,
+) {
+    if depth > 6 {
+        return;
+    }
+    let (schema, name) = resolve(schema, schemas);
+    // A type that contains itself is listed once.
+    if let Some(name) = name {
+        if !seen.insert(name.to_string()) {
+            return;
+        }
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        if let Some(name) = name {
+            seen.remove(name);
+        }
+        return;
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for (field, prop) in properties {
+        let path = format!("{prefix}{field}");
+        let (target, _) = resolve(prop, schemas);
+        let description = prop
+            .get("description")
+            .or_else(|| target.get("description"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let examples = prop
+            .get("examples")
+            .and_then(Value::as_array)
+            .map(|e| {
+                e.iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        rows.push(Row {
+            path: path.clone(),
+            ty: type_label(prop),
+            required: required.contains(&field.as_str()),
+            description,
+            examples,
+        });
+        if target.get("properties").is_some() {
+            collect_fields(prop, schemas, &format!("{path}."), seen, rows, depth + 1);
+        } else if let Some(items) = target.get("items") {
+            collect_fields(items, schemas, &format!("{path}[]."), seen, rows, depth + 1);
+        }
+    }
+    if let Some(name) = name {
+        seen.remove(name);
+    }
+}
+
+const CSS: &str = r#"
+:root { --fg: #1d2433; --muted: #5b6478; --line: #d9dee8; --bg: #f7f8fb; --accent: #2557d6; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); display: flex; }
+nav { position: sticky; top: 0; align-self: flex-start; width: 240px; height: 100vh; overflow: auto; padding: 1.5rem 1rem; background: var(--bg); border-right: 1px solid var(--line); font-size: 14px; }
+nav ul { list-style: none; padding-left: 0.8rem; margin: 0.2rem 0; }
+nav a { color: var(--fg); text-decoration: none; }
+nav a:hover { color: var(--accent); }
+.nav-title { font-weight: 600; margin: 0 0 0.5rem; }
+main { flex: 1; max-width: 1000px; padding: 1.5rem 2.5rem 4rem; }
+h1 { margin: 0 0 0.2rem; font-size: 1.9rem; }
+h2 { margin-top: 2.2rem; border-bottom: 2px solid var(--line); padding-bottom: 0.3rem; }
+h3 { margin: 0 0 0.4rem; }
+h4 { margin: 1rem 0 0.3rem; }
+h5 { margin: 0.8rem 0 0.3rem; font-size: 0.95rem; }
+.version, .meta, .contact, .group { color: var(--muted); }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; background: var(--bg); padding: 0 0.25em; border-radius: 3px; }
+table { border-collapse: collapse; width: 100%; margin: 0.4rem 0; font-size: 14px; }
+th, td { border: 1px solid var(--line); padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: var(--bg); }
+.channel, .schema { border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.2rem; margin: 1rem 0; }
+.message { border-left: 4px solid var(--accent); padding: 0.2rem 0 0.2rem 1rem; margin: 1rem 0; }
+.operations { padding-left: 1.2rem; }
+.operations p { margin: 0.2rem 0; }
+.badge { display: inline-block; min-width: 4.5em; text-align: center; font-size: 12px; font-weight: 700; text-transform: uppercase; border-radius: 4px; padding: 0 0.4em; color: #fff; }
+.badge.send { background: #1f8a4c; }
+.badge.receive { background: #2557d6; }
+pre { background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem; overflow: auto; font-size: 13px; }
+form.publish { background: #fffbe8; border: 1px solid #ecd98a; border-radius: 6px; padding: 0.6rem 0.8rem; margin-top: 0.8rem; }
+form.publish label { display: block; margin: 0.3rem 0; }
+form.publish input, form.publish textarea { display: block; width: 100%; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
+form.publish output.ok { color: #1f8a4c; }
+form.publish output.err { color: #b3261e; }
+"#;
+
+const JS: &str = r#"
+(function () {
+  var slot = document.getElementById('fastkafka-publish');
+  var config = slot ? JSON.parse(slot.textContent) : null;
+  if (!config) return;
+  document.querySelectorAll('form.publish').forEach(function (form) {
+    form.hidden = false;
+    form.querySelector('.broker').textContent = config.broker;
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var out = form.querySelector('output');
+      var payload = form.elements.payload.value;
+      if (form.dataset.json === 'true') {
+        try { JSON.parse(payload); } catch (e) { out.className = 'err'; out.textContent = 'The payload is not JSON: ' + e.message; return; }
+      }
+      out.className = ''; out.textContent = 'Publishing...';
+      fetch('/publish', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ topic: form.dataset.topic, key: form.elements.key.value || null, payload: payload })
+      }).then(function (r) { return r.json().then(function (body) { return [r.ok, body]; }); })
+        .then(function (res) {
+          out.className = res[0] ? 'ok' : 'err';
+          out.textContent = res[0]
+            ? 'Published to ' + res[1].topic + ', partition ' + res[1].partition + ' at offset ' + res[1].offset
+            : 'Not published: ' + res[1].error;
+        })
+        .catch(function (e) { out.className = 'err'; out.textContent = 'Not published: ' + e; });
+    });
+  });
+})();
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(description: &str) -> Value {
+        json!({
+            "asyncapi": "3.0.0",
+            "info": {"title": "Shop <b>", "version": "1.0.0", "description": description},
+            "servers": {"local": {"host": "localhost:9092", "protocol": "kafka"}},
+            "channels": {"orders_v1": {
+                "address": "orders.v1",
+                "messages": {"Order": {
+                    "name": "Order", "contentType": "application/json",
+                    "payload": {"$ref": "#/components/schemas/Order"},
+                    "examples": [{"name": "example1", "payload": {"id": 1}}]
+                }}
+            }},
+            "operations": {"on_orders": {
+                "action": "receive", "channel": {"$ref": "#/channels/orders_v1"},
+                "messages": [{"$ref": "#/channels/orders_v1/messages/Order"}],
+                "bindings": {"kafka": {"groupId": {"type": "string", "enum": ["shop"]}}}
+            }},
+            "components": {"schemas": {"Order": {
+                "type": "object", "required": ["id"],
+                "properties": {
+                    "id": {"type": "integer", "format": "uint64", "description": "The id.", "examples": [1]},
+                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/Line"}}
+                }
+            }, "Line": {"type": "object", "properties": {"sku": {"type": "string", "description": "Its SKU."}}}}}
+        })
+    }
+
+    #[test]
+    fn the_page_shows_channels_operations_messages_and_fields() {
+        let page = render(&doc("Sells things."));
+        assert!(page.contains("Topic <code>orders.v1</code>"));
+        assert!(page.contains("<code>on_orders</code>"));
+        assert!(page.contains("consumer group <code>shop</code>"));
+        assert!(page.contains("Message <code>Order</code>"));
+        assert!(page.contains("<td><code>id</code></td><td><code>integer (uint64)</code></td><td>yes</td><td>The id.</td><td>1</td>"));
+        assert!(page.contains("<td><code>lines[].sku</code></td>"));
+        assert!(page.contains("<form class=\"publish\" hidden data-topic=\"orders.v1\""));
+        assert!(page.contains(PUBLISH_CONFIG_SLOT));
+    }
+
+    #[test]
+    fn descriptions_cannot_inject_markup_or_end_the_script() {
+        let page = render(&doc("</script><script>alert(1)</script> <img src=x>"));
+        assert!(!page.contains("<img src=x>"));
+        assert!(!page.contains("<script>alert(1)"));
+        assert!(page.contains("&lt;img src=x&gt;"));
+        assert!(page.contains("Shop &lt;b&gt;"));
+        // Exactly the page's own script elements.
+        assert_eq!(page.matches("</script>").count(), 3);
+    }
+
+    #[test]
+    fn the_publish_slot_takes_the_broker_name_as_json() {
+        assert_eq!(
+            publish_config("a</script>"),
+            r#"<script type="application/json" id="fastkafka-publish">{"broker":"a\u003c/script\u003e"}</script>"#
+        );
+    }
+}

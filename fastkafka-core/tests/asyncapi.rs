@@ -1,0 +1,179 @@
+//! The AsyncAPI document of an app with the less common shapes: generic and nested
+//! types, raw payloads, pinned and secure brokers, ids that need cleaning, keyless
+//! producers, dead letters. It must stay valid for the official parser.
+
+use std::path::Path;
+use std::process::Command;
+
+use fastkafka::prelude::*;
+use fastkafka::Security;
+use serde_json::{json, Value};
+
+/// A wrapper shared by two messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+struct Envelope<T> {
+    /// When it was sent (ms since the epoch).
+    sent_at: u64,
+    /// What it carries.
+    body: T,
+}
+
+/// A temperature reading. <b>bold</b> & "quoted"
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+struct Reading {
+    /// Degrees Celsius.
+    #[schemars(example = 21.5)]
+    celsius: f64,
+    /// The sensor's kind.
+    kind: Kind,
+}
+
+/// What measured it.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Indoor,
+    Outdoor,
+}
+
+/// Forwards readings, wrapped, without a key.
+#[produces(topic = "sensors.readings.v2", broker = "secure")]
+async fn to_readings(r: Reading) -> Envelope<Reading> {
+    Envelope {
+        sent_at: 0,
+        body: r,
+    }
+}
+
+#[produces(topic = "sensors_readings_v2")]
+async fn to_same_id_once_cleaned(n: u32) -> u32 {
+    n
+}
+
+/// Reads the raw firmware blobs.
+#[consumes(topic = "firmware", dead_letter = "firmware_dlq")]
+async fn on_firmware(blob: Vec<u8>) {
+    let _ = blob;
+}
+
+#[consumes(topic = "sensors.readings.v2", broker = "secure")]
+async fn on_readings(batch: Vec<Envelope<Reading>>) {
+    let _ = batch;
+}
+
+fn app() -> FastKafka {
+    FastKafka::builder()
+        .title("Sensors <script>")
+        .broker(
+            "secure",
+            Broker::new("kafka.example.com", 9093)
+                .description("TLS and SASL")
+                .security(Security::SaslSsl {
+                    mechanism: "SCRAM-SHA-512".into(),
+                    username: "u".into(),
+                    password: "p".into(),
+                }),
+        )
+        .broker("local.dev", Broker::new("localhost", 9092))
+        .build()
+}
+
+#[test]
+fn uncommon_shapes_are_documented_and_valid() {
+    let doc = app().asyncapi();
+
+    // Servers: ids cleaned, TLS shown as kafka-secure.
+    assert_eq!(doc["servers"]["secure"]["protocol"], "kafka-secure");
+    assert_eq!(doc["servers"]["secure"]["host"], "kafka.example.com:9093");
+    assert_eq!(doc["servers"]["local_dev"]["protocol"], "kafka");
+
+    // Two topics whose ids would clash get distinct ids and keep their addresses.
+    let channels = doc["channels"].as_object().unwrap();
+    let address = |id: &str| channels[id]["address"].as_str().unwrap().to_string();
+    assert_eq!(address("sensors_readings_v2"), "sensors.readings.v2");
+    assert_eq!(address("sensors_readings_v2_2"), "sensors_readings_v2");
+    assert_eq!(
+        channels["sensors_readings_v2"]["bindings"]["kafka"]["topic"],
+        "sensors.readings.v2"
+    );
+    // Pinned to the secure broker.
+    assert_eq!(
+        channels["sensors_readings_v2"]["servers"],
+        json!([{"$ref": "#/servers/secure"}])
+    );
+
+    // (A documented field of a named type: draft-07 keeps the description beside an
+    // `allOf` around the `$ref`.)
+    // The generic wrapper is one message (produced and consumed as a batch) and its
+    // types are defined once.
+    let messages = channels["sensors_readings_v2"]["messages"]
+        .as_object()
+        .unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let (name, message) = messages.iter().next().unwrap();
+    assert_eq!(name, "Envelope");
+    assert_eq!(
+        message["payload"],
+        json!({"$ref": "#/components/schemas/Envelope"})
+    );
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert_eq!(
+        schemas["Envelope"]["properties"]["body"]["allOf"][0]["$ref"],
+        "#/components/schemas/Reading"
+    );
+    assert_eq!(
+        schemas["Reading"]["properties"]["kind"]["allOf"][0]["$ref"],
+        "#/components/schemas/Kind"
+    );
+    assert_eq!(
+        message["examples"][0]["payload"],
+        json!({"sent_at": 0, "body": {"celsius": 21.5, "kind": "indoor"}})
+    );
+    // The producer sets no key but a consumer reads the topic: the key is optional.
+    assert_eq!(
+        message["bindings"]["kafka"]["key"]["type"],
+        json!(["string", "null"])
+    );
+    // A keyless producer alone: no key.
+    let plain = &channels["sensors_readings_v2_2"]["messages"]["u32"];
+    assert_eq!(plain["bindings"]["kafka"]["key"]["type"], "null");
+    assert_eq!(plain["payload"]["type"], "integer");
+
+    // Raw bytes, and the dead-letter topic noted on the consumer.
+    let firmware = &channels["firmware"]["messages"]["Bytes"];
+    assert_eq!(firmware["contentType"], "application/octet-stream");
+    let on_firmware = &doc["operations"]["on_firmware"];
+    assert_eq!(on_firmware["action"], "receive");
+    assert!(on_firmware["description"]
+        .as_str()
+        .unwrap()
+        .contains("dead-letter topic `firmware_dlq`"));
+    assert_eq!(
+        on_firmware["bindings"]["kafka"]["groupId"]["enum"],
+        json!(["sensors-script"])
+    );
+
+    // Valid for the official parser.
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncapi-uncommon.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let validator =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/tests/asyncapi-validator");
+    let install = "npm ci --prefix examples/tests/asyncapi-validator";
+    assert!(
+        validator.join("node_modules/@asyncapi/parser").is_dir(),
+        "the AsyncAPI parser is not installed: run `{install}` (needs Node.js 20+)"
+    );
+    let out = Command::new("node")
+        .arg(validator.join("validate.mjs"))
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js 20+, then `{install}`"));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("VALID (3.0.0)"), "{report}");
+    assert!(!report.contains(": error "), "{report}");
+
+    // The document is the same every time.
+    assert_eq!(doc, app().asyncapi());
+    let _: Value = doc;
+}
