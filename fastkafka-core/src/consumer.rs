@@ -147,7 +147,7 @@ pub(crate) struct ConsumerSetup {
 pub(crate) struct RunningConsumer {
     pub(crate) function: &'static str,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Committed>>,
 }
 
 impl RunningConsumer {
@@ -221,13 +221,30 @@ impl RunningConsumer {
     }
 
     /// Stops fetching, lets in-flight handlers finish (or abandons them after the grace
-    /// period), commits what was processed and leaves the group.
-    pub(crate) async fn stop(mut self) {
+    /// period) and commits what was processed. The consumer stays in its group until
+    /// the returned [`Committed`] is closed: an app stops all its consumers first and
+    /// only then lets them leave, because a member leaving starts a rebalance, and a
+    /// rebalance in progress fails the final commit of every other member.
+    pub(crate) async fn stop(mut self) -> Option<Committed> {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let thread = self.thread.take()?;
+        let committed = tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .ok()?
+            .ok();
         tracing::info!(function = self.function, "consumer stopped");
+        committed
+    }
+}
+
+/// A stopped consumer whose offsets are committed, still a member of its group.
+pub(crate) struct Committed(Arc<BaseConsumer<RebalanceGuard>>);
+
+impl Committed {
+    /// Leaves the group and closes the consumer. Blocks until librdkafka has closed it.
+    pub(crate) fn close(self) {
+        self.0.unsubscribe();
+        drop(self.0);
     }
 }
 
@@ -463,7 +480,9 @@ struct Poller {
 }
 
 impl Poller {
-    fn run(self) {
+    /// Polls until told to stop, then settles and commits; returns the consumer,
+    /// still in its group (see [`RunningConsumer::stop`]).
+    fn run(self) -> Committed {
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         let mut pending: HashMap<i32, Vec<Fetched>> = HashMap::new();
@@ -532,7 +551,7 @@ impl Poller {
             );
         }
         commit(&consumer, self.shared.spec.function, "final commit failed");
-        consumer.unsubscribe();
+        Committed(consumer)
     }
 
     /// Hands messages to their partition's task, starting the task on first use.

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
-use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::consumer::{self, Committed, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
 use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
@@ -336,7 +336,14 @@ impl RunningApp {
     async fn stop_inner(&mut self) -> Result<ShutdownReport> {
         let mut report = ShutdownReport::default();
         // Consumers first: stop fetching, finish or abandon what is in hand, commit it.
-        futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
+        let committed =
+            futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
+        // Only now that every consumer has committed do they leave their groups: one
+        // leaving first would start a rebalance that fails the others' final commits.
+        let _ = tokio::task::spawn_blocking(move || {
+            committed.into_iter().flatten().for_each(Committed::close)
+        })
+        .await;
         let deadline = Instant::now() + self.grace;
         for (name, handle) in &self.tasks {
             tracing::info!(task = name, "cancelling background task");

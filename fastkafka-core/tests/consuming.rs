@@ -59,6 +59,16 @@ async fn counted(text: String, meta: EventMetadata) {
     COUNTED.lock().unwrap().push(meta.offset);
 }
 
+static SLOW: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes its time, so that a stop finds it with a message in hand.
+#[consumes(topic = "slow")]
+async fn slow(reading: Reading) {
+    let _ = reading;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    SLOW.fetch_add(1, Ordering::SeqCst);
+}
+
 fn produce(bootstrap: &str, topic: &str, records: &[(Option<&str>, Vec<u8>, Option<i32>)]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -290,4 +300,54 @@ async fn a_restarted_app_resumes_from_the_committed_offsets_and_skips_undecodabl
     );
     // Partition 0 got 40, 42, .., 58 and the bad one; partition 1 got 41, .., 57.
     assert_eq!(committed(bootstrap, "counters", "counted", 2), vec![31, 29]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_an_app_commits_what_every_consumer_in_its_group_processed() {
+    // `on_readings`, `batched` and `slow` share the app's group. At the stop, `slow`
+    // still has a message in hand; the others are done at once. Those leaving the
+    // group must not start a rebalance that fails `slow`'s final commit, which would
+    // redeliver what it processed.
+    let _turn = exclusive().await;
+    let broker = EmbeddedBroker::start().unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    for topic in ["readings", "batched", "slow"] {
+        broker.create_topic(topic, 2).unwrap();
+    }
+    let records: Vec<_> = (0..10)
+        .map(|i| (None, reading("s", f64::from(i)), Some(i % 2)))
+        .collect();
+    produce(bootstrap, "readings", &records);
+    produce(bootstrap, "batched", &records);
+    produce(bootstrap, "slow", &records[..4]);
+    let (readings_before, batched_before, slow_before) = (
+        RECEIVED.lock().unwrap().len(),
+        BATCH_TOTAL.load(Ordering::SeqCst),
+        SLOW.load(Ordering::SeqCst),
+    );
+    let running = app().start(bootstrap).await.unwrap();
+    wait_until("the fast topics handled and one slow message", || {
+        RECEIVED.lock().unwrap().len() >= readings_before + 10
+            && BATCH_TOTAL.load(Ordering::SeqCst) >= batched_before + 10
+            && SLOW.load(Ordering::SeqCst) > slow_before
+    })
+    .await;
+    // Stop at once: what counts is the final commit, not librdkafka's periodic one.
+    running.stop().await.unwrap();
+    let slow_handled = SLOW.load(Ordering::SeqCst) - slow_before;
+    assert_eq!(
+        committed(bootstrap, "consuming-tests", "readings", 2),
+        vec![5, 5]
+    );
+    assert_eq!(
+        committed(bootstrap, "consuming-tests", "batched", 2),
+        vec![5, 5]
+    );
+    let slow_committed: i64 = committed(bootstrap, "consuming-tests", "slow", 2)
+        .iter()
+        .sum();
+    assert_eq!(
+        slow_committed, slow_handled as i64,
+        "every slow message handled, and no other, is committed"
+    );
 }
