@@ -123,11 +123,17 @@ static CHECKSUM: AtomicU64 = AtomicU64::new(0);
 async fn bench_consume(msg: BenchMessage) {
     let n = CONSUMED.fetch_add(1, Ordering::Relaxed);
     CHECKSUM.fetch_add(msg.id, Ordering::Relaxed);
+    // Like the raw loop: read the clock at the first and the last message only.
     if n == 0 {
         *FIRST_CONSUMED.lock().unwrap() = Some(Instant::now());
     }
-    *LAST_CONSUMED.lock().unwrap() = Some(Instant::now());
+    if n + 1 == CONSUME_TARGET.load(Ordering::Relaxed) {
+        *LAST_CONSUMED.lock().unwrap() = Some(Instant::now());
+    }
 }
+
+/// How many messages the running consume measurement expects.
+static CONSUME_TARGET: AtomicUsize = AtomicUsize::new(0);
 
 static LATENCIES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
@@ -357,6 +363,8 @@ async fn framework_consume(
     CONSUMED.store(0, Ordering::SeqCst);
     CHECKSUM.store(0, Ordering::SeqCst);
     *FIRST_CONSUMED.lock().unwrap() = None;
+    *LAST_CONSUMED.lock().unwrap() = None;
+    CONSUME_TARGET.store(n, Ordering::SeqCst);
     let app = framework_app(&format!("bench-consume-{run}"))
         .start(bootstrap)
         .await?;
