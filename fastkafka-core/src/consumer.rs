@@ -179,6 +179,7 @@ impl RunningConsumer {
             partitions: Arc::clone(&partitions),
             shared: OnceLock::new(),
             revoked: Mutex::new(Vec::new()),
+            has_revoked: AtomicBool::new(false),
             grace: setup.grace,
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> =
@@ -246,22 +247,40 @@ struct Shared {
 }
 
 /// A consumed message, copied out of librdkafka's buffer for the partition's task.
+/// Key and payload share one allocation (`data` is the key, then the payload).
 struct Fetched {
     partition: i32,
     offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
+    /// The key's length in `data`; `None` when there is no key.
+    key_len: Option<usize>,
+    has_payload: bool,
+    data: Box<[u8]>,
     headers: Vec<(String, Vec<u8>)>,
     timestamp: Option<i64>,
 }
 
 impl Fetched {
     fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Self {
+        let key = m.key();
+        let payload = m.payload();
+        let key_len = key.map(<[u8]>::len);
+        let data = match (key, payload) {
+            (None, None) => Box::default(),
+            (Some(k), None) => Box::from(k),
+            (None, Some(p)) => Box::from(p),
+            (Some(k), Some(p)) => {
+                let mut data = Vec::with_capacity(k.len() + p.len());
+                data.extend_from_slice(k);
+                data.extend_from_slice(p);
+                data.into_boxed_slice()
+            }
+        };
         Fetched {
             partition: m.partition(),
             offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
+            key_len,
+            has_payload: payload.is_some(),
+            data,
             headers: m
                 .headers()
                 .map(|h| {
@@ -274,12 +293,21 @@ impl Fetched {
         }
     }
 
+    fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.data[..n])
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        self.has_payload
+            .then(|| &self.data[self.key_len.unwrap_or(0)..])
+    }
+
     fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
         EventMetadata {
             topic: Arc::clone(topic),
             partition: self.partition,
             offset: self.offset,
-            key: self.key.clone(),
+            key: self.key().map(<[u8]>::to_vec),
             headers: self.headers.clone(),
             timestamp: self.timestamp,
         }
@@ -393,6 +421,8 @@ struct RebalanceGuard {
     shared: OnceLock<Weak<Shared>>,
     /// Partitions revoked during the last poll: their undispatched messages are dropped.
     revoked: Mutex<Vec<i32>>,
+    /// Whether `revoked` may hold something: spares the poll loop a lock per message.
+    has_revoked: AtomicBool,
     grace: Duration,
 }
 
@@ -408,6 +438,7 @@ impl ConsumerContext for RebalanceGuard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(&revoked);
+        self.has_revoked.store(true, Ordering::SeqCst);
         let tasks: Vec<(i32, PartitionTask)> = {
             let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
             revoked
@@ -466,8 +497,10 @@ impl Poller {
     fn run(self) {
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
-        let mut pending: HashMap<i32, Vec<Fetched>> = HashMap::new();
+        // Chunks being filled, by partition: a few partitions, so a list beats a map.
+        let mut pending: Vec<(i32, Vec<Fetched>)> = Vec::new();
         let mut last_flush = Instant::now();
+        let mut polls = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
             // Drain what librdkafka has fetched without waiting; wait only when idle.
             let timeout = if pending.is_empty() {
@@ -477,28 +510,33 @@ impl Poller {
             };
             let polled = consumer.poll(timeout);
             let drained = polled.is_none();
-            let revoked: Vec<i32> = std::mem::take(
-                &mut *consumer
-                    .context()
-                    .revoked
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            for p in revoked {
-                pending.remove(&p);
+            // Set (SeqCst) in the rebalance callback, which runs inside `poll`.
+            if consumer.context().has_revoked.swap(false, Ordering::SeqCst) {
+                let revoked: Vec<i32> = std::mem::take(
+                    &mut *consumer
+                        .context()
+                        .revoked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                pending.retain(|(p, _)| !revoked.contains(p));
             }
             match polled {
                 Some(Ok(message)) => {
-                    let chunk = pending
-                        .entry(message.partition())
-                        .or_insert_with(|| Vec::with_capacity(CHUNK));
+                    let partition = message.partition();
+                    let i = match pending.iter().position(|(p, _)| *p == partition) {
+                        Some(i) => i,
+                        None => {
+                            pending.push((partition, Vec::with_capacity(CHUNK)));
+                            pending.len() - 1
+                        }
+                    };
+                    let chunk = &mut pending[i].1;
                     chunk.push(Fetched::copy(&message));
                     if chunk.len() >= CHUNK {
-                        let partition = message.partition();
                         drop(message);
-                        if let Some(chunk) = pending.remove(&partition) {
-                            self.dispatch(partition, chunk);
-                        }
+                        let (partition, chunk) = pending.swap_remove(i);
+                        self.dispatch(partition, chunk);
                     }
                 }
                 Some(Err(error)) => {
@@ -509,8 +547,12 @@ impl Poller {
             // Hand over partial chunks once librdkafka has nothing more for now, or
             // after FLUSH_EVERY while a backlog keeps it busy, so that a quiet
             // partition's messages do not wait behind a busy one's.
-            if !pending.is_empty() && (drained || last_flush.elapsed() >= FLUSH_EVERY) {
-                for (partition, chunk) in pending.drain() {
+            // (The clock is read every 64 polls only.)
+            polls = polls.wrapping_add(1);
+            if !pending.is_empty()
+                && (drained || (polls % 64 == 0 && last_flush.elapsed() >= FLUSH_EVERY))
+            {
+                for (partition, chunk) in pending.drain(..) {
                     self.dispatch(partition, chunk);
                 }
                 last_flush = Instant::now();
@@ -558,6 +600,11 @@ impl Poller {
 }
 
 /// Handles one partition's messages in order.
+///
+/// The task is marked busy from taking a chunk off the queue until the queue is empty
+/// again (one lock for each, per chunk rather than per message); it checks `stop`
+/// before each message, after marking itself busy, so that once `stop_partitions`
+/// sees it idle it starts no further message.
 async fn partition_task(
     shared: Arc<Shared>,
     partition: i32,
@@ -569,6 +616,7 @@ async fn partition_task(
     let mut unstored = 0u64;
     loop {
         if buffer.is_empty() {
+            state.set_busy(false);
             // Nothing queued: a good moment to store the progress for commit.
             if unstored > 0 {
                 store(&shared, partition, state.processed.load(Ordering::SeqCst));
@@ -578,12 +626,12 @@ async fn partition_task(
                 Some(chunk) => buffer.extend(chunk),
                 None => break,
             }
+            state.set_busy(true);
         }
         if state.stop.load(Ordering::SeqCst) {
             break;
         }
-        state.set_busy(true);
-        let batch: Vec<Fetched> = if spec.batch {
+        let (done, last, count) = if spec.batch {
             let deadline = tokio::time::Instant::now() + spec.max_wait;
             while buffer.len() < spec.max_batch {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -592,24 +640,100 @@ async fn partition_task(
                 }
             }
             let n = buffer.len().min(spec.max_batch);
-            buffer.drain(..n).collect()
+            let batch: Vec<Fetched> = buffer.drain(..n).collect();
+            let last = batch.last().map_or(-1, |m| m.offset);
+            (handle(&shared, &state, batch).await, last, n as u64)
         } else {
-            buffer.pop_front().into_iter().collect()
+            let Some(m) = buffer.pop_front() else {
+                continue;
+            };
+            (handle_one(&shared, &state, &m).await, m.offset, 1)
         };
-        let last = batch.last().map_or(-1, |m| m.offset);
-        let count = batch.len() as u64;
-        let done = handle(&shared, &state, batch).await;
-        if done {
-            state.processed.store(last, Ordering::SeqCst);
-            unstored += count;
-            if unstored >= STORE_EVERY {
-                store(&shared, partition, last);
-                unstored = 0;
-            }
-        }
-        state.set_busy(false);
         if !done {
             break;
+        }
+        state.processed.store(last, Ordering::SeqCst);
+        unstored += count;
+        if unstored >= STORE_EVERY {
+            store(&shared, partition, last);
+            unstored = 0;
+        }
+    }
+    state.set_busy(false);
+}
+
+/// Handles one message for a function that takes one: decode, call with retries,
+/// dead-letter or skip what fails. True when the message is settled and its offset may
+/// be committed; false when the partition was stopped first.
+async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> bool {
+    let spec = shared.spec;
+    let mut decoded = match (spec.decode)(m.payload()) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = m.partition,
+                offset = m.offset,
+                error,
+                "cannot decode message"
+            );
+            return settle_failed(shared, state, m, "decode", &error).await;
+        }
+    };
+    let mut backoff = RETRY_INITIAL_BACKOFF;
+    let mut attempt = 0;
+    loop {
+        let metas = if spec.with_metadata {
+            vec![m.metadata(&shared.topic)]
+        } else {
+            Vec::new()
+        };
+        // The handler takes the message by value: decode afresh for a retry.
+        let value = match decoded.take() {
+            Some(value) => Ok(value),
+            None => (spec.decode)(m.payload()),
+        };
+        let error = match value {
+            Ok(value) => match AssertUnwindSafe((spec.call)(vec![value], metas))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => return true,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+            },
+            Err(e) => e,
+        };
+        if attempt >= spec.retries {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = m.partition,
+                offset = m.offset,
+                messages = 1,
+                attempts = attempt + 1,
+                error,
+                "handler failed; giving up on the message"
+            );
+            return settle_failed(shared, state, m, "handler", &error).await;
+        }
+        attempt += 1;
+        tracing::warn!(
+            function = spec.function,
+            topic = spec.topic,
+            partition = m.partition,
+            offset = m.offset,
+            attempt,
+            retries = spec.retries,
+            delay_ms = backoff.as_millis() as u64,
+            error,
+            "handler failed; retrying"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+        if state.stop.load(Ordering::SeqCst) {
+            return false;
         }
     }
 }
@@ -623,7 +747,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
     let mut good = Vec::with_capacity(messages.len());
     let mut decoded = Vec::with_capacity(messages.len());
     for m in messages {
-        match (spec.decode)(m.payload.as_deref()) {
+        match (spec.decode)(m.payload()) {
             Ok(value) => {
                 decoded.push(value);
                 good.push(m);
@@ -657,7 +781,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
         // The handler takes the messages by value: decode afresh for a retry.
         let values = if decoded.is_empty() {
             good.iter()
-                .filter_map(|m| (spec.decode)(m.payload.as_deref()).ok())
+                .filter_map(|m| (spec.decode)(m.payload()).ok())
                 .collect()
         } else {
             std::mem::take(&mut decoded)
@@ -743,8 +867,8 @@ async fn settle_failed(
         );
         return true;
     };
-    let mut event = KafkaEvent::new(m.payload.clone().unwrap_or_default());
-    event.key = m.key.clone();
+    let mut event = KafkaEvent::new(m.payload().unwrap_or_default().to_vec());
+    event.key = m.key().map(<[u8]>::to_vec);
     event.headers = m.headers.clone();
     event.headers.extend([
         (
