@@ -68,6 +68,11 @@ pub type Decoded = Box<dyn Any + Send>;
 pub type HandlerFn =
     fn(Vec<Decoded>, Vec<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
 
+/// Calls a consumer function that takes one message (not a batch) with it: no `Vec`s.
+#[doc(hidden)]
+pub type CallOneFn =
+    fn(Decoded, Option<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
+
 /// A consumer function, as `#[consumes]` registers it. Not written by hand.
 #[doc(hidden)]
 pub struct ConsumerSpec {
@@ -106,6 +111,8 @@ pub struct ConsumerSpec {
     pub decode: fn(Option<&[u8]>) -> std::result::Result<Decoded, String>,
     /// Calls the user's function with decoded messages (one, unless `batch`).
     pub call: HandlerFn,
+    /// The same for one message, without the `Vec`s; `None` for batch functions.
+    pub call_one: Option<CallOneFn>,
 }
 
 /// A registered consumer function.
@@ -684,20 +691,19 @@ async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> boo
     let mut backoff = RETRY_INITIAL_BACKOFF;
     let mut attempt = 0;
     loop {
-        let metas = if spec.with_metadata {
-            vec![m.metadata(&shared.topic)]
-        } else {
-            Vec::new()
-        };
+        let meta = spec.with_metadata.then(|| m.metadata(&shared.topic));
         // The handler takes the message by value: decode afresh for a retry.
         let value = match decoded.take() {
             Some(value) => Ok(value),
             None => (spec.decode)(m.payload()),
         };
         let error = match value {
-            Ok(value) => match AssertUnwindSafe((spec.call)(vec![value], metas))
-                .catch_unwind()
-                .await
+            Ok(value) => match AssertUnwindSafe(match spec.call_one {
+                Some(call_one) => call_one(value, meta),
+                None => (spec.call)(vec![value], meta.into_iter().collect()),
+            })
+            .catch_unwind()
+            .await
             {
                 Ok(Ok(())) => return true,
                 Ok(Err(e)) => e.to_string(),
@@ -995,6 +1001,12 @@ pub fn take<T: 'static>(decoded: Vec<Decoded>) -> Vec<T> {
         .into_iter()
         .filter_map(|d| d.downcast::<T>().ok().map(|b| *b))
         .collect()
+}
+
+/// Takes one decoded message back out (see [`take`]).
+#[doc(hidden)]
+pub fn take_one<T: 'static>(decoded: Decoded) -> Option<T> {
+    decoded.downcast::<T>().ok().map(|b| *b)
 }
 
 /// A message type a `#[consumes]` function can receive: `DeserializeOwned` to decode
