@@ -254,40 +254,68 @@ struct Shared {
 }
 
 /// A consumed message, copied out of librdkafka's buffer for the partition's task.
-/// Key and payload share one allocation (`data` is the key, then the payload).
+/// Its key and payload live in `buf`, shared by the messages of one chunk: one
+/// allocation per chunk, freed when the chunk's last message is dropped, rather than
+/// one per message allocated on the poll thread and freed on a worker thread.
 struct Fetched {
     partition: i32,
     offset: i64,
-    /// The key's length in `data`; `None` when there is no key.
+    buf: Arc<Vec<u8>>,
+    /// Where the key starts in `buf`; the payload follows it.
+    start: usize,
+    /// The key's length; `None` when there is no key.
     key_len: Option<usize>,
-    has_payload: bool,
-    data: Box<[u8]>,
+    /// The payload's length; `None` when there is no payload.
+    payload_len: Option<usize>,
     headers: Vec<(String, Vec<u8>)>,
     timestamp: Option<i64>,
 }
 
-impl Fetched {
-    fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Self {
+/// A message copied into a chunk being filled, before the chunk's buffer is shared.
+struct Staged {
+    offset: i64,
+    start: usize,
+    key_len: Option<usize>,
+    payload_len: Option<usize>,
+    headers: Vec<(String, Vec<u8>)>,
+    timestamp: Option<i64>,
+}
+
+/// One partition's chunk being filled on the poll thread.
+struct Staging {
+    partition: i32,
+    buf: Vec<u8>,
+    messages: Vec<Staged>,
+}
+
+impl Staging {
+    fn new(partition: i32) -> Self {
+        Staging {
+            partition,
+            buf: Vec::new(),
+            messages: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) {
         let key = m.key();
         let payload = m.payload();
-        let key_len = key.map(<[u8]>::len);
-        let data = match (key, payload) {
-            (None, None) => Box::default(),
-            (Some(k), None) => Box::from(k),
-            (None, Some(p)) => Box::from(p),
-            (Some(k), Some(p)) => {
-                let mut data = Vec::with_capacity(k.len() + p.len());
-                data.extend_from_slice(k);
-                data.extend_from_slice(p);
-                data.into_boxed_slice()
-            }
-        };
-        Fetched {
-            partition: m.partition(),
+        let start = self.buf.len();
+        if self.buf.capacity() == 0 {
+            let one = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+            self.buf.reserve(one * CHUNK);
+        }
+        if let Some(k) = key {
+            self.buf.extend_from_slice(k);
+        }
+        if let Some(p) = payload {
+            self.buf.extend_from_slice(p);
+        }
+        self.messages.push(Staged {
             offset: m.offset(),
-            key_len,
-            has_payload: payload.is_some(),
-            data,
+            start,
+            key_len: key.map(<[u8]>::len),
+            payload_len: payload.map(<[u8]>::len),
             headers: m
                 .headers()
                 .map(|h| {
@@ -297,16 +325,43 @@ impl Fetched {
                 })
                 .unwrap_or_default(),
             timestamp: m.timestamp().to_millis(),
-        }
+        });
     }
 
+    fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// The chunk's messages, sharing its buffer.
+    fn finish(self) -> (i32, Vec<Fetched>) {
+        let buf = Arc::new(self.buf);
+        let partition = self.partition;
+        let messages = self
+            .messages
+            .into_iter()
+            .map(|m| Fetched {
+                partition,
+                offset: m.offset,
+                buf: Arc::clone(&buf),
+                start: m.start,
+                key_len: m.key_len,
+                payload_len: m.payload_len,
+                headers: m.headers,
+                timestamp: m.timestamp,
+            })
+            .collect();
+        (partition, messages)
+    }
+}
+
+impl Fetched {
     fn key(&self) -> Option<&[u8]> {
-        self.key_len.map(|n| &self.data[..n])
+        self.key_len.map(|n| &self.buf[self.start..self.start + n])
     }
 
     fn payload(&self) -> Option<&[u8]> {
-        self.has_payload
-            .then(|| &self.data[self.key_len.unwrap_or(0)..])
+        let start = self.start + self.key_len.unwrap_or(0);
+        self.payload_len.map(|n| &self.buf[start..start + n])
     }
 
     fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
@@ -505,7 +560,7 @@ impl Poller {
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         // Chunks being filled, by partition: a few partitions, so a list beats a map.
-        let mut pending: Vec<(i32, Vec<Fetched>)> = Vec::new();
+        let mut pending: Vec<Staging> = Vec::new();
         let mut last_flush = Instant::now();
         let mut polls = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
@@ -526,23 +581,23 @@ impl Poller {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner()),
                 );
-                pending.retain(|(p, _)| !revoked.contains(p));
+                pending.retain(|c| !revoked.contains(&c.partition));
             }
             match polled {
                 Some(Ok(message)) => {
                     let partition = message.partition();
-                    let i = match pending.iter().position(|(p, _)| *p == partition) {
+                    let i = match pending.iter().position(|c| c.partition == partition) {
                         Some(i) => i,
                         None => {
-                            pending.push((partition, Vec::with_capacity(CHUNK)));
+                            pending.push(Staging::new(partition));
                             pending.len() - 1
                         }
                     };
-                    let chunk = &mut pending[i].1;
-                    chunk.push(Fetched::copy(&message));
+                    let chunk = &mut pending[i];
+                    chunk.push(&message);
                     if chunk.len() >= CHUNK {
                         drop(message);
-                        let (partition, chunk) = pending.swap_remove(i);
+                        let (partition, chunk) = pending.swap_remove(i).finish();
                         self.dispatch(partition, chunk);
                     }
                 }
@@ -559,7 +614,7 @@ impl Poller {
             if !pending.is_empty()
                 && (drained || (polls % 64 == 0 && last_flush.elapsed() >= FLUSH_EVERY))
             {
-                for (partition, chunk) in pending.drain(..) {
+                for (partition, chunk) in pending.drain(..).map(Staging::finish) {
                     self.dispatch(partition, chunk);
                 }
                 last_flush = Instant::now();
