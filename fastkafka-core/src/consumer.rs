@@ -297,8 +297,10 @@ impl Staging {
         }
     }
 
-    fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) {
-        let key = m.key();
+    /// Copies `m` into the chunk; its key, headers and timestamp only `if full`
+    /// (they serve only `EventMetadata` and dead-lettering).
+    fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, full: bool) {
+        let key = if full { m.key() } else { None };
         let payload = m.payload();
         let start = self.buf.len();
         if self.buf.capacity() == 0 {
@@ -316,15 +318,22 @@ impl Staging {
             start,
             key_len: key.map(<[u8]>::len),
             payload_len: payload.map(<[u8]>::len),
-            headers: m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            timestamp: m.timestamp().to_millis(),
+            headers: if full {
+                m.headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            timestamp: if full {
+                m.timestamp().to_millis()
+            } else {
+                None
+            },
         });
     }
 
@@ -561,6 +570,9 @@ impl Poller {
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         // Chunks being filled, by partition: a few partitions, so a list beats a map.
         let mut pending: Vec<Staging> = Vec::new();
+        // Keys, headers and timestamps are copied only for EventMetadata and for
+        // dead-lettering, which keeps the original key and headers.
+        let full = self.shared.spec.with_metadata || self.shared.dead_letter.is_some();
         let mut last_flush = Instant::now();
         let mut polls = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
@@ -594,7 +606,7 @@ impl Poller {
                         }
                     };
                     let chunk = &mut pending[i];
-                    chunk.push(&message);
+                    chunk.push(&message, full);
                     if chunk.len() >= CHUNK {
                         drop(message);
                         let (partition, chunk) = pending.swap_remove(i).finish();
