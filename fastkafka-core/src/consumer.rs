@@ -68,6 +68,11 @@ pub type Decoded = Box<dyn Any + Send>;
 pub type HandlerFn =
     fn(Vec<Decoded>, Vec<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
 
+/// Calls a consumer function that takes one message (not a batch) with it: no `Vec`s.
+#[doc(hidden)]
+pub type CallOneFn =
+    fn(Decoded, Option<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
+
 /// A consumer function, as `#[consumes]` registers it. Not written by hand.
 #[doc(hidden)]
 pub struct ConsumerSpec {
@@ -106,6 +111,8 @@ pub struct ConsumerSpec {
     pub decode: fn(Option<&[u8]>) -> std::result::Result<Decoded, String>,
     /// Calls the user's function with decoded messages (one, unless `batch`).
     pub call: HandlerFn,
+    /// The same for one message, without the `Vec`s; `None` for batch functions.
+    pub call_one: Option<CallOneFn>,
 }
 
 /// A registered consumer function.
@@ -179,6 +186,7 @@ impl RunningConsumer {
             partitions: Arc::clone(&partitions),
             shared: OnceLock::new(),
             revoked: Mutex::new(Vec::new()),
+            has_revoked: AtomicBool::new(false),
             grace: setup.grace,
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> =
@@ -263,32 +271,123 @@ struct Shared {
 }
 
 /// A consumed message, copied out of librdkafka's buffer for the partition's task.
+/// Its key and payload live in `buf`, shared by the messages of one chunk: one
+/// allocation per chunk, freed when the chunk's last message is dropped, rather than
+/// one per message allocated on the poll thread and freed on a worker thread.
 struct Fetched {
     partition: i32,
     offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
+    buf: Arc<Vec<u8>>,
+    /// Where the key starts in `buf`; the payload follows it.
+    start: usize,
+    /// The key's length; `None` when there is no key.
+    key_len: Option<usize>,
+    /// The payload's length; `None` when there is no payload.
+    payload_len: Option<usize>,
     headers: Vec<(String, Vec<u8>)>,
     timestamp: Option<i64>,
 }
 
-impl Fetched {
-    fn copy(m: &rdkafka::message::BorrowedMessage<'_>) -> Self {
-        Fetched {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
-            headers: m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            timestamp: m.timestamp().to_millis(),
+/// A message copied into a chunk being filled, before the chunk's buffer is shared.
+struct Staged {
+    offset: i64,
+    start: usize,
+    key_len: Option<usize>,
+    payload_len: Option<usize>,
+    headers: Vec<(String, Vec<u8>)>,
+    timestamp: Option<i64>,
+}
+
+/// One partition's chunk being filled on the poll thread.
+struct Staging {
+    partition: i32,
+    buf: Vec<u8>,
+    messages: Vec<Staged>,
+}
+
+impl Staging {
+    fn new(partition: i32) -> Self {
+        Staging {
+            partition,
+            buf: Vec::new(),
+            messages: Vec::with_capacity(CHUNK),
         }
+    }
+
+    /// Copies `m` into the chunk; its key, headers and timestamp only `if full`
+    /// (they serve only `EventMetadata` and dead-lettering).
+    fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, full: bool) {
+        let key = if full { m.key() } else { None };
+        let payload = m.payload();
+        let start = self.buf.len();
+        if self.buf.capacity() == 0 {
+            let one = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+            self.buf.reserve(one * CHUNK);
+        }
+        if let Some(k) = key {
+            self.buf.extend_from_slice(k);
+        }
+        if let Some(p) = payload {
+            self.buf.extend_from_slice(p);
+        }
+        self.messages.push(Staged {
+            offset: m.offset(),
+            start,
+            key_len: key.map(<[u8]>::len),
+            payload_len: payload.map(<[u8]>::len),
+            headers: if full {
+                m.headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            timestamp: if full {
+                m.timestamp().to_millis()
+            } else {
+                None
+            },
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// The chunk's messages, sharing its buffer.
+    fn finish(self) -> (i32, Vec<Fetched>) {
+        let buf = Arc::new(self.buf);
+        let partition = self.partition;
+        let messages = self
+            .messages
+            .into_iter()
+            .map(|m| Fetched {
+                partition,
+                offset: m.offset,
+                buf: Arc::clone(&buf),
+                start: m.start,
+                key_len: m.key_len,
+                payload_len: m.payload_len,
+                headers: m.headers,
+                timestamp: m.timestamp,
+            })
+            .collect();
+        (partition, messages)
+    }
+}
+
+impl Fetched {
+    fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.buf[self.start..self.start + n])
+    }
+
+    fn payload(&self) -> Option<&[u8]> {
+        let start = self.start + self.key_len.unwrap_or(0);
+        self.payload_len.map(|n| &self.buf[start..start + n])
     }
 
     fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
@@ -296,7 +395,7 @@ impl Fetched {
             topic: Arc::clone(topic),
             partition: self.partition,
             offset: self.offset,
-            key: self.key.clone(),
+            key: self.key().map(<[u8]>::to_vec),
             headers: self.headers.clone(),
             timestamp: self.timestamp,
         }
@@ -410,6 +509,8 @@ struct RebalanceGuard {
     shared: OnceLock<Weak<Shared>>,
     /// Partitions revoked during the last poll: their undispatched messages are dropped.
     revoked: Mutex<Vec<i32>>,
+    /// Whether `revoked` may hold something: spares the poll loop a lock per message.
+    has_revoked: AtomicBool,
     grace: Duration,
 }
 
@@ -425,6 +526,7 @@ impl ConsumerContext for RebalanceGuard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(&revoked);
+        self.has_revoked.store(true, Ordering::SeqCst);
         let tasks: Vec<(i32, PartitionTask)> = {
             let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
             revoked
@@ -485,8 +587,13 @@ impl Poller {
     fn run(self) -> Committed {
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
-        let mut pending: HashMap<i32, Vec<Fetched>> = HashMap::new();
+        // Chunks being filled, by partition: a few partitions, so a list beats a map.
+        let mut pending: Vec<Staging> = Vec::new();
+        // Keys, headers and timestamps are copied only for EventMetadata and for
+        // dead-lettering, which keeps the original key and headers.
+        let full = self.shared.spec.with_metadata || self.shared.dead_letter.is_some();
         let mut last_flush = Instant::now();
+        let mut polls = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
             // Drain what librdkafka has fetched without waiting; wait only when idle.
             let timeout = if pending.is_empty() {
@@ -496,28 +603,33 @@ impl Poller {
             };
             let polled = consumer.poll(timeout);
             let drained = polled.is_none();
-            let revoked: Vec<i32> = std::mem::take(
-                &mut *consumer
-                    .context()
-                    .revoked
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            for p in revoked {
-                pending.remove(&p);
+            // Set (SeqCst) in the rebalance callback, which runs inside `poll`.
+            if consumer.context().has_revoked.swap(false, Ordering::SeqCst) {
+                let revoked: Vec<i32> = std::mem::take(
+                    &mut *consumer
+                        .context()
+                        .revoked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                pending.retain(|c| !revoked.contains(&c.partition));
             }
             match polled {
                 Some(Ok(message)) => {
-                    let chunk = pending
-                        .entry(message.partition())
-                        .or_insert_with(|| Vec::with_capacity(CHUNK));
-                    chunk.push(Fetched::copy(&message));
-                    if chunk.len() >= CHUNK {
-                        let partition = message.partition();
-                        drop(message);
-                        if let Some(chunk) = pending.remove(&partition) {
-                            self.dispatch(partition, chunk);
+                    let partition = message.partition();
+                    let i = match pending.iter().position(|c| c.partition == partition) {
+                        Some(i) => i,
+                        None => {
+                            pending.push(Staging::new(partition));
+                            pending.len() - 1
                         }
+                    };
+                    let chunk = &mut pending[i];
+                    chunk.push(&message, full);
+                    if chunk.len() >= CHUNK {
+                        drop(message);
+                        let (partition, chunk) = pending.swap_remove(i).finish();
+                        self.dispatch(partition, chunk);
                     }
                 }
                 Some(Err(error)) => {
@@ -528,8 +640,12 @@ impl Poller {
             // Hand over partial chunks once librdkafka has nothing more for now, or
             // after FLUSH_EVERY while a backlog keeps it busy, so that a quiet
             // partition's messages do not wait behind a busy one's.
-            if !pending.is_empty() && (drained || last_flush.elapsed() >= FLUSH_EVERY) {
-                for (partition, chunk) in pending.drain() {
+            // (The clock is read every 64 polls only.)
+            polls = polls.wrapping_add(1);
+            if !pending.is_empty()
+                && (drained || (polls % 64 == 0 && last_flush.elapsed() >= FLUSH_EVERY))
+            {
+                for (partition, chunk) in pending.drain(..).map(Staging::finish) {
                     self.dispatch(partition, chunk);
                 }
                 last_flush = Instant::now();
@@ -577,6 +693,11 @@ impl Poller {
 }
 
 /// Handles one partition's messages in order.
+///
+/// The task is marked busy from taking a chunk off the queue until the queue is empty
+/// again (one lock for each, per chunk rather than per message); it checks `stop`
+/// before each message, after marking itself busy, so that once `stop_partitions`
+/// sees it idle it starts no further message.
 async fn partition_task(
     shared: Arc<Shared>,
     partition: i32,
@@ -588,6 +709,7 @@ async fn partition_task(
     let mut unstored = 0u64;
     loop {
         if buffer.is_empty() {
+            state.set_busy(false);
             // Nothing queued: a good moment to store the progress for commit.
             if unstored > 0 {
                 store(&shared, partition, state.processed.load(Ordering::SeqCst));
@@ -597,12 +719,12 @@ async fn partition_task(
                 Some(chunk) => buffer.extend(chunk),
                 None => break,
             }
+            state.set_busy(true);
         }
         if state.stop.load(Ordering::SeqCst) {
             break;
         }
-        state.set_busy(true);
-        let batch: Vec<Fetched> = if spec.batch {
+        let (done, last, count) = if spec.batch {
             let deadline = tokio::time::Instant::now() + spec.max_wait;
             while buffer.len() < spec.max_batch {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -611,24 +733,99 @@ async fn partition_task(
                 }
             }
             let n = buffer.len().min(spec.max_batch);
-            buffer.drain(..n).collect()
+            let batch: Vec<Fetched> = buffer.drain(..n).collect();
+            let last = batch.last().map_or(-1, |m| m.offset);
+            (handle(&shared, &state, batch).await, last, n as u64)
         } else {
-            buffer.pop_front().into_iter().collect()
+            let Some(m) = buffer.pop_front() else {
+                continue;
+            };
+            (handle_one(&shared, &state, &m).await, m.offset, 1)
         };
-        let last = batch.last().map_or(-1, |m| m.offset);
-        let count = batch.len() as u64;
-        let done = handle(&shared, &state, batch).await;
-        if done {
-            state.processed.store(last, Ordering::SeqCst);
-            unstored += count;
-            if unstored >= STORE_EVERY {
-                store(&shared, partition, last);
-                unstored = 0;
-            }
-        }
-        state.set_busy(false);
         if !done {
             break;
+        }
+        state.processed.store(last, Ordering::SeqCst);
+        unstored += count;
+        if unstored >= STORE_EVERY {
+            store(&shared, partition, last);
+            unstored = 0;
+        }
+    }
+    state.set_busy(false);
+}
+
+/// Handles one message for a function that takes one: decode, call with retries,
+/// dead-letter or skip what fails. True when the message is settled and its offset may
+/// be committed; false when the partition was stopped first.
+async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> bool {
+    let spec = shared.spec;
+    let mut decoded = match (spec.decode)(m.payload()) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = m.partition,
+                offset = m.offset,
+                error,
+                "cannot decode message"
+            );
+            return settle_failed(shared, state, m, "decode", &error).await;
+        }
+    };
+    let mut backoff = RETRY_INITIAL_BACKOFF;
+    let mut attempt = 0;
+    loop {
+        let meta = spec.with_metadata.then(|| m.metadata(&shared.topic));
+        // The handler takes the message by value: decode afresh for a retry.
+        let value = match decoded.take() {
+            Some(value) => Ok(value),
+            None => (spec.decode)(m.payload()),
+        };
+        let error = match value {
+            Ok(value) => match AssertUnwindSafe(match spec.call_one {
+                Some(call_one) => call_one(value, meta),
+                None => (spec.call)(vec![value], meta.into_iter().collect()),
+            })
+            .catch_unwind()
+            .await
+            {
+                Ok(Ok(())) => return true,
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+            },
+            Err(e) => e,
+        };
+        if attempt >= spec.retries {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = m.partition,
+                offset = m.offset,
+                messages = 1,
+                attempts = attempt + 1,
+                error,
+                "handler failed; giving up on the message"
+            );
+            return settle_failed(shared, state, m, "handler", &error).await;
+        }
+        attempt += 1;
+        tracing::warn!(
+            function = spec.function,
+            topic = spec.topic,
+            partition = m.partition,
+            offset = m.offset,
+            attempt,
+            retries = spec.retries,
+            delay_ms = backoff.as_millis() as u64,
+            error,
+            "handler failed; retrying"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+        if state.stop.load(Ordering::SeqCst) {
+            return false;
         }
     }
 }
@@ -642,7 +839,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
     let mut good = Vec::with_capacity(messages.len());
     let mut decoded = Vec::with_capacity(messages.len());
     for m in messages {
-        match (spec.decode)(m.payload.as_deref()) {
+        match (spec.decode)(m.payload()) {
             Ok(value) => {
                 decoded.push(value);
                 good.push(m);
@@ -676,7 +873,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
         // The handler takes the messages by value: decode afresh for a retry.
         let values = if decoded.is_empty() {
             good.iter()
-                .filter_map(|m| (spec.decode)(m.payload.as_deref()).ok())
+                .filter_map(|m| (spec.decode)(m.payload()).ok())
                 .collect()
         } else {
             std::mem::take(&mut decoded)
@@ -762,8 +959,8 @@ async fn settle_failed(
         );
         return true;
     };
-    let mut event = KafkaEvent::new(m.payload.clone().unwrap_or_default());
-    event.key = m.key.clone();
+    let mut event = KafkaEvent::new(m.payload().unwrap_or_default().to_vec());
+    event.key = m.key().map(<[u8]>::to_vec);
     event.headers = m.headers.clone();
     event.headers.extend([
         (
@@ -890,6 +1087,12 @@ pub fn take<T: 'static>(decoded: Vec<Decoded>) -> Vec<T> {
         .into_iter()
         .filter_map(|d| d.downcast::<T>().ok().map(|b| *b))
         .collect()
+}
+
+/// Takes one decoded message back out (see [`take`]).
+#[doc(hidden)]
+pub fn take_one<T: 'static>(decoded: Decoded) -> Option<T> {
+    decoded.downcast::<T>().ok().map(|b| *b)
 }
 
 /// A message type a `#[consumes]` function can receive: `DeserializeOwned` to decode

@@ -167,27 +167,70 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         (true, true) => quote!(#name(messages, metas)),
         (true, false) => quote!(#name(messages)),
         (false, true) => quote! {{
-            let (::core::option::Option::Some(message), ::core::option::Option::Some(meta)) =
-                (messages.into_iter().next(), metas.into_iter().next())
-            else {
+            let ::core::option::Option::Some(meta) = meta else {
                 return ::core::result::Result::Ok(());
             };
             #name(message, meta)
         }},
-        (false, false) => quote! {{
-            let ::core::option::Option::Some(message) = messages.into_iter().next() else {
-                return ::core::result::Result::Ok(());
-            };
-            #name(message)
-        }},
+        (false, false) => quote!(#name(message)),
     };
     let call = quote_spanned! {func.sig.output.span()=>
         #private::IntoTaskResult::into_task_result(#invoke.await)
+    };
+    // One message at a time (not a batch): `call_one` takes the decoded message
+    // without the `Vec`s of `call`, which goes through it.
+    let (call_fn, call_one, call_one_fn) = if batch {
+        (
+            quote! {
+                |decoded, metas| {
+                    ::std::boxed::Box::pin(async move {
+                        #[allow(unused_variables)]
+                        let metas = metas;
+                        let messages = #private::take::<#message_ty>(decoded);
+                        #call
+                    })
+                }
+            },
+            quote!(::core::option::Option::None),
+            quote!(),
+        )
+    } else {
+        (
+            quote! {
+                |decoded, metas| match decoded.into_iter().next() {
+                    ::core::option::Option::Some(decoded) => {
+                        __fastkafka_call_one(decoded, metas.into_iter().next())
+                    }
+                    ::core::option::Option::None => {
+                        ::std::boxed::Box::pin(async { ::core::result::Result::Ok(()) })
+                    }
+                }
+            },
+            quote!(::core::option::Option::Some(__fastkafka_call_one)),
+            quote! {
+                fn __fastkafka_call_one(
+                    decoded: #private::Decoded,
+                    meta: ::core::option::Option<#private::EventMetadata>,
+                ) -> #private::BoxFuture<'static, ::core::result::Result<(), #private::BoxError>> {
+                    ::std::boxed::Box::pin(async move {
+                        #[allow(unused_variables)]
+                        let meta = meta;
+                        let ::core::option::Option::Some(message) =
+                            #private::take_one::<#message_ty>(decoded)
+                        else {
+                            return ::core::result::Result::Ok(());
+                        };
+                        #call
+                    })
+                }
+            },
+        )
     };
 
     Ok(quote! {
         #func
         const _: () = {
+            #call_one_fn
             static __FASTKAFKA_CONSUMER: #private::ConsumerSpec = #private::ConsumerSpec {
                 function: #name_str,
                 topic: #topic,
@@ -205,14 +248,8 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 retries: #retries,
                 config: &[#(#config),*],
                 decode: #decode,
-                call: |decoded, metas| {
-                    ::std::boxed::Box::pin(async move {
-                        #[allow(unused_variables)]
-                        let metas = metas;
-                        let messages = #private::take::<#message_ty>(decoded);
-                        #call
-                    })
-                },
+                call: #call_fn,
+                call_one: #call_one,
             };
             #private::inventory::submit! { #private::ConsumerRef(&__FASTKAFKA_CONSUMER) }
         };
