@@ -774,8 +774,7 @@ async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> boo
             return settle_failed(shared, state, m, "decode", &error).await;
         }
     };
-    let mut backoff = RETRY_INITIAL_BACKOFF;
-    let mut attempt = 0;
+    let mut retries = Retries::new();
     loop {
         let meta = spec.with_metadata.then(|| m.metadata(&shared.topic));
         // The handler takes the message by value: decode afresh for a retry.
@@ -797,35 +796,10 @@ async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> boo
             },
             Err(e) => e,
         };
-        if attempt >= spec.retries {
-            tracing::error!(
-                function = spec.function,
-                topic = spec.topic,
-                partition = m.partition,
-                offset = m.offset,
-                messages = 1,
-                attempts = attempt + 1,
-                error,
-                "handler failed; giving up on the message"
-            );
-            return settle_failed(shared, state, m, "handler", &error).await;
-        }
-        attempt += 1;
-        tracing::warn!(
-            function = spec.function,
-            topic = spec.topic,
-            partition = m.partition,
-            offset = m.offset,
-            attempt,
-            retries = spec.retries,
-            delay_ms = backoff.as_millis() as u64,
-            error,
-            "handler failed; retrying"
-        );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
-        if state.stop.load(Ordering::SeqCst) {
-            return false;
+        match retries.after_failure(shared, state, m, 1, &error).await {
+            Next::Again => {}
+            Next::GiveUp => return settle_failed(shared, state, m, "handler", &error).await,
+            Next::Stopped => return false,
         }
     }
 }
@@ -862,8 +836,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
     if good.is_empty() {
         return true;
     }
-    let mut backoff = RETRY_INITIAL_BACKOFF;
-    let mut attempt = 0;
+    let mut retries = Retries::new();
     loop {
         let metas: Vec<EventMetadata> = if spec.with_metadata {
             good.iter().map(|m| m.metadata(&shared.topic)).collect()
@@ -886,41 +859,90 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
             Ok(Err(e)) => e.to_string(),
             Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
         };
-        let first = &good[0];
-        if attempt >= spec.retries {
+        match retries
+            .after_failure(shared, state, &good[0], good.len(), &error)
+            .await
+        {
+            Next::Again => {}
+            Next::GiveUp => {
+                for m in &good {
+                    if !settle_failed(shared, state, m, "handler", &error).await {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            Next::Stopped => return false,
+        }
+    }
+}
+
+/// A failing handler's retries: up to `spec.retries`, with exponential backoff.
+struct Retries {
+    attempt: u32,
+    backoff: Duration,
+}
+
+/// What to do after a failed call.
+enum Next {
+    /// Call the handler again (the backoff has passed).
+    Again,
+    /// No retries left: dead-letter or skip.
+    GiveUp,
+    /// The partition was stopped while waiting: leave the message uncommitted.
+    Stopped,
+}
+
+impl Retries {
+    fn new() -> Self {
+        Retries {
+            attempt: 0,
+            backoff: RETRY_INITIAL_BACKOFF,
+        }
+    }
+
+    /// After a failed call for `messages` messages starting at `first`: logs the
+    /// failure, waits out the backoff when a retry is left, and says what comes next.
+    async fn after_failure(
+        &mut self,
+        shared: &Shared,
+        state: &PartitionState,
+        first: &Fetched,
+        messages: usize,
+        error: &str,
+    ) -> Next {
+        let spec = shared.spec;
+        if self.attempt >= spec.retries {
             tracing::error!(
                 function = spec.function,
                 topic = spec.topic,
                 partition = first.partition,
                 offset = first.offset,
-                messages = good.len(),
-                attempts = attempt + 1,
+                messages,
+                attempts = self.attempt + 1,
                 error,
                 "handler failed; giving up on the message"
             );
-            for m in &good {
-                if !settle_failed(shared, state, m, "handler", &error).await {
-                    return false;
-                }
-            }
-            return true;
+            return Next::GiveUp;
         }
-        attempt += 1;
+        self.attempt += 1;
         tracing::warn!(
             function = spec.function,
             topic = spec.topic,
             partition = first.partition,
             offset = first.offset,
-            attempt,
+            attempt = self.attempt,
             retries = spec.retries,
-            delay_ms = backoff.as_millis() as u64,
+            delay_ms = self.backoff.as_millis() as u64,
             error,
             "handler failed; retrying"
         );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(RETRY_MAX_BACKOFF);
         if state.stop.load(Ordering::SeqCst) {
-            return false;
+            Next::Stopped
+        } else {
+            Next::Again
         }
     }
 }
