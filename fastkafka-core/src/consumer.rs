@@ -762,17 +762,7 @@ async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> boo
     let spec = shared.spec;
     let mut decoded = match (spec.decode)(m.payload()) {
         Ok(value) => Some(value),
-        Err(error) => {
-            tracing::error!(
-                function = spec.function,
-                topic = spec.topic,
-                partition = m.partition,
-                offset = m.offset,
-                error,
-                "cannot decode message"
-            );
-            return settle_failed(shared, state, m, "decode", &error).await;
-        }
+        Err(error) => return settle_undecodable(shared, state, m, &error).await,
     };
     let mut retries = Retries::new();
     loop {
@@ -819,15 +809,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
                 good.push(m);
             }
             Err(error) => {
-                tracing::error!(
-                    function = spec.function,
-                    topic = spec.topic,
-                    partition = m.partition,
-                    offset = m.offset,
-                    error,
-                    "cannot decode message"
-                );
-                if !settle_failed(shared, state, &m, "decode", &error).await {
+                if !settle_undecodable(shared, state, &m, &error).await {
                     return false;
                 }
             }
@@ -875,6 +857,25 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
             Next::Stopped => return false,
         }
     }
+}
+
+/// Logs a message that does not decode, with where it sits, then dead-letters or
+/// skips it; false when the partition was stopped first.
+async fn settle_undecodable(
+    shared: &Shared,
+    state: &PartitionState,
+    m: &Fetched,
+    error: &str,
+) -> bool {
+    tracing::error!(
+        function = shared.spec.function,
+        topic = shared.spec.topic,
+        partition = m.partition,
+        offset = m.offset,
+        error,
+        "cannot decode message"
+    );
+    settle_failed(shared, state, m, "decode", error).await
 }
 
 /// A failing handler's retries: up to `spec.retries`, with exponential backoff.
