@@ -276,14 +276,9 @@ async fn framework_produce(
 
 fn raw_threaded_produce(bootstrap: &str, n: usize, size: usize) -> anyhow::Result<Run> {
     let producer: ThreadedProducer<DefaultProducerContext> = raw_config(bootstrap).create()?;
-    let padding = size.saturating_sub(40);
     let (cpu0, t0) = (cpu_time(), Instant::now());
     for i in 0..n as u64 {
-        let payload = serde_json::to_vec(&BenchMessage {
-            id: i,
-            sent_us: 0,
-            data: "x".repeat(padding),
-        })?;
+        let payload = serde_json::to_vec(&message(i, size))?;
         let key = i.to_string();
         let mut record = BaseRecord::to(PRODUCE_TOPIC).key(&key).payload(&payload);
         loop {
@@ -303,15 +298,10 @@ fn raw_threaded_produce(bootstrap: &str, n: usize, size: usize) -> anyhow::Resul
 
 async fn raw_future_produce(bootstrap: &str, n: usize, size: usize) -> anyhow::Result<Run> {
     let producer: FutureProducer = raw_config(bootstrap).create()?;
-    let padding = size.saturating_sub(40);
     let (cpu0, t0) = (cpu_time(), Instant::now());
     let mut pending = Vec::with_capacity(n);
     for i in 0..n as u64 {
-        let payload = serde_json::to_vec(&BenchMessage {
-            id: i,
-            sent_us: 0,
-            data: "x".repeat(padding),
-        })?;
+        let payload = serde_json::to_vec(&message(i, size))?;
         let key = i.to_string();
         let mut record = FutureRecord::to(PRODUCE_TOPIC).key(&key).payload(&payload);
         loop {
