@@ -4,7 +4,10 @@
 //! thread. Messages go to one task per assigned partition, which handles them in order
 //! (partitions run concurrently). An offset is stored for commit only once its message
 //! was handled (or dead-lettered, or deliberately skipped), so everything committed was
-//! processed; librdkafka commits the stored offsets every second and on revoke/close.
+//! processed. The poll thread commits the stored offsets every `auto.commit.interval.ms`
+//! (1 s by default), and they are committed before partitions are handed over and when
+//! the app stops. librdkafka's own auto-commit timer stays off: it fires on librdkafka's
+//! thread at any moment, including while the consumer is closing.
 //!
 //! On a rebalance, the revoked partitions' tasks finish the message in hand (or are
 //! abandoned after the grace period, committing nothing for it), the processed offsets
@@ -130,7 +133,6 @@ pub(crate) fn registered() -> impl Iterator<Item = &'static ConsumerSpec> {
 /// after processing, committed by librdkafka every second.
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
-    ("enable.auto.commit", "true"),
     ("enable.auto.offset.store", "false"),
     ("auto.commit.interval.ms", "1000"),
 ];
@@ -179,6 +181,20 @@ impl RunningConsumer {
         config.set("group.id", &setup.group_id);
         // What makes the at-least-once promise; the user's settings cannot undo it.
         config.set("enable.auto.offset.store", "false");
+        // Commits are ours, at the interval the user chose (see the module docs).
+        let commit_every = config
+            .get("auto.commit.interval.ms")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "consumer `{}`: auto.commit.interval.ms must be a positive number of milliseconds, got {:?}",
+                    spec.function,
+                    config.get("auto.commit.interval.ms").unwrap_or_default()
+                ))
+            })?;
+        config.set("enable.auto.commit", "false");
 
         let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
         let context = RebalanceGuard {
@@ -217,6 +233,7 @@ impl RunningConsumer {
             runtime: tokio::runtime::Handle::current(),
             stop: Arc::clone(&stop),
             grace: setup.grace,
+            commit_every,
         };
         let thread = std::thread::Builder::new()
             .name(format!("consumer-{}", spec.function))
@@ -248,11 +265,49 @@ impl RunningConsumer {
 /// A stopped consumer whose offsets are committed, still a member of its group.
 pub(crate) struct Committed(Arc<BaseConsumer<RebalanceGuard>>);
 
+/// How long leaving the group may take before the consumer is closed regardless.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Committed {
     /// Leaves the group and closes the consumer. Blocks until librdkafka has closed it.
+    ///
+    /// It unsubscribes, then keeps polling (serving the rebalance callbacks, dropping
+    /// any prefetched message uncommitted) until librdkafka has taken the assignment
+    /// back, and only then closes. Closing while an unsubscribe or a join is still
+    /// settling can trip librdkafka's `rd_kafka_cgrp_terminated` assertion and abort
+    /// the process (confluentinc/librdkafka#4792); an empty assignment is the path
+    /// that close handles without surprises.
     pub(crate) fn close(self) {
-        self.0.unsubscribe();
-        drop(self.0);
+        let consumer = self.0;
+        let function = consumer.context().function;
+        consumer.unsubscribe();
+        let deadline = Instant::now() + LEAVE_TIMEOUT;
+        loop {
+            // Serves pending Assign/Revoke callbacks; messages are dropped unstored.
+            let _ = consumer.poll(Duration::from_millis(20));
+            let empty = consumer
+                .assignment()
+                .map(|a| a.count() == 0)
+                .unwrap_or(true);
+            if empty {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    function,
+                    "the group did not take the partitions back within {LEAVE_TIMEOUT:?}; closing anyway"
+                );
+                break;
+            }
+        }
+        // `Drop` closes: librdkafka leaves the group and serves the last callbacks.
+        if Arc::strong_count(&consumer) > 1 {
+            tracing::debug!(
+                function,
+                "an abandoned handler still holds the consumer; it closes when that handler ends"
+            );
+        }
+        drop(consumer);
     }
 }
 
@@ -552,6 +607,19 @@ impl ConsumerContext for RebalanceGuard {
         tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
     }
 
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _offsets: &rdkafka::TopicPartitionList,
+    ) {
+        // Periodic commits are asynchronous; their failures arrive here.
+        if let Err(e) = result {
+            if !is_no_offset(&e) {
+                tracing::warn!(function = self.function, error = %e, "commit failed; the next one retries");
+            }
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
@@ -563,13 +631,18 @@ impl ConsumerContext for RebalanceGuard {
 /// Commits the stored offsets now; "nothing to commit" is not worth a warning.
 fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) {
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        if !matches!(
-            e,
-            rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
-        ) {
+        if !is_no_offset(&e) {
             tracing::warn!(function, error = %e, "{what}");
         }
     }
+}
+
+/// True for librdkafka's "nothing to commit".
+fn is_no_offset(e: &rdkafka::error::KafkaError) -> bool {
+    matches!(
+        e,
+        rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
+    )
 }
 
 /// The poll loop, on its own thread.
@@ -579,6 +652,7 @@ struct Poller {
     runtime: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
     grace: Duration,
+    commit_every: Duration,
 }
 
 impl Poller {
@@ -593,6 +667,7 @@ impl Poller {
         // dead-lettering, which keeps the original key and headers.
         let full = self.shared.spec.with_metadata || self.shared.dead_letter.is_some();
         let mut last_flush = Instant::now();
+        let mut last_commit = Instant::now();
         let mut polls = 0u32;
         while !self.stop.load(Ordering::SeqCst) {
             // Drain what librdkafka has fetched without waiting; wait only when idle.
@@ -649,6 +724,14 @@ impl Poller {
                     self.dispatch(partition, chunk);
                 }
                 last_flush = Instant::now();
+            }
+            if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
+                    if !is_no_offset(&e) {
+                        tracing::warn!(function = self.shared.spec.function, error = %e, "periodic commit failed; the next one retries");
+                    }
+                }
+                last_commit = Instant::now();
             }
         }
         // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.

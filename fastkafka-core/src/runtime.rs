@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
-use crate::consumer::{self, Committed, ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
 use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
@@ -340,9 +340,15 @@ impl RunningApp {
             futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
         // Only now that every consumer has committed do they leave their groups: one
         // leaving first would start a rebalance that fails the others' final commits.
-        let _ = tokio::task::spawn_blocking(move || {
-            committed.into_iter().flatten().for_each(Committed::close)
-        })
+        // They leave side by side, each serving its own rebalance callbacks: one member
+        // leaving rebalances the others, and a member left waiting while another closes
+        // would make its own close wait for a rebalance nobody serves.
+        futures::future::join_all(
+            committed
+                .into_iter()
+                .flatten()
+                .map(|c| tokio::task::spawn_blocking(move || c.close())),
+        )
         .await;
         let deadline = Instant::now() + self.grace;
         for (name, handle) in &self.tasks {
