@@ -159,7 +159,8 @@ fn documents_show_messages_never_their_rust_wrappers() {
 }
 
 /// `(function, "send" | "receive", topic)` for each `#[produces]` / `#[consumes]` in
-/// an example's source: what its document must show.
+/// an example's source, plus `(function_dead_letter, "send", topic)` for a consumer's
+/// `dead_letter = "topic"`: what its document must show.
 fn annotated_functions(source: &str) -> Vec<(String, &'static str, String)> {
     let mut found = Vec::new();
     let lines: Vec<&str> = source.lines().map(str::trim).collect();
@@ -190,6 +191,10 @@ fn annotated_functions(source: &str) -> Vec<(String, &'static str, String)> {
                 .unwrap()
                 .to_string(),
         };
+        if let Some(dlq) = attribute.split("dead_letter = \"").nth(1) {
+            let dlq = dlq.split('"').next().unwrap().to_string();
+            found.push((format!("{function}_dead_letter"), "send", dlq));
+        }
         found.push((function, action, topic));
     }
     found
@@ -321,6 +326,26 @@ fn messages_carry_the_fields_descriptions_and_examples_of_the_rust_types() {
     );
     // No named broker: the default one.
     assert_eq!(upper["servers"]["localhost"]["host"], "localhost:9092");
+    // The dead-letter topic is documented with the headers the consumer really adds.
+    let dead = &upper["channels"]["hello_world_dlq"]["messages"]["DeadLetter"];
+    assert_eq!(dead["contentType"], "application/octet-stream");
+    let headers = dead["headers"]["properties"].as_object().unwrap();
+    {
+        use fastkafka::dead_letter_headers as h;
+        for name in [h::ERROR, h::STAGE, h::TOPIC, h::PARTITION, h::OFFSET] {
+            assert!(
+                headers.contains_key(name),
+                "{name} missing from {headers:?}"
+            );
+        }
+        assert_eq!(headers.len(), 5, "{headers:?}");
+    }
+    assert!(
+        upper["operations"]["on_hello_world_dead_letter"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("`hello_world_dlq`")
+    );
     // Raw payloads are text and bytes, not JSON.
     let bytes = document("byte_keys");
     let message = &bytes["channels"]["hello-world-2"]["messages"]["Bytes"];

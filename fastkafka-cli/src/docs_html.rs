@@ -254,6 +254,11 @@ fn render_message(
         );
     }
     fields_table(h, payload, schemas);
+    let headers = &message["headers"];
+    if headers.is_object() {
+        h.push_str("<h5>Headers</h5>");
+        fields_table(h, headers, schemas);
+    }
     let examples = message["examples"].as_array().cloned().unwrap_or_default();
     for example in &examples {
         let _ = write!(

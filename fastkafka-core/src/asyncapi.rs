@@ -151,6 +151,8 @@ struct Message {
     #[serde(skip_serializing_if = "String::is_empty")]
     description: String,
     content_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Value>,
     payload: Value,
     bindings: Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +231,7 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
                     name: message_name.clone(),
                     description,
                     content_type,
+                    headers: None,
                     payload,
                     bindings: json!({
                         "kafka": {
@@ -292,6 +295,54 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
             }
         };
         operations.insert(id, operation);
+    }
+
+    // A dead-letter topic is written by the app too: a channel, a message and a send
+    // operation for each consumer that has one.
+    for endpoint in endpoints {
+        let Role::Receive {
+            dead_letter: Some(dlq),
+            ..
+        } = &endpoint.role
+        else {
+            continue;
+        };
+        let channel_id = topic_channel
+            .entry(dlq)
+            .or_insert_with(|| channel_ids.fresh(dlq))
+            .clone();
+        let on_topic: Vec<&Endpoint> = endpoints.iter().filter(|e| e.topic == *dlq).collect();
+        let channel = channels
+            .entry(channel_id.clone())
+            .or_insert_with(|| new_channel(app, &channel_id, dlq, &on_topic, &servers));
+        let note = format!("Dead letters of `{}`.", endpoint.function);
+        if !channel.description.contains(&note) {
+            if !channel.description.is_empty() {
+                channel.description.push(' ');
+            }
+            channel.description.push_str(&note);
+        }
+        let message_name = channel_message_name(&channel.messages, "DeadLetter");
+        channel.messages.insert(
+            message_name.clone(),
+            dead_letter_message(&message_name, endpoint),
+        );
+        let id = operation_ids.fresh(&format!("{}_dead_letter", endpoint.function));
+        operations.insert(
+            id,
+            Operation {
+                action: "send",
+                channel: reference(format!("#/channels/{channel_id}")),
+                description: format!(
+                    "Sends the records that `{}` could not decode, or could not handle after its retries, to `{dlq}`, so that no record is lost.",
+                    endpoint.function
+                ),
+                messages: vec![reference(format!(
+                    "#/channels/{channel_id}/messages/{message_name}"
+                ))],
+                bindings: None,
+            },
+        );
     }
 
     let info = &app.info;
@@ -383,7 +434,7 @@ fn new_channel(
         parts.push(format!("Read by {}.", readers.join(", ")));
     }
     // Pinned to one named broker: say which server the topic lives on.
-    let pinned = on_topic[0].broker;
+    let pinned = on_topic.first().and_then(|e| e.broker);
     let channel_servers = match pinned {
         Some(b) if on_topic.iter().all(|e| e.broker == Some(b)) => servers
             .iter()
@@ -409,6 +460,66 @@ fn new_channel(
         messages: BTreeMap::new(),
         servers: channel_servers,
         bindings,
+    }
+}
+
+/// `base`, or `base2`, `base3`... if the channel already has a message of that name.
+fn channel_message_name(messages: &BTreeMap<String, Message>, base: &str) -> String {
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base}{i}")
+            }
+        })
+        .find(|n| !messages.contains_key(n))
+        .unwrap_or_else(|| base.to_string())
+}
+
+/// A record that a consumer dead-lettered: the original record, byte for byte, plus
+/// the headers that say why (see [`crate::dead_letter_headers`]).
+fn dead_letter_message(name: &str, endpoint: &Endpoint) -> Message {
+    use crate::dead_letter_headers as h;
+    let header = |description: &str| json!({ "type": "string", "description": description });
+    Message {
+        name: name.to_string(),
+        title: name.to_string(),
+        description: format!(
+            "A record read from `{}` that `{}` could not decode, or could not handle after its retries: its original key, payload and headers, unchanged, plus the `fastkafka.*` headers that say why and where it was read.",
+            endpoint.topic, endpoint.function
+        ),
+        content_type: "application/octet-stream",
+        headers: Some(json!({
+            "type": "object",
+            "properties": {
+                h::ERROR: header("Why it failed: the decode error, or the handler's last error."),
+                h::STAGE: {
+                    "type": "string",
+                    "enum": ["decode", "handler"],
+                    "description": "Where it failed: decoding the payload, or the handler."
+                },
+                h::TOPIC: header("The topic it was read from."),
+                h::PARTITION: header("Its partition there, in decimal."),
+                h::OFFSET: header("Its offset there, in decimal."),
+            },
+            "required": [h::ERROR, h::STAGE, h::TOPIC, h::PARTITION, h::OFFSET],
+        })),
+        payload: json!({
+            "type": "string",
+            "format": "binary",
+            "description": "The original payload, byte for byte (it may not be valid for the consumer's schema: that can be why it is here)."
+        }),
+        bindings: json!({
+            "kafka": {
+                "key": {
+                    "type": ["string", "null"],
+                    "description": "The original record's key, if it had one."
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        }),
+        examples: Vec::new(),
     }
 }
 
