@@ -87,7 +87,10 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
     /// The broker did not acknowledge the message (after librdkafka's retries).
-    #[error("message to topic `{topic}` was not delivered: {source}")]
+    #[error(
+        "message to topic `{topic}` was not delivered: {source}{}",
+        delivery_hint(source)
+    )]
     Delivery {
         /// The topic.
         topic: String,
@@ -173,5 +176,19 @@ impl fmt::Display for NameList<'_> {
             write!(f, "`{name}`")?;
         }
         Ok(())
+    }
+}
+
+/// What to do about the delivery failures a newcomer meets first.
+fn delivery_hint(source: &rdkafka::error::KafkaError) -> &'static str {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    match source.rdkafka_error_code() {
+        Some(Code::UnknownTopicOrPartition | Code::UnknownTopic) => {
+            " (the topic does not exist and the broker does not create topics on first use: create it, or declare it with FastKafka::builder().topic(name, partitions) so that the app creates it at start)"
+        }
+        Some(Code::MessageTimedOut) => {
+            " (the broker was not reachable, or did not answer, within message.timeout.ms: is it running at the address the app was given?)"
+        }
+        _ => "",
     }
 }
