@@ -192,3 +192,35 @@ fn delivery_hint(source: &rdkafka::error::KafkaError) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    fn delivery(code: RDKafkaErrorCode) -> String {
+        Error::Delivery {
+            topic: "orders".into(),
+            source: KafkaError::MessageProduction(code),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn delivery_errors_newcomers_meet_say_what_to_do() {
+        let missing = delivery(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert!(missing.starts_with("message to topic `orders` was not delivered"));
+        assert!(
+            missing.contains("FastKafka::builder().topic(name, partitions)"),
+            "{missing}"
+        );
+        let timed_out = delivery(RDKafkaErrorCode::MessageTimedOut);
+        assert!(timed_out.contains("is it running"), "{timed_out}");
+        let other = delivery(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(
+            other.ends_with("(Broker: Message size too large)"),
+            "no hint where none helps: {other}"
+        );
+    }
+}
