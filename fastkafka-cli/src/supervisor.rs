@@ -262,8 +262,21 @@ async fn cleanup(
     }
     let mut clean = true;
     let deadline = tokio::time::Instant::now() + timeout;
+    // A second Ctrl-C while workers stop is passed on: a worker that gets a second
+    // signal exits at once instead of waiting for its flush.
+    let mut again = second_signal();
     while !live.is_empty() {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        let event = tokio::select! {
+            event = tokio::time::timeout_at(deadline, events.recv()) => event,
+            Some(()) = again.recv() => {
+                println!("Second signal: workers exit now, without waiting for their flush...");
+                for pid in live.values() {
+                    send_signal(*pid, libc::SIGINT);
+                }
+                continue;
+            }
+        };
+        match event {
             Ok(Some(Event::Exited { slot, pid, status })) => {
                 if live.remove(&slot).is_some() {
                     clean &= status.success();
@@ -389,4 +402,28 @@ async fn relay(stream: impl AsyncRead + Unpin, pid: u32, to_stderr: bool) {
             let _ = out.flush();
         }
     }
+}
+
+/// SIGINT or SIGTERM, as a channel that yields once per signal (never, if signals
+/// cannot be watched).
+fn second_signal() -> mpsc::UnboundedReceiver<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                if tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    rx
 }

@@ -283,3 +283,50 @@ fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
     assert!(output.contains("giving up"), "{output}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
+    // Nothing listens on port 1: the worker's queued message would hold its flush for
+    // the whole flush timeout (30 s) after the first signal.
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        "--kafka-broker",
+        "127.0.0.1:1",
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    run.wait_for_lines(
+        |l| l.contains("starting background task"),
+        1,
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal(libc::SIGINT);
+    run.wait_for_lines(
+        |l| l.contains("a second Ctrl-C"),
+        1,
+        Duration::from_secs(10),
+    );
+    run.signal(libc::SIGINT);
+    let status = run.wait(Duration::from_secs(15));
+    let output = run.output();
+    assert!(
+        !status.success(),
+        "a worker that lost messages is a failure:\n{output}"
+    );
+    assert!(
+        output.contains("Second signal: workers exit now"),
+        "{output}"
+    );
+    assert!(
+        output.contains("second shutdown signal: exiting now"),
+        "{output}"
+    );
+    // The unreachable broker was reported once, not once per retry.
+    let unreachable = output.matches("cannot reach the Kafka broker").count();
+    assert!(
+        (1..=2).contains(&unreachable),
+        "{unreachable} times:\n{output}"
+    );
+}

@@ -27,6 +27,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 
+use crate::client_log::ClientLog;
 use crate::error::{panic_message, BoxError, Error, Result};
 use crate::event::KafkaEvent;
 use crate::producer::{send_event, TopicBinding};
@@ -204,6 +205,7 @@ impl RunningConsumer {
             revoked: Mutex::new(Vec::new()),
             has_revoked: AtomicBool::new(false),
             grace: setup.grace,
+            log: ClientLog::new(format!("consumer {}", spec.function)),
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> =
             Arc::new(config.create_with_context(context).map_err(|e| {
@@ -567,9 +569,18 @@ struct RebalanceGuard {
     /// Whether `revoked` may hold something: spares the poll loop a lock per message.
     has_revoked: AtomicBool,
     grace: Duration,
+    log: ClientLog,
 }
 
-impl ClientContext for RebalanceGuard {}
+impl ClientContext for RebalanceGuard {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+}
 
 impl ConsumerContext for RebalanceGuard {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -69,6 +69,13 @@ pub enum Error {
         /// How many partitions the topic has.
         partition_count: i32,
     },
+    /// The app stopped, but some queued messages were never acknowledged by the broker:
+    /// they are lost. Each one's failure was logged.
+    #[error("{messages} queued message(s) could not be delivered before the app stopped and are lost; see the errors logged above (is the broker reachable? does the topic exist?)")]
+    LostAtShutdown {
+        /// How many.
+        messages: u64,
+    },
     /// The topic's partition count could not be learned from the broker.
     #[error("cannot learn how many partitions topic `{topic}` has: {reason}")]
     Metadata {

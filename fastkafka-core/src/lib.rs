@@ -48,6 +48,7 @@ mod app;
 pub mod asyncapi;
 mod background;
 mod cli;
+mod client_log;
 mod consumer;
 mod embedded;
 mod encoding;

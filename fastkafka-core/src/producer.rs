@@ -19,6 +19,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use tokio::sync::oneshot;
 
+use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
 use crate::partition::KeylessStrategy;
@@ -169,9 +170,18 @@ pub(crate) type DeliveryHook = Arc<dyn Fn(&DeliveryReport<'_>) + Send + Sync>;
 pub(crate) struct DeliveryRouter {
     stats: Arc<ProducerStats>,
     hook: Option<DeliveryHook>,
+    log: ClientLog,
 }
 
-impl ClientContext for DeliveryRouter {}
+impl ClientContext for DeliveryRouter {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryRouter {
     type DeliveryOpaque = DeliveryOpaque;
@@ -265,6 +275,7 @@ impl BrokerProducer {
             .create_with_context(DeliveryRouter {
                 stats: Arc::clone(&stats),
                 hook,
+                log: ClientLog::new(format!("producer for broker {broker}")),
             })
             .map_err(|e| {
                 Error::Config(format!(

@@ -24,6 +24,9 @@ use crate::routing::Router;
 /// registrations, so two apps at once would fight over them.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
+/// The exit code after a second shutdown signal: 128 + SIGINT, as shells report Ctrl-C.
+const EXIT_INTERRUPTED: i32 = 130;
+
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,15 +48,37 @@ impl FastKafka {
     /// `broker` is what `--kafka-broker` takes: a broker the app names, `embedded`,
     /// `localhost`, or a `HOST:PORT` bootstrap address.
     pub async fn run(self, broker: &str) -> Result<()> {
-        self.run_until(broker, shutdown_signal()).await
+        self.run_until(broker, async {
+            shutdown_signal().await;
+            tracing::info!(
+                "a second Ctrl-C (or SIGTERM) exits at once, without waiting for handlers or the flush"
+            );
+            // A second signal while shutting down (a broker that does not answer can
+            // hold the flush for its whole timeout): the user wants out now.
+            tokio::spawn(async {
+                shutdown_signal().await;
+                tracing::error!(
+                    "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
+                );
+                std::process::exit(EXIT_INTERRUPTED);
+            });
+        })
+        .await
     }
 
-    /// Runs the app until `stop` completes, then shuts down cleanly.
+    /// Runs the app until `stop` completes, then shuts down cleanly. Queued messages
+    /// that could not be delivered by then are an error ([`Error::LostAtShutdown`]),
+    /// so that a process that lost messages does not exit successfully.
     pub async fn run_until(self, broker: &str, stop: impl Future<Output = ()>) -> Result<()> {
         let running = self.start(broker).await?;
         stop.await;
         tracing::info!("shutting down");
-        running.stop().await.map(|_| ())
+        let report = running.stop().await?;
+        let lost = report.undelivered + report.failed_while_flushing;
+        if lost > 0 {
+            return Err(Error::LostAtShutdown { messages: lost });
+        }
+        Ok(())
     }
 
     /// Starts the app against `broker` and returns once its producers are ready and its
@@ -312,6 +337,9 @@ pub struct ShutdownReport {
     pub deliveries: DeliveryCounts,
     /// Messages still unacknowledged when the flush timeout ran out (0 on a clean stop).
     pub undelivered: u64,
+    /// Messages that failed while the producers were flushed at shutdown (their
+    /// callers may be gone; each failure was logged).
+    pub failed_while_flushing: u64,
     /// Background tasks that did not stop within the grace period.
     pub tasks_not_stopped: usize,
 }
@@ -376,10 +404,12 @@ impl RunningApp {
         for p in std::mem::take(&mut self.producers) {
             let timeout = self.flush_timeout;
             let flushed = Arc::clone(&p);
+            let failed_before = p.stats.snapshot().failed;
             let left = tokio::task::spawn_blocking(move || flushed.flush(timeout))
                 .await
                 .unwrap_or(-1);
             let counts = p.stats.snapshot();
+            report.failed_while_flushing += counts.failed.saturating_sub(failed_before);
             if left == 0 {
                 tracing::info!(
                     broker = p.broker,

@@ -370,3 +370,23 @@ async fn bad_producer_config_is_reported_at_start() {
         .to_string();
     assert!(err.contains("no.such.property"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_lost_at_shutdown_make_the_run_an_error() {
+    let _turn = fastkafka::testing::exclusive().await;
+    // Nothing listens on port 1: the message stays queued until the flush gives up.
+    let app = FastKafka::builder()
+        .flush_timeout(Duration::from_secs(1))
+        .build();
+    let err = app
+        .run_until("127.0.0.1:1", async {
+            drop(to_plain(7).await.unwrap());
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LostAtShutdown { messages: 1 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("are lost"), "{err}");
+}
