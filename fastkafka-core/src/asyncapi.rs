@@ -54,6 +54,7 @@ impl FastKafka {
                 message_type: p.message_type,
                 schema: p.schema,
                 batch: p.batch,
+                json: false,
                 role: Role::Send { keyed: p.keyed },
             })
             .chain(crate::consumer::registered().map(|c| Endpoint {
@@ -64,6 +65,7 @@ impl FastKafka {
                 message_type: c.message_type,
                 schema: c.schema,
                 batch: c.batch,
+                json: c.json_decoder,
                 role: Role::Receive {
                     group_id: c.group_id.map_or_else(|| self.group_id(), str::to_string),
                     dead_letter: c.dead_letter,
@@ -85,6 +87,8 @@ pub(crate) struct Endpoint {
     pub(crate) message_type: &'static str,
     pub(crate) schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     pub(crate) batch: bool,
+    /// `decoder = "json"` on a consumer: its `String`/`Vec<u8>` message is JSON.
+    pub(crate) json: bool,
     pub(crate) role: Role,
 }
 
@@ -536,6 +540,20 @@ fn payload(
         .unwrap_or("")
         .into();
     match ty.as_str() {
+        "String" if endpoint.json => (
+            "JsonText".into(),
+            json!({ "type": "string", "description": "A JSON string, read as text" }),
+            "application/json",
+        ),
+        "Vec<u8>" if endpoint.json => (
+            "JsonBytes".into(),
+            json!({
+                "type": "array",
+                "items": { "type": "integer", "minimum": 0, "maximum": 255 },
+                "description": "A JSON array of byte values"
+            }),
+            "application/json",
+        ),
         "String" => (
             "Text".into(),
             json!({ "type": "string", "description": "UTF-8 text, sent as it is" }),

@@ -113,6 +113,8 @@ pub struct ConsumerSpec {
     pub config: &'static [(&'static str, &'static str)],
     /// Decodes one payload.
     pub decode: fn(Option<&[u8]>) -> std::result::Result<Decoded, String>,
+    /// `decoder = "json"`: even a `String` or `Vec<u8>` message is read as JSON.
+    pub json_decoder: bool,
     /// Calls the user's function with decoded messages (one, unless `batch`).
     pub call: HandlerFn,
     /// The same for one message, without the `Vec`s; `None` for batch functions.

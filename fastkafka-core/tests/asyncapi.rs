@@ -56,6 +56,10 @@ async fn on_firmware(blob: Vec<u8>) {
     let _ = blob;
 }
 
+/// Text sent as a JSON string (`"on"`, quotes included).
+#[consumes(topic = "switches", decoder = "json")]
+async fn on_switch(_state: String) {}
+
 #[consumes(topic = "sensors.readings.v2", broker = "secure")]
 async fn on_readings(batch: Vec<Envelope<Reading>>) {
     let _ = batch;
@@ -152,6 +156,22 @@ fn uncommon_shapes_are_documented_and_valid() {
         on_firmware["bindings"]["kafka"]["groupId"]["enum"],
         json!(["sensors-script"])
     );
+
+    // The dead-letter topic is a channel the app writes.
+    let dead = &channels["firmware_dlq"]["messages"]["DeadLetter"];
+    assert_eq!(
+        dead["headers"]["properties"]["fastkafka.error.stage"]["enum"],
+        json!(["decode", "handler"])
+    );
+    assert_eq!(
+        doc["operations"]["on_firmware_dead_letter"]["action"],
+        "send"
+    );
+
+    // `decoder = "json"` on a String: a JSON string, not plain text.
+    let switch = &channels["switches"]["messages"]["JsonText"];
+    assert_eq!(switch["contentType"], "application/json");
+    assert_eq!(switch["payload"]["type"], "string");
 
     // Valid for the official parser.
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncapi-uncommon.json");

@@ -152,7 +152,8 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let config = args.config.iter().map(|(k, v)| quote!((#k, #v)));
     let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
     let schema = quote_spanned! {message_ty.span()=> #private::incoming_schema_of::<#message_ty> };
-    let decode = if args.decoder.as_ref().is_some_and(|d| d.value() == "json") {
+    let json_decoder = args.decoder.as_ref().is_some_and(|d| d.value() == "json");
+    let decode = if json_decoder {
         quote!(|payload| #private::decode_json::<#message_ty>(payload))
     } else {
         quote! {
@@ -248,6 +249,7 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 retries: #retries,
                 config: &[#(#config),*],
                 decode: #decode,
+                json_decoder: #json_decoder,
                 call: #call_fn,
                 call_one: #call_one,
             };
