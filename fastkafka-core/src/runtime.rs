@@ -50,18 +50,10 @@ impl FastKafka {
     pub async fn run(self, broker: &str) -> Result<()> {
         self.run_until(broker, async {
             shutdown_signal().await;
+            exit_on_second_signal();
             tracing::info!(
                 "a second Ctrl-C (or SIGTERM) exits at once, without waiting for handlers or the flush"
             );
-            // A second signal while shutting down (a broker that does not answer can
-            // hold the flush for its whole timeout): the user wants out now.
-            tokio::spawn(async {
-                shutdown_signal().await;
-                tracing::error!(
-                    "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
-                );
-                std::process::exit(EXIT_INTERRUPTED);
-            });
         })
         .await
     }
@@ -482,6 +474,30 @@ fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
             failed: a.failed + b.failed,
             failed_unobserved: a.failed_unobserved + b.failed_unobserved,
         })
+}
+
+/// From now on, SIGINT or SIGTERM exits the process at once: the user pressed Ctrl-C
+/// again while the app was shutting down (a broker that does not answer can hold the
+/// flush for its whole timeout). The listeners exist before this returns, so a signal
+/// sent right after is not missed.
+fn exit_on_second_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::error!(
+            "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
+        );
+        std::process::exit(EXIT_INTERRUPTED);
+    });
 }
 
 /// Completes on the first SIGINT or SIGTERM.
