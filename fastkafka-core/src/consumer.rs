@@ -133,7 +133,7 @@ pub(crate) fn registered() -> impl Iterator<Item = &'static ConsumerSpec> {
 }
 
 /// Consumer defaults: FastKafka's `earliest`, and offsets stored by fastkafka only
-/// after processing, committed by librdkafka every second.
+/// after processing, committed by the poll thread every second.
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     ("enable.auto.offset.store", "false"),

@@ -152,6 +152,27 @@ async fn a_consumer_receives_exactly_the_typed_messages_produced_with_their_meta
     produce(bootstrap, "readings", &sent);
     let running = app().start(bootstrap).await.unwrap();
     wait_until("60 readings", || RECEIVED.lock().unwrap().len() >= 60).await;
+    // Committed while the app runs (every auto.commit.interval.ms, 1 s), not only at
+    // stop: a worker killed now would not see these again.
+    let group = app().group_id();
+    let b = bootstrap.to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (b, g) = (b.clone(), group.clone());
+        let sum: i64 = tokio::task::spawn_blocking(move || committed(&b, &g, "readings", 3))
+            .await
+            .unwrap()
+            .iter()
+            .sum();
+        if sum == 60 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "committed {sum} of 60 while running"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     running.stop().await.unwrap();
 
     let received = RECEIVED.lock().unwrap().clone();
