@@ -119,6 +119,23 @@ impl FastKafka {
         &self.topics
     }
 
+    /// What the app creates at start when missing: the declared topics, and the
+    /// dead-letter topic of every `#[consumes(dead_letter = "...")]` that follows
+    /// `--kafka-broker` (with one partition, unless declared otherwise), so that the
+    /// first undecodable message does not wait on a broker that does not create topics
+    /// on first use.
+    pub fn topics_to_create(&self) -> Vec<(String, i32)> {
+        let mut topics = self.topics.clone();
+        for spec in crate::consumer::registered() {
+            if let (Some(dlq), None) = (spec.dead_letter, spec.broker) {
+                if !topics.iter().any(|(t, _)| t == dlq) {
+                    topics.push((dlq.to_string(), 1));
+                }
+            }
+        }
+        topics
+    }
+
     /// The consumer group of every `#[consumes]` function that does not name its own:
     /// the one set with [`FastKafkaBuilder::group_id`], else derived from the title
     /// (`"Demo app"` gives `demo-app`). One group per app means that N workers share
@@ -327,6 +344,8 @@ impl FastKafkaBuilder {
     ///
     /// Without a declaration, a topic is created on first use with the broker's
     /// default partition count (3 on the embedded broker), if the broker allows it.
+    /// Dead-letter topics are created at start like declared ones (see
+    /// [`FastKafka::topics_to_create`]); declare one to choose its partition count.
     pub fn topic(mut self, name: impl Into<String>, partitions: i32) -> Self {
         let name = name.into();
         self.app.topics.retain(|(n, _)| *n != name);

@@ -96,7 +96,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
         }
         AppCommand::Topics => {
             let topics: Vec<serde_json::Value> = make_app()
-                .declared_topics()
+                .topics_to_create()
                 .iter()
                 .map(|(topic, partitions)| serde_json::json!({"topic": topic, "partitions": partitions}))
                 .collect();

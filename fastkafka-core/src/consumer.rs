@@ -602,6 +602,15 @@ impl ConsumerContext for RebalanceGuard {
                 .filter_map(|p| map.remove(p).map(|t| (*p, t)))
                 .collect()
         };
+        // Commit what is already stored before waiting for handlers in progress: the
+        // group may move on while they finish (a broker can then refuse the commit
+        // with RebalanceInProgress), and this keeps what can be redelivered to the
+        // messages that were in hand.
+        commit(
+            consumer,
+            self.function,
+            "commit before handing over partitions failed",
+        );
         if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
             let abandoned = stop_partitions(&shared, tasks, self.grace);
             if !abandoned.is_empty() {

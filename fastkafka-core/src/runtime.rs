@@ -123,7 +123,7 @@ impl FastKafka {
             })?;
         }
 
-        crate::topics::ensure(&resolved, &self.topics).await?;
+        crate::topics::ensure(&resolved, &self.topics_to_create()).await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);

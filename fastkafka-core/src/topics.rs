@@ -88,7 +88,7 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
     let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
     let results = admin.create_topics(&missing, &options).await.map_err(|e| {
         Error::Config(format!(
-            "cannot create the declared topics {names:?}: {e}; if this is fastkafka's embedded broker (it has no CreateTopics API), \
+            "cannot create the topics {names:?}: {e}; if this is fastkafka's embedded broker (it has no CreateTopics API), \
              create them with EmbeddedBroker::create_topic or run the app with `--kafka-broker embedded`"
         ))
     })?;

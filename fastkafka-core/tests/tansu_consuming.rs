@@ -41,7 +41,8 @@ fn app() -> FastKafka {
     FastKafka::builder()
         .title("tansu consuming")
         .topic("readings", PARTITIONS)
-        .topic("readings_dlq", 1)
+        // Not declared: the app creates its dead-letter topic (Tansu does not create
+        // topics on first use).
         .build()
 }
 
