@@ -36,34 +36,34 @@ impl ClientLog {
 
     /// librdkafka's error callback.
     pub(crate) fn error(&self, error: KafkaError, reason: &str) {
-        let connectivity = matches!(
-            error.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::BrokerTransportFailure
-                    | RDKafkaErrorCode::AllBrokersDown
-                    | RDKafkaErrorCode::Resolve
-                    | RDKafkaErrorCode::Authentication
-                    | RDKafkaErrorCode::SSL
-            )
-        );
-        if !connectivity {
-            tracing::error!(client = %self.client, "librdkafka: {error}: {reason}");
-            return;
-        }
-        // One unreachable broker shows as a transport failure and as "1/1 brokers are
-        // down" (or "0/1" a moment later): one failure, logged once.
-        let key = match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => {
-                "unreachable".to_string()
+        use RDKafkaErrorCode as Code;
+        let code = error.rdkafka_error_code();
+        let (key, what) = match code {
+            // One unreachable broker shows as a transport failure and as "1/1 brokers
+            // are down" (or "0/1" a moment later): one failure, logged once.
+            Some(Code::BrokerTransportFailure | Code::AllBrokersDown) => (
+                "unreachable",
+                "cannot reach the Kafka broker; librdkafka keeps retrying and queued messages wait (no broker there? `--kafka-broker embedded` runs one in-process)",
+            ),
+            Some(Code::Resolve) => (
+                "resolve",
+                "cannot resolve the broker's host name; check the address the app was given",
+            ),
+            Some(Code::Authentication) => (
+                "authentication",
+                "the broker refused the credentials; check the broker's security settings (Broker::security)",
+            ),
+            Some(Code::SSL) => (
+                "tls",
+                "the TLS handshake with the broker failed; check the broker's security settings (Broker::security)",
+            ),
+            _ => {
+                tracing::error!(client = %self.client, "librdkafka: {error}: {reason}");
+                return;
             }
-            code => format!("{code:?}"),
         };
-        if let Some(held_back) = self.due(key) {
-            tracing::warn!(
-                client = %self.client,
-                held_back,
-                "cannot reach the Kafka broker: {reason}. librdkafka keeps retrying; queued messages wait. (No broker there? `--kafka-broker embedded` runs one in-process.)"
-            );
+        if let Some(held_back) = self.due(key.to_string()) {
+            tracing::warn!(client = %self.client, held_back, "{what}: {reason}");
         }
     }
 
