@@ -69,6 +69,44 @@ pub fn read_topic(
     read(bootstrap, topic, Some(count), timeout)
 }
 
+/// The offsets consumer group `group` has committed for partitions `0..partitions` of
+/// `topic`, in partition order: the offset of the next message the group will read
+/// there, or `None` where it has committed nothing. A plain client asks; it does not
+/// join the group.
+///
+/// ```no_run
+/// # fn demo(bootstrap: &str) -> fastkafka::Result<()> {
+/// // Everything the app's consumers processed in a 2-partition topic was committed:
+/// let committed = fastkafka::testing::committed_offsets(bootstrap, "my-app", "orders", 2)?;
+/// assert_eq!(committed, vec![Some(5), Some(5)]);
+/// # Ok(()) }
+/// ```
+pub fn committed_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<Option<i64>>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok((0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            },
+        )
+        .collect())
+}
+
 /// Reads every record `topic` holds now: from the beginning of each partition up to
 /// its high watermark, sorted by partition and offset.
 pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Vec<Record>> {

@@ -6,11 +6,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fastkafka::prelude::*;
-use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use fastkafka::rdkafka::message::{Header, OwnedHeaders};
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use fastkafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use fastkafka::testing::{exclusive, read_topic};
+use fastkafka::rdkafka::ClientConfig;
+use fastkafka::testing::{committed_offsets, exclusive, read_topic};
 use fastkafka::{dead_letter_headers, EmbeddedBroker};
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -111,23 +110,12 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// Committed offsets per partition, 0 where nothing was committed yet.
 fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(5)).unwrap();
-    got.elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        })
+    committed_offsets(bootstrap, group, topic, partitions)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.unwrap_or(0))
         .collect()
 }
 
