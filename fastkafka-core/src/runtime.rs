@@ -481,18 +481,11 @@ fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
 /// flush for its whole timeout). The listeners exist before this returns, so a signal
 /// sent right after is not missed.
 fn exit_on_second_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let Some(next) = listen_for_shutdown() else {
         return;
     };
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
+        next.await;
         tracing::error!(
             "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
         );
@@ -502,17 +495,28 @@ fn exit_on_second_signal() {
 
 /// Completes on the first SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
+    let Some(next) = listen_for_shutdown() else {
+        tracing::error!("cannot listen for SIGINT/SIGTERM; the app will run until killed");
+        return std::future::pending().await;
+    };
+    let name = next.await;
+    tracing::info!(signal = name, "received shutdown signal");
+}
+
+/// Listens for SIGINT and SIGTERM from the moment it is called; the future completes
+/// with the name of the next one. `None` if signals cannot be watched.
+fn listen_for_shutdown() -> Option<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
-        tracing::error!("cannot listen for SIGINT/SIGTERM; the app will run until killed");
-        return std::future::pending().await;
+        return None;
     };
-    let name = tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    };
-    tracing::info!(signal = name, "received shutdown signal");
+    Some(async move {
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    })
 }
