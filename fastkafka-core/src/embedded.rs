@@ -77,6 +77,53 @@ extern "C" {
     );
 }
 
+/// A kind of request a Kafka client sends, for [`EmbeddedBroker::fail_requests`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KafkaRequest {
+    /// Writes records (producers).
+    Produce,
+    /// Reads records (consumers).
+    Fetch,
+    /// Looks up offsets by time or position.
+    ListOffsets,
+    /// Asks for brokers, topics and partitions.
+    Metadata,
+    /// Commits a consumer group's offsets.
+    OffsetCommit,
+    /// Reads a consumer group's committed offsets.
+    OffsetFetch,
+    /// Finds a group's coordinator.
+    FindCoordinator,
+    /// A member joins (or rejoins) its group.
+    JoinGroup,
+    /// A member tells its group it is alive.
+    Heartbeat,
+    /// A member leaves its group.
+    LeaveGroup,
+    /// Members receive their assignment.
+    SyncGroup,
+}
+
+impl KafkaRequest {
+    /// The request's key in the Kafka protocol.
+    fn api_key(self) -> i16 {
+        match self {
+            KafkaRequest::Produce => 0,
+            KafkaRequest::Fetch => 1,
+            KafkaRequest::ListOffsets => 2,
+            KafkaRequest::Metadata => 3,
+            KafkaRequest::OffsetCommit => 8,
+            KafkaRequest::OffsetFetch => 9,
+            KafkaRequest::FindCoordinator => 10,
+            KafkaRequest::JoinGroup => 11,
+            KafkaRequest::Heartbeat => 12,
+            KafkaRequest::LeaveGroup => 13,
+            KafkaRequest::SyncGroup => 14,
+        }
+    }
+}
+
 /// A Kafka broker running inside this process, on a loopback port, keeping data in memory.
 ///
 /// It is librdkafka's mock cluster: it speaks the Kafka protocol (produce, fetch,
@@ -181,12 +228,31 @@ impl EmbeddedBroker {
     /// librdkafka retries retriable errors; a non-retriable one (e.g.
     /// `RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE`) fails the messages.
     pub fn fail_produce_requests(&self, count: usize, error: rdsys::rd_kafka_resp_err_t) {
-        let errors = vec![error; count];
+        self.fail_requests(KafkaRequest::Produce, &vec![error; count]);
+    }
+
+    /// Answers the next `errors.len()` requests of kind `request`, from any client, with
+    /// these errors in order, for fault tests: how does the app behave when the broker
+    /// refuses a commit, or tells a member that its group is rebalancing?
+    ///
+    /// ```
+    /// use fastkafka::rdkafka::types::RDKafkaRespErr;
+    /// use fastkafka::{EmbeddedBroker, KafkaRequest};
+    ///
+    /// let broker = EmbeddedBroker::start()?;
+    /// // The next heartbeat of any group member starts a rebalance.
+    /// broker.fail_requests(
+    ///     KafkaRequest::Heartbeat,
+    ///     &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS],
+    /// );
+    /// # Ok::<(), fastkafka::Error>(())
+    /// ```
+    pub fn fail_requests(&self, request: KafkaRequest, errors: &[rdsys::rd_kafka_resp_err_t]) {
         // SAFETY: the cluster is live; the array outlives the call, which copies it.
         unsafe {
             rdsys::rd_kafka_mock_push_request_errors_array(
                 self.cluster.as_ptr(),
-                0, // ApiKey Produce
+                request.api_key(),
                 errors.len(),
                 errors.as_ptr(),
             )
