@@ -11,7 +11,10 @@
 //!
 //! On a rebalance, the revoked partitions' tasks finish the message in hand (or are
 //! abandoned after the grace period, committing nothing for it), the processed offsets
-//! are committed, and only then are the partitions handed over.
+//! are committed, and only then are the partitions handed over. If the broker refuses
+//! that commit (a group in the middle of a rebalance may), the progress is remembered
+//! and committed when the new assignment gives those partitions back, before fetching
+//! resumes there, so that the same messages are not processed twice.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -24,7 +27,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::client_log::ClientLog;
@@ -206,6 +209,7 @@ impl RunningConsumer {
             shared: OnceLock::new(),
             revoked: Mutex::new(Vec::new()),
             has_revoked: AtomicBool::new(false),
+            unsaved: Mutex::new(HashMap::new()),
             grace: setup.grace,
             log: ClientLog::new(format!("consumer {}", spec.function)),
         };
@@ -540,24 +544,39 @@ fn store(shared: &Shared, partition: i32, offset: i64) {
     }
 }
 
+/// What [`stop_partitions`] left behind.
+struct Stopped {
+    /// Partitions whose task did not finish in time: their message in hand is not
+    /// committed.
+    abandoned: Vec<i32>,
+    /// `(partition, offset of the next message to read)` where something was settled.
+    settled: Vec<(i32, i64)>,
+}
+
 /// Stops the given partitions' tasks, waits (up to `grace`) for the message each
-/// holds, and stores what each settled; returns the partitions whose task did not
-/// finish in time (their message in hand is not committed).
-fn stop_partitions(shared: &Shared, tasks: Vec<(i32, PartitionTask)>, grace: Duration) -> Vec<i32> {
+/// holds, and stores what each settled.
+fn stop_partitions(shared: &Shared, tasks: Vec<(i32, PartitionTask)>, grace: Duration) -> Stopped {
     for (_, task) in &tasks {
         task.state.stop.store(true, Ordering::SeqCst);
     }
     let deadline = Instant::now() + grace;
-    let mut abandoned = Vec::new();
+    let mut stopped = Stopped {
+        abandoned: Vec::new(),
+        settled: Vec::new(),
+    };
     for (p, task) in tasks {
         drop(task.tx);
         if !task.state.wait_idle(deadline) {
             task.handle.abort();
-            abandoned.push(p);
+            stopped.abandoned.push(p);
         }
-        store(shared, p, task.state.processed.load(Ordering::SeqCst));
+        let processed = task.state.processed.load(Ordering::SeqCst);
+        store(shared, p, processed);
+        if processed >= 0 {
+            stopped.settled.push((p, processed + 1));
+        }
     }
-    abandoned
+    stopped
 }
 
 /// The librdkafka consumer context: drains revoked partitions before they are handed over.
@@ -570,6 +589,11 @@ struct RebalanceGuard {
     revoked: Mutex<Vec<i32>>,
     /// Whether `revoked` may hold something: spares the poll loop a lock per message.
     has_revoked: AtomicBool,
+    /// Progress the broker refused to commit while partitions were handed over (a
+    /// group in the middle of a rebalance may refuse commits): partition -> offset of
+    /// the next message to read. Committed if the partition comes back to this member,
+    /// so that it does not process the same messages again.
+    unsaved: Mutex<HashMap<i32, i64>>,
     grace: Duration,
     log: ClientLog,
 }
@@ -588,7 +612,12 @@ impl ConsumerContext for RebalanceGuard {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let revoked: Vec<i32> = match rebalance {
             Rebalance::Revoke(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
-            _ => return,
+            Rebalance::Assign(tpl) => {
+                let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.commit_unsaved(consumer, &assigned);
+                return;
+            }
+            Rebalance::Error(_) => return,
         };
         self.revoked
             .lock()
@@ -611,21 +640,29 @@ impl ConsumerContext for RebalanceGuard {
             self.function,
             "commit before handing over partitions failed",
         );
+        let mut settled = Vec::new();
         if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
-            let abandoned = stop_partitions(&shared, tasks, self.grace);
-            if !abandoned.is_empty() {
+            let stopped = stop_partitions(&shared, tasks, self.grace);
+            if !stopped.abandoned.is_empty() {
                 tracing::warn!(
                     function = self.function,
-                    partitions = ?abandoned,
+                    partitions = ?stopped.abandoned,
                     "handlers of revoked partitions did not finish within the grace period; their messages are not committed and will be redelivered"
                 );
             }
+            settled = stopped.settled;
         }
-        commit(
+        if !commit(
             consumer,
             self.function,
             "commit before handing over partitions failed",
-        );
+        ) {
+            let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+            for (p, next) in settled {
+                let entry = unsaved.entry(p).or_insert(next);
+                *entry = (*entry).max(next);
+            }
+        }
         tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
     }
 
@@ -650,11 +687,87 @@ impl ConsumerContext for RebalanceGuard {
     }
 }
 
-/// Commits the stored offsets now; "nothing to commit" is not worth a warning.
-fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) {
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        if !is_no_offset(&e) {
+/// How often a commit refused right after an assignment is tried again.
+const UNSAVED_COMMIT_ATTEMPTS: u32 = 3;
+
+impl RebalanceGuard {
+    /// Commits the progress a rebalance refused (see `unsaved`) for the partitions
+    /// just assigned back to this member, before fetching starts there, so that
+    /// fetching resumes after what was processed instead of processing it again.
+    ///
+    /// Only offsets ahead of the group's committed ones are committed: a partition
+    /// that another member owned meanwhile keeps that member's progress. Everything
+    /// below an offset committed here was processed, by this member or before it.
+    fn commit_unsaved(&self, consumer: &BaseConsumer<Self>, assigned: &[i32]) {
+        let mine: Vec<(i32, i64)> = {
+            let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+            assigned
+                .iter()
+                .filter_map(|p| unsaved.remove(p).map(|next| (*p, next)))
+                .collect()
+        };
+        if mine.is_empty() {
+            return;
+        }
+        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let mut query = TopicPartitionList::new();
+        for (p, _) in &mine {
+            query.add_partition(&shared.topic, *p);
+        }
+        let committed = match consumer.committed_offsets(query, UNSAVED_FETCH_TIMEOUT) {
+            Ok(committed) => committed,
+            Err(e) => {
+                tracing::warn!(function = self.function, error = %e, "cannot read the group's committed offsets; messages processed before the last rebalance will be processed again");
+                return;
+            }
+        };
+        let mut ahead = TopicPartitionList::new();
+        for (p, next) in &mine {
+            let theirs = match committed
+                .find_partition(&shared.topic, *p)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            if *next > theirs {
+                // Cannot fail: the partition was added just above.
+                let _ = ahead.add_partition_offset(&shared.topic, *p, Offset::Offset(*next));
+            }
+        }
+        if ahead.count() == 0 {
+            return;
+        }
+        let partitions: Vec<i32> = ahead.elements().iter().map(|e| e.partition()).collect();
+        for attempt in 1..=UNSAVED_COMMIT_ATTEMPTS {
+            match consumer.commit(&ahead, CommitMode::Sync) {
+                Ok(()) => {
+                    tracing::info!(function = self.function, partitions = ?partitions, "committed the progress a rebalance had refused; its messages are not processed again");
+                    return;
+                }
+                Err(e) if attempt == UNSAVED_COMMIT_ATTEMPTS => {
+                    tracing::warn!(function = self.function, partitions = ?partitions, error = %e, "cannot commit the progress a rebalance had refused; those messages will be processed again");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+/// How long reading the group's committed offsets after an assignment may take.
+const UNSAVED_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Commits the stored offsets now; "nothing to commit" is not worth a warning. False
+/// when the broker refused the commit.
+fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) -> bool {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => true,
+        Err(e) if is_no_offset(&e) => true,
+        Err(e) => {
             tracing::warn!(function, error = %e, "{what}");
+            false
         }
     }
 }
@@ -763,15 +876,30 @@ impl Poller {
             .unwrap_or_else(|e| e.into_inner())
             .drain()
             .collect();
-        let abandoned = stop_partitions(&self.shared, tasks, self.grace);
-        if !abandoned.is_empty() {
+        let stopped = stop_partitions(&self.shared, tasks, self.grace);
+        if !stopped.abandoned.is_empty() {
             tracing::warn!(
                 function = self.shared.spec.function,
-                partitions = ?abandoned,
+                partitions = ?stopped.abandoned,
                 "handlers did not finish within the grace period; their messages will be redelivered"
             );
         }
         commit(&consumer, self.shared.spec.function, "final commit failed");
+        let unsaved: Vec<i32> = consumer
+            .context()
+            .unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        if !unsaved.is_empty() {
+            tracing::warn!(
+                function = self.shared.spec.function,
+                partitions = ?unsaved,
+                "the broker refused to commit progress during a rebalance and these partitions did not come back before the stop; their last processed messages will be redelivered"
+            );
+        }
         Committed(consumer)
     }
 
