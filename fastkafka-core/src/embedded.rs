@@ -20,7 +20,11 @@ pub const DEFAULT_PARTITIONS: i32 = 3;
 
 /// How long a consumer group waits for more members before its first assignment.
 /// librdkafka's mock cluster waits 3 s, which makes every test and quick start slow.
-const GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(100);
+/// Too short costs more: an app's consumer functions are all members of its group, and
+/// one whose join misses the first assignment rebalances the group again, during which
+/// the mock cluster refuses every commit. At 100 ms that happened on a busy 2-core
+/// machine; 500 ms leaves margin and is still a short wait.
+const GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(500);
 
 /// The embedded brokers alive in this process, by bootstrap address, so that an app
 /// started against one by address can still create its declared topics (the mock
