@@ -23,6 +23,23 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Sends the framework's logs, and librdkafka's warnings (which it forwards), to the
+/// test harness, which prints them for a failing test only. `RUST_LOG` filters; the
+/// default is `fastkafka=debug,librdkafka=warn`. Call it at the start of each test; it
+/// does nothing if a global logger is already set.
+///
+/// ```
+/// fastkafka::testing::capture_logs();
+/// ```
+pub fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fastkafka=debug,librdkafka=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// One record as it sits in a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

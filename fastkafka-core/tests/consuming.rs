@@ -9,7 +9,7 @@ use fastkafka::prelude::*;
 use fastkafka::rdkafka::message::{Header, OwnedHeaders};
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{committed_offsets, exclusive, read_topic};
+use fastkafka::testing::{capture_logs, committed_offsets, exclusive, read_topic};
 use fastkafka::{dead_letter_headers, EmbeddedBroker};
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -119,19 +119,8 @@ fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<
         .collect()
 }
 
-/// The framework's logs, shown by the test harness for a failing test.
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fastkafka=debug")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 fn app() -> FastKafka {
-    logs();
+    capture_logs();
     FastKafka::builder().title("consuming tests").build()
 }
 

@@ -9,7 +9,7 @@ use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::committed_offsets;
+use fastkafka::testing::{capture_logs, committed_offsets};
 use fastkafka::{EmbeddedBroker, KafkaRequest};
 
 /// Offsets whose handling started, and finished, in order.
@@ -41,19 +41,9 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fastkafka=debug")),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_a_rebalance_refused_to_commit_is_committed_when_the_partition_comes_back() {
-    logs();
+    capture_logs();
     let broker = EmbeddedBroker::start().unwrap();
     let bootstrap = broker.bootstrap_servers();
     broker.create_topic("held", 1).unwrap();
