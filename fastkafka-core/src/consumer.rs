@@ -733,7 +733,7 @@ impl RebalanceGuard {
                 _ => -1,
             };
             if *next > theirs {
-                // Cannot fail: the partition was added just above.
+                // Cannot fail: a plain offset is always valid.
                 let _ = ahead.add_partition_offset(&shared.topic, *p, Offset::Offset(*next));
             }
         }
