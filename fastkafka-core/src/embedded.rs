@@ -2,6 +2,8 @@
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::client::{Client, DefaultClientContext};
@@ -75,10 +77,9 @@ fn create_topic_on(
 }
 
 extern "C" {
-    fn fastkafka_mock_set_default_partition_cnt(
-        mcluster: *mut rdsys::rd_kafka_mock_cluster_t,
-        partition_cnt: i32,
-    );
+    /// Sets the default partition count, installs the CreateTopics handler and lifts
+    /// the retention limits (csrc/mock_cluster.c).
+    fn fastkafka_mock_install(mcluster: *mut rdsys::rd_kafka_mock_cluster_t, partition_cnt: i32);
 }
 
 /// A kind of request a Kafka client sends, for [`EmbeddedBroker::fail_requests`].
@@ -146,6 +147,8 @@ impl KafkaRequest {
 pub struct EmbeddedBroker {
     cluster: NonNull<rdsys::rd_kafka_mock_cluster_t>,
     bootstrap: String,
+    /// The fixed port's forwarder ([`EmbeddedBroker::listen_on`]), closed with the broker.
+    forwarder: Option<Forwarder>,
     // The mock cluster lives on this client handle; it must outlive the cluster.
     _client: Client<DefaultClientContext>,
 }
@@ -182,10 +185,10 @@ impl EmbeddedBroker {
         let cluster = NonNull::new(raw).ok_or_else(|| {
             Error::Config("librdkafka could not start the embedded (mock) broker".into())
         })?;
-        // SAFETY: `cluster` is a live mock cluster; both calls only set defaults, before any
-        // client has connected to it.
+        // SAFETY: `cluster` is a live mock cluster; both calls only set defaults and
+        // handlers, before any client has connected to it.
         unsafe {
-            fastkafka_mock_set_default_partition_cnt(cluster.as_ptr(), partitions);
+            fastkafka_mock_install(cluster.as_ptr(), partitions);
             rdsys::rd_kafka_mock_group_initial_rebalance_delay_ms(
                 cluster.as_ptr(),
                 GROUP_INITIAL_REBALANCE_DELAY.as_millis() as i32,
@@ -202,6 +205,7 @@ impl EmbeddedBroker {
         Ok(EmbeddedBroker {
             cluster,
             bootstrap,
+            forwarder: None,
             _client: client,
         })
     }
@@ -279,14 +283,7 @@ impl EmbeddedBroker {
         let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
         live.push((format!("127.0.0.1:{port}"), ClusterPtr(self.cluster)));
         drop(live);
-        std::thread::Builder::new()
-            .name("embedded-broker-forwarder".into())
-            .spawn(move || {
-                for client in listener.incoming().flatten() {
-                    let target = target.clone();
-                    std::thread::spawn(move || relay(client, &target));
-                }
-            })?;
+        self.forwarder = Some(Forwarder::start(listener, target)?);
         self.bootstrap = format!("127.0.0.1:{port}");
         Ok(())
     }
@@ -319,11 +316,69 @@ fn mock_result(err: rdsys::rd_kafka_resp_err_t, what: &str) -> Result<()> {
     }
 }
 
+/// Relays connections from a fixed port to the mock cluster's random one. Dropping it
+/// frees the port and cuts every relayed connection, as a stopped broker would.
+struct Forwarder {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Forwarder {
+    fn start(listener: std::net::TcpListener, target: String) -> Result<Self> {
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (stop_flag, live) = (Arc::clone(&stop), Arc::clone(&connections));
+        std::thread::Builder::new()
+            .name("embedded-broker-forwarder".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if stop_flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                        continue;
+                    };
+                    {
+                        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+                        live.retain(|c| c.peer_addr().is_ok());
+                        for s in [&client, &upstream] {
+                            if let Ok(s) = s.try_clone() {
+                                live.push(s);
+                            }
+                        }
+                    }
+                    std::thread::spawn(move || relay(client, upstream));
+                }
+            })?;
+        Ok(Forwarder {
+            port,
+            stop,
+            connections,
+        })
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which sees `stop` and drops the listener.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        for c in self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
 /// Copies bytes both ways between a client and the broker until either side closes.
-fn relay(client: std::net::TcpStream, target: &str) {
-    let Ok(upstream) = std::net::TcpStream::connect(target) else {
-        return;
-    };
+fn relay(client: std::net::TcpStream, upstream: std::net::TcpStream) {
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     let (Ok(mut client_read), Ok(mut upstream_read)) = (client.try_clone(), upstream.try_clone())
@@ -344,6 +399,9 @@ impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|(_, c)| c.0 != self.cluster);
+        drop(live);
+        // The fixed port goes first, so that clients see the broker go away at once.
+        self.forwarder = None;
         // SAFETY: created by rd_kafka_mock_cluster_new and destroyed exactly once, before
         // the client handle it lives on (dropped after this, as a field).
         unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster.as_ptr()) }
