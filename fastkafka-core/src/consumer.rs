@@ -162,6 +162,7 @@ pub(crate) struct ConsumerSetup {
 pub(crate) struct RunningConsumer {
     pub(crate) function: &'static str,
     stop: Arc<AtomicBool>,
+    counts: Arc<Counters>,
     thread: Option<std::thread::JoinHandle<Committed>>,
 }
 
@@ -210,6 +211,8 @@ impl RunningConsumer {
             revoked: Mutex::new(Vec::new()),
             has_revoked: AtomicBool::new(false),
             unsaved: Mutex::new(HashMap::new()),
+            stored: Mutex::new(HashMap::new()),
+            confirmed: Mutex::new(HashMap::new()),
             grace: setup.grace,
             log: ClientLog::new(format!("consumer {}", spec.function)),
         };
@@ -229,8 +232,10 @@ impl RunningConsumer {
         );
 
         let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
             spec,
+            counts: Arc::clone(&counts),
             consumer,
             dead_letter: setup.dead_letter,
             topic: Arc::from(spec.topic),
@@ -249,8 +254,19 @@ impl RunningConsumer {
         Ok(RunningConsumer {
             function: spec.function,
             stop,
+            counts,
             thread: Some(thread),
         })
+    }
+
+    /// What this consumer did with the messages it read so far.
+    pub(crate) fn counts(&self) -> ConsumerCounts {
+        self.counts.snapshot()
+    }
+
+    /// Its live counters, which go on counting while it stops.
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counts)
     }
 
     /// Stops fetching, lets in-flight handlers finish (or abandons them after the grace
@@ -265,7 +281,15 @@ impl RunningConsumer {
             .await
             .ok()?
             .ok();
-        tracing::info!(function = self.function, "consumer stopped");
+        let counts = self.counts.snapshot();
+        tracing::info!(
+            function = self.function,
+            handled = counts.handled,
+            dead_lettered = counts.dead_lettered,
+            dead_lettered_without_payload = counts.dead_lettered_without_payload,
+            skipped = counts.skipped,
+            "consumer stopped"
+        );
         committed
     }
 }
@@ -325,9 +349,61 @@ impl Drop for RunningConsumer {
     }
 }
 
+/// What consumers did with the messages they read, for [`RunningApp::consumer_counts`]
+/// and the [`ShutdownReport`]: every message read is handled, dead-lettered or
+/// skipped once it is committed.
+///
+/// [`RunningApp::consumer_counts`]: crate::RunningApp::consumer_counts
+/// [`ShutdownReport`]: crate::ShutdownReport
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerCounts {
+    /// Messages a handler returned `Ok` for.
+    pub handled: u64,
+    /// Messages sent to their function's dead-letter topic: undecodable, or the handler
+    /// failed (after its retries, or at once for a permanent error).
+    pub dead_lettered: u64,
+    /// Of those, dead-lettered without their payload because the dead-letter topic
+    /// refused it permanently (e.g. too large); see [`dead_letter_headers::ORIGINAL_SIZE`].
+    pub dead_lettered_without_payload: u64,
+    /// Messages given up on and committed without being handled or dead-lettered: no
+    /// dead-letter topic is configured, or it refused even the record without payload.
+    pub skipped: u64,
+}
+
+impl std::ops::AddAssign for ConsumerCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.handled += other.handled;
+        self.dead_lettered += other.dead_lettered;
+        self.dead_lettered_without_payload += other.dead_lettered_without_payload;
+        self.skipped += other.skipped;
+    }
+}
+
+/// One consumer's [`ConsumerCounts`], updated by its partition tasks.
+#[derive(Default)]
+pub(crate) struct Counters {
+    handled: std::sync::atomic::AtomicU64,
+    dead_lettered: std::sync::atomic::AtomicU64,
+    dead_lettered_without_payload: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> ConsumerCounts {
+        let without = self.dead_lettered_without_payload.load(Ordering::Relaxed);
+        ConsumerCounts {
+            handled: self.handled.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed) + without,
+            dead_lettered_without_payload: without,
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// What the poll thread and the partition tasks share.
 struct Shared {
     spec: &'static ConsumerSpec,
+    counts: Arc<Counters>,
     consumer: Arc<BaseConsumer<RebalanceGuard>>,
     dead_letter: Option<Arc<TopicBinding>>,
     topic: Arc<str>,
@@ -380,12 +456,45 @@ impl Staging {
     /// Copies `m` into the chunk; its key, headers and timestamp only `if full`
     /// (they serve only `EventMetadata` and dead-lettering).
     fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, full: bool) {
-        let key = if full { m.key() } else { None };
-        let payload = m.payload();
+        let headers = if full {
+            m.headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.push_parts(
+            m.offset(),
+            if full { m.key() } else { None },
+            m.payload(),
+            headers,
+            if full {
+                m.timestamp().to_millis()
+            } else {
+                None
+            },
+        );
+    }
+
+    fn push_parts(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Vec<(String, Vec<u8>)>,
+        timestamp: Option<i64>,
+    ) {
         let start = self.buf.len();
         if self.buf.capacity() == 0 {
+            // Room for a chunk of messages like the first, within CHUNK_BYTES: one
+            // large message must not reserve the room of CHUNK large ones.
             let one = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
-            self.buf.reserve(one * CHUNK);
+            self.buf
+                .reserve(one.saturating_mul(CHUNK).min(CHUNK_BYTES).max(one));
         }
         if let Some(k) = key {
             self.buf.extend_from_slice(k);
@@ -394,31 +503,19 @@ impl Staging {
             self.buf.extend_from_slice(p);
         }
         self.messages.push(Staged {
-            offset: m.offset(),
+            offset,
             start,
             key_len: key.map(<[u8]>::len),
             payload_len: payload.map(<[u8]>::len),
-            headers: if full {
-                m.headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            },
-            timestamp: if full {
-                m.timestamp().to_millis()
-            } else {
-                None
-            },
+            headers,
+            timestamp,
         });
     }
 
-    fn len(&self) -> usize {
-        self.messages.len()
+    /// Whether the chunk should be handed over now: CHUNK messages, or CHUNK_BYTES of
+    /// keys and payloads.
+    fn is_full(&self) -> bool {
+        self.messages.len() >= CHUNK || self.buf.len() >= CHUNK_BYTES
     }
 
     /// The chunk's messages, sharing its buffer.
@@ -468,6 +565,9 @@ impl Fetched {
 /// Messages go to a partition's task in chunks of up to this many: one wake-up per
 /// chunk instead of per message.
 const CHUNK: usize = 256;
+/// ... and of at most about this many bytes of keys and payloads (a chunk that passes
+/// it is handed over at once), so that large messages do not pile up in one buffer.
+const CHUNK_BYTES: usize = 1 << 20;
 /// A task stores its progress for commit at least every this many messages (and
 /// whenever it has nothing queued).
 const STORE_EVERY: u64 = 1024;
@@ -535,12 +635,24 @@ fn store(shared: &Shared, partition: i32, offset: i64) {
     if offset < 0 {
         return;
     }
-    if let Err(e) = shared
+    match shared
         .consumer
         .store_offset(&shared.topic, partition, offset)
     {
+        Ok(()) => {
+            let mut stored = shared
+                .consumer
+                .context()
+                .stored
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let next = stored.entry(partition).or_insert(offset + 1);
+            *next = (*next).max(offset + 1);
+        }
         // The partition was revoked meanwhile: its new owner redelivers.
-        tracing::debug!(function = shared.spec.function, partition, offset, error = %e, "offset not stored");
+        Err(e) => {
+            tracing::debug!(function = shared.spec.function, partition, offset, error = %e, "offset not stored")
+        }
     }
 }
 
@@ -594,6 +706,13 @@ struct RebalanceGuard {
     /// the next message to read. Committed if the partition comes back to this member,
     /// so that it does not process the same messages again.
     unsaved: Mutex<HashMap<i32, i64>>,
+    /// The offset of the next message to read, by partition, as last stored for commit.
+    stored: Mutex<HashMap<i32, i64>>,
+    /// The highest offset the broker confirmed committing for each partition, as seen
+    /// by this consumer. A group whose committed offset is later found below it has
+    /// lost its state (a broker restarted without its data) or was reset by hand:
+    /// either way this consumer's older progress must not be committed over it.
+    confirmed: Mutex<HashMap<i32, i64>>,
     grace: Duration,
     log: ClientLog,
 }
@@ -652,11 +771,19 @@ impl ConsumerContext for RebalanceGuard {
             }
             settled = stopped.settled;
         }
-        if !commit(
+        let handed_over = commit(
             consumer,
             self.function,
             "commit before handing over partitions failed",
-        ) {
+        );
+        {
+            // librdkafka forgets the stored offsets of revoked partitions.
+            let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &revoked {
+                stored.remove(p);
+            }
+        }
+        if !handed_over {
             let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
             for (p, next) in settled {
                 let entry = unsaved.entry(p).or_insert(next);
@@ -664,19 +791,6 @@ impl ConsumerContext for RebalanceGuard {
             }
         }
         tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
-    }
-
-    fn commit_callback(
-        &self,
-        result: rdkafka::error::KafkaResult<()>,
-        _offsets: &rdkafka::TopicPartitionList,
-    ) {
-        // Periodic commits are asynchronous; their failures arrive here.
-        if let Err(e) = result {
-            if !is_no_offset(&e) {
-                tracing::warn!(function = self.function, error = %e, "commit failed; the next one retries");
-            }
-        }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -732,10 +846,51 @@ impl RebalanceGuard {
                 Some(Offset::Offset(o)) => o,
                 _ => -1,
             };
-            if *next > theirs {
-                // Cannot fail: a plain offset is always valid.
-                let _ = ahead.add_partition_offset(&shared.topic, *p, Offset::Offset(*next));
+            if *next <= theirs {
+                continue;
             }
+            let confirmed = self
+                .confirmed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(p)
+                .copied();
+            if let Some(confirmed) = confirmed.filter(|c| theirs < *c) {
+                tracing::warn!(
+                    function = self.function,
+                    topic = %shared.topic,
+                    partition = *p,
+                    group_committed = theirs,
+                    committed_before = confirmed,
+                    processed_up_to = *next,
+                    "the group's committed offset went back (did the broker restart without its data, or were the offsets reset?); not committing this consumer's older progress: reading resumes from the group's offset"
+                );
+                continue;
+            }
+            // Never commit past the partition's log end: a log that ends before what
+            // this member processed is not the log it processed (a broker restarted
+            // without its data, an unclean leader election, a topic deleted and
+            // recreated). Committing there would skip that many new messages.
+            match consumer.fetch_watermarks(&shared.topic, *p, UNSAVED_FETCH_TIMEOUT) {
+                Ok((_, end)) if *next > end => {
+                    tracing::warn!(
+                        function = self.function,
+                        topic = %shared.topic,
+                        partition = *p,
+                        processed_up_to = *next,
+                        log_end = end,
+                        "the partition's log ends before what this consumer processed (was it truncated or recreated?); not committing that progress: reading follows auto.offset.reset"
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(function = self.function, topic = %shared.topic, partition = *p, error = %e, "cannot read the partition's log end; not committing the progress a rebalance had refused: those messages will be processed again");
+                    continue;
+                }
+            }
+            // Cannot fail: a plain offset is always valid.
+            let _ = ahead.add_partition_offset(&shared.topic, *p, Offset::Offset(*next));
         }
         if ahead.count() == 0 {
             return;
@@ -759,11 +914,31 @@ impl RebalanceGuard {
 /// How long reading the group's committed offsets after an assignment may take.
 const UNSAVED_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Commits the stored offsets now; "nothing to commit" is not worth a warning. False
-/// when the broker refused the commit.
+/// Commits the stored offsets now, and remembers them as confirmed by the broker;
+/// "nothing to commit" is not worth a warning. False when the broker refused the
+/// commit.
+///
+/// Commits are synchronous, also the periodic ones: librdkafka reports the outcome of
+/// an asynchronous manual commit only to an `offset_commit_cb`, which rdkafka's
+/// event-based consumer does not set, and the consumer must know what the broker
+/// confirmed (see `RebalanceGuard::confirmed`). One round trip a second on the poll
+/// thread.
 fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) -> bool {
+    let guard = consumer.context();
+    let stored = guard
+        .stored
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => true,
+        Ok(()) => {
+            let mut confirmed = guard.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+            for (p, next) in stored {
+                let entry = confirmed.entry(p).or_insert(next);
+                *entry = (*entry).max(next);
+            }
+            true
+        }
         Err(e) if is_no_offset(&e) => true,
         Err(e) => {
             tracing::warn!(function, error = %e, "{what}");
@@ -836,7 +1011,7 @@ impl Poller {
                     };
                     let chunk = &mut pending[i];
                     chunk.push(&message, full);
-                    if chunk.len() >= CHUNK {
+                    if chunk.is_full() {
                         drop(message);
                         let (partition, chunk) = pending.swap_remove(i).finish();
                         self.dispatch(partition, chunk);
@@ -861,11 +1036,11 @@ impl Poller {
                 last_flush = Instant::now();
             }
             if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
-                if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
-                    if !is_no_offset(&e) {
-                        tracing::warn!(function = self.shared.spec.function, error = %e, "periodic commit failed; the next one retries");
-                    }
-                }
+                commit(
+                    &consumer,
+                    self.shared.spec.function,
+                    "periodic commit failed; the next one retries",
+                );
                 last_commit = Instant::now();
             }
         }
@@ -1013,15 +1188,20 @@ async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> boo
             .catch_unwind()
             .await
             {
-                Ok(Ok(())) => return true,
-                Ok(Err(e)) => e.to_string(),
-                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+                Ok(Ok(())) => {
+                    shared.counts.handled.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Ok(Err(e)) => Failure::of(&*e),
+                Err(panic) => Failure::panic(panic.as_ref()),
             },
-            Err(e) => e,
+            Err(e) => Failure::transient(e),
         };
         match retries.after_failure(shared, state, m, 1, &error).await {
             Next::Again => {}
-            Next::GiveUp => return settle_failed(shared, state, m, "handler", &error).await,
+            Next::GiveUp => {
+                return settle_failed(shared, state, m, "handler", &error.message).await
+            }
             Next::Stopped => return false,
         }
     }
@@ -1070,9 +1250,15 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
             .catch_unwind()
             .await
         {
-            Ok(Ok(())) => return true,
-            Ok(Err(e)) => e.to_string(),
-            Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+            Ok(Ok(())) => {
+                shared
+                    .counts
+                    .handled
+                    .fetch_add(good.len() as u64, Ordering::Relaxed);
+                return true;
+            }
+            Ok(Err(e)) => Failure::of(&*e),
+            Err(panic) => Failure::panic(panic.as_ref()),
         };
         match retries
             .after_failure(shared, state, &good[0], good.len(), &error)
@@ -1081,7 +1267,7 @@ async fn handle(shared: &Shared, state: &PartitionState, messages: Vec<Fetched>)
             Next::Again => {}
             Next::GiveUp => {
                 for m in &good {
-                    if !settle_failed(shared, state, m, "handler", &error).await {
+                    if !settle_failed(shared, state, m, "handler", &error.message).await {
                         return false;
                     }
                 }
@@ -1109,6 +1295,34 @@ async fn settle_undecodable(
         "cannot decode message"
     );
     settle_failed(shared, state, m, "decode", error).await
+}
+
+/// Why a handler call failed, and whether trying again could help.
+struct Failure {
+    message: String,
+    /// A permanent fastkafka error (e.g. an output too large for the broker): the
+    /// same call would fail the same way, so it is not retried.
+    permanent: bool,
+}
+
+impl Failure {
+    fn of(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Self {
+        Failure {
+            message: error.to_string(),
+            permanent: Error::is_permanent_in(error),
+        }
+    }
+
+    fn panic(payload: &(dyn Any + Send)) -> Self {
+        Failure::transient(format!("panicked: {}", panic_message(payload)))
+    }
+
+    fn transient(message: String) -> Self {
+        Failure {
+            message,
+            permanent: false,
+        }
+    }
 }
 
 /// A failing handler's retries: up to `spec.retries`, with exponential backoff.
@@ -1143,9 +1357,23 @@ impl Retries {
         state: &PartitionState,
         first: &Fetched,
         messages: usize,
-        error: &str,
+        failure: &Failure,
     ) -> Next {
         let spec = shared.spec;
+        let error = failure.message.as_str();
+        if failure.permanent {
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = first.partition,
+                offset = first.offset,
+                messages,
+                attempts = self.attempt + 1,
+                error,
+                "handler failed with a permanent error; giving up on the message without retrying"
+            );
+            return Next::GiveUp;
+        }
         if self.attempt >= spec.retries {
             tracing::error!(
                 function = spec.function,
@@ -1193,10 +1421,28 @@ pub mod dead_letter_headers {
     pub const PARTITION: &str = "fastkafka.original.partition";
     /// Its offset there.
     pub const OFFSET: &str = "fastkafka.original.offset";
+    /// `true` when the original record had no payload (a tombstone): the dead-letter
+    /// record's empty payload stands for none.
+    pub const TOMBSTONE: &str = "fastkafka.original.tombstone";
+    /// Set when the dead-letter record carries no payload because the dead-letter
+    /// topic refused it permanently (e.g. too large): the original payload's size in
+    /// bytes.
+    pub const ORIGINAL_SIZE: &str = "fastkafka.original.size";
+    /// With [`ORIGINAL_SIZE`]: why the dead-letter topic refused the payload.
+    pub const DEAD_LETTER_ERROR: &str = "fastkafka.dead_letter.error";
 }
 
 /// Sends a failed message to the dead-letter topic (waiting for the broker to take it),
 /// or logs that it is skipped. False if the partition was stopped before that succeeded.
+///
+/// A transient failure of the dead-letter write (a broker down, a timeout) is retried
+/// until it succeeds or the partition stops. A permanent one (the payload is too large
+/// for the producer or the broker, the broker calls the record invalid) cannot succeed
+/// by retrying, and must not block the partition: the message is dead-lettered again
+/// without its payload, with its original size and the error in headers
+/// ([`dead_letter_headers::ORIGINAL_SIZE`], [`dead_letter_headers::DEAD_LETTER_ERROR`]).
+/// If even that fails permanently, the message is skipped, logged as an error and
+/// counted ([`ConsumerCounts::skipped`]).
 async fn settle_failed(
     shared: &Shared,
     state: &PartitionState,
@@ -1211,8 +1457,9 @@ async fn settle_failed(
             topic = spec.topic,
             partition = m.partition,
             offset = m.offset,
-            "skipping the message (no dead_letter topic configured)"
+            "skipping the message (no dead_letter topic configured); it is committed without being processed"
         );
+        shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
         return true;
     };
     let mut event = KafkaEvent::new(m.payload().unwrap_or_default().to_vec());
@@ -1240,7 +1487,13 @@ async fn settle_failed(
             m.offset.to_string().into_bytes(),
         ),
     ]);
+    if m.payload().is_none() {
+        event
+            .headers
+            .push((dead_letter_headers::TOMBSTONE.to_string(), b"true".to_vec()));
+    }
     let mut backoff = RETRY_INITIAL_BACKOFF;
+    let mut without_payload = false;
     loop {
         let sent = match send_event(dlq, event.clone()).await {
             Ok(pending) => pending.await,
@@ -1256,8 +1509,51 @@ async fn settle_failed(
                     dead_letter = %d.topic,
                     dead_letter_partition = d.partition,
                     dead_letter_offset = d.offset,
+                    without_payload,
                     "message sent to the dead-letter topic"
                 );
+                let counter = if without_payload {
+                    &shared.counts.dead_lettered_without_payload
+                } else {
+                    &shared.counts.dead_lettered
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            Err(e) if e.is_permanent() && !without_payload => {
+                tracing::error!(
+                    function = spec.function,
+                    topic = spec.topic,
+                    partition = m.partition,
+                    offset = m.offset,
+                    size = event.message.len(),
+                    error = %e,
+                    "the dead-letter topic refused the message permanently; dead-lettering it without its payload (headers fastkafka.original.size and fastkafka.dead_letter.error say why)"
+                );
+                let size = event.message.len();
+                event.message = Vec::new();
+                event.headers.extend([
+                    (
+                        dead_letter_headers::ORIGINAL_SIZE.to_string(),
+                        size.to_string().into_bytes(),
+                    ),
+                    (
+                        dead_letter_headers::DEAD_LETTER_ERROR.to_string(),
+                        e.to_string().into_bytes(),
+                    ),
+                ]);
+                without_payload = true;
+            }
+            Err(e) if e.is_permanent() => {
+                tracing::error!(
+                    function = spec.function,
+                    topic = spec.topic,
+                    partition = m.partition,
+                    offset = m.offset,
+                    error = %e,
+                    "the dead-letter topic refused even the message without its payload; skipping it: it is committed without being processed or dead-lettered"
+                );
+                shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
                 return true;
             }
             Err(e) => {
@@ -1392,6 +1688,34 @@ mod tests {
             .fk_decode(Some(&[0, 255]))
             .unwrap();
         assert_eq!(take::<Vec<u8>>(vec![raw]), vec![vec![0u8, 255]]);
+    }
+
+    #[test]
+    fn a_large_message_reserves_its_own_size_not_a_chunk_of_them() {
+        const MB3: usize = 3 << 20;
+        let mut chunk = Staging::new(0);
+        let payload = vec![b'x'; MB3];
+        chunk.push_parts(0, Some(b"k"), Some(&payload), Vec::new(), None);
+        assert!(
+            chunk.buf.capacity() < 2 * MB3,
+            "reserved {} bytes for one message of {MB3}",
+            chunk.buf.capacity()
+        );
+        assert!(
+            chunk.is_full(),
+            "a chunk over CHUNK_BYTES is handed over at once"
+        );
+        let (_, messages) = chunk.finish();
+        assert_eq!(messages[0].key(), Some(&b"k"[..]));
+        assert_eq!(messages[0].payload().map(<[u8]>::len), Some(MB3));
+
+        let mut small = Staging::new(1);
+        small.push_parts(7, None, Some(b"hello"), Vec::new(), None);
+        assert!(!small.is_full());
+        assert!(small.buf.capacity() <= CHUNK_BYTES);
+        let (partition, messages) = small.finish();
+        assert_eq!((partition, messages[0].offset), (1, 7));
+        assert_eq!(messages[0].payload(), Some(&b"hello"[..]));
     }
 
     #[test]

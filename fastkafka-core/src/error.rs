@@ -130,6 +130,72 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether trying the same thing again cannot succeed: a message too large for
+    /// the producer or the broker, a record the broker calls invalid, a topic or
+    /// partition that does not exist, a refused authorization, a message that cannot
+    /// be encoded. Consumers give up on such a failure at once (dead-letter or skip)
+    /// instead of retrying it; any other failure (a broker down, a timeout, a full
+    /// queue) is transient.
+    ///
+    /// ```
+    /// use fastkafka::rdkafka::error::KafkaError;
+    /// use fastkafka::rdkafka::types::RDKafkaErrorCode;
+    ///
+    /// let too_large = fastkafka::Error::Delivery {
+    ///     topic: "out".into(),
+    ///     source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+    /// };
+    /// assert!(too_large.is_permanent());
+    /// let timed_out = fastkafka::Error::Delivery {
+    ///     topic: "out".into(),
+    ///     source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+    /// };
+    /// assert!(!timed_out.is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match self {
+            Error::Encode { .. }
+            | Error::PartitionOutOfRange { .. }
+            | Error::PartitionerOutOfRange { .. } => true,
+            Error::Enqueue { source, .. } | Error::Delivery { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(
+                    Code::MessageSizeTooLarge
+                        | Code::InvalidMessageSize
+                        | Code::MessageBatchTooLarge
+                        | Code::InvalidRecord
+                        | Code::InvalidTopic
+                        | Code::UnknownTopic
+                        | Code::UnknownPartition
+                        | Code::TopicAuthorizationFailed
+                        | Code::ClusterAuthorizationFailed
+                        | Code::TransactionalIdAuthorizationFailed
+                        | Code::PolicyViolation
+                        | Code::UnsupportedForMessageFormat
+                        | Code::InvalidRequiredAcks
+                        | Code::InvalidArgument
+                )
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether `error`, or an error it wraps, is a permanent fastkafka [`Error`]
+    /// (see [`Error::is_permanent`]): what a consumer checks on a handler's error.
+    pub(crate) fn is_permanent_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if e.downcast_ref::<Error>().is_some_and(Error::is_permanent) {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+}
+
 /// A boxed error from user code.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -63,7 +63,7 @@ mod topics;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
 pub use background::RestartPolicy;
-pub use consumer::{dead_letter_headers, EventMetadata, Incoming};
+pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
 pub use encoding::Message;
 pub use error::{BoxError, Error, IntoTaskResult, Result};

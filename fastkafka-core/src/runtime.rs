@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
-use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::consumer::{self, ConsumerCounts, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
 use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
@@ -334,6 +334,8 @@ pub struct ShutdownReport {
     pub failed_while_flushing: u64,
     /// Background tasks that did not stop within the grace period.
     pub tasks_not_stopped: usize,
+    /// What the consumers did with the messages they read, all together.
+    pub consumed: ConsumerCounts,
 }
 
 impl RunningApp {
@@ -347,6 +349,16 @@ impl RunningApp {
         sum_counts(&self.producers)
     }
 
+    /// What the consumers did with the messages they read so far, all together:
+    /// handled, dead-lettered, skipped.
+    pub fn consumer_counts(&self) -> ConsumerCounts {
+        let mut total = ConsumerCounts::default();
+        for c in &self.consumers {
+            total += c.counts();
+        }
+        total
+    }
+
     /// Shuts down: cancels background tasks (waiting up to the grace period), flushes
     /// every producer so that nothing queued is lost, runs the shutdown hook.
     pub async fn stop(mut self) -> Result<ShutdownReport> {
@@ -356,8 +368,16 @@ impl RunningApp {
     async fn stop_inner(&mut self) -> Result<ShutdownReport> {
         let mut report = ShutdownReport::default();
         // Consumers first: stop fetching, finish or abandon what is in hand, commit it.
+        let counters: Vec<_> = self
+            .consumers
+            .iter()
+            .map(RunningConsumer::counters)
+            .collect();
         let committed =
             futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
+        for c in counters {
+            report.consumed += c.snapshot();
+        }
         // Only now that every consumer has committed do they leave their groups: one
         // leaving first would start a rebalance that fails the others' final commits.
         // They leave side by side, each serving its own rebalance callbacks: one member

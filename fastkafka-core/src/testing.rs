@@ -23,6 +23,42 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
+/// Waits until `condition` holds, checking every 20 ms; panics with `what` after
+/// `timeout`. `condition` runs on a blocking thread, so it may call the blocking
+/// helpers of this module ([`committed_offsets`], [`read_to_end`]).
+///
+/// ```no_run
+/// # async fn demo(bootstrap: String) {
+/// use std::time::Duration;
+/// fastkafka::testing::eventually("2 records in `out`", Duration::from_secs(10), move || {
+///     fastkafka::testing::read_to_end(&bootstrap, "out", Duration::from_secs(1))
+///         .is_ok_and(|r| r.len() == 2)
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn eventually<F>(what: &str, timeout: Duration, condition: F)
+where
+    F: Fn() -> bool + Send + Sync + 'static,
+{
+    let condition = std::sync::Arc::new(condition);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let check = std::sync::Arc::clone(&condition);
+        if tokio::task::spawn_blocking(move || check())
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends the framework's logs, and librdkafka's warnings (which it forwards), to the
 /// test harness, which prints them for a failing test only. `RUST_LOG` filters; the
 /// default is `fastkafka=debug,librdkafka=warn`. Call it at the start of each test; it
