@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::UsageError;
+use crate::{console, UsageError};
 
 /// The app binary for `app`, building it first when it is a cargo target.
 pub(crate) fn resolve(app: &str) -> anyhow::Result<PathBuf> {
@@ -113,11 +113,11 @@ fn build(target: &Target) -> anyhow::Result<()> {
         Kind::Bin => "--bin",
         Kind::Example => "--example",
     };
-    eprintln!(
+    console::err(&format!(
         "[fastkafka] building {} `{}` (release)",
         flag.trim_start_matches("--"),
         target.name
-    );
+    ));
     let status = Command::new(cargo())
         .args([
             "build",

@@ -2,7 +2,8 @@
 //!
 //! Each worker is `APP run --kafka-broker NAME` in its own process group; its output
 //! is relayed line by line with a `[pid]: ` prefix. SIGINT/SIGTERM are forwarded; a
-//! crashed worker is restarted with backoff, and a crash loop stops everything.
+//! crashed worker is restarted with backoff, and a crash loop stops everything. A
+//! worker also gets SIGTERM when the supervisor dies (Linux), so none outlives it.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,7 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::{app_target, UsageError};
+use crate::{app_target, console, UsageError};
 
 /// Run an app as N supervised worker processes.
 #[derive(Args)]
@@ -144,10 +145,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 pending_restarts = pending_restarts.saturating_sub(1);
             }
             Some(Event::SpawnFailed { slot, error }) => {
-                eprintln!(
+                console::err(&format!(
                     "error: cannot start worker {slot} ({}): {error}",
                     binary.display()
-                );
+                ));
                 failed = true;
                 break libc::SIGTERM;
             }
@@ -158,7 +159,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         "worker {pid} exited on its own ({status}); not restarting it"
                     ));
                 } else if status.code() == Some(EXIT_USAGE) {
-                    eprintln!("error: worker {pid} rejected its arguments (see its message above); stopping");
+                    console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;
                     break libc::SIGTERM;
                 } else {
@@ -167,11 +168,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
                     crashes.push(now);
                     if crashes.len() >= CRASH_LIMIT {
-                        eprintln!(
+                        console::err(&format!(
                             "error: workers crashed {} times within {} s (last: worker {pid}, {status}); giving up",
                             crashes.len(),
                             CRASH_WINDOW.as_secs()
-                        );
+                        ));
                         break libc::SIGTERM;
                     }
                     let delay = slots[slot].backoff;
@@ -250,14 +251,14 @@ async fn cleanup(
     if sig == 0 {
         return true;
     }
-    println!("Starting process cleanup, this may take a few seconds...");
+    console::out("Starting process cleanup, this may take a few seconds...");
     let mut live: HashMap<usize, u32> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.pid.map(|pid| (i, pid)))
         .collect();
     for pid in live.values() {
-        println!("Terminating the process {pid}...");
+        console::out(&format!("Terminating the process {pid}..."));
         send_signal(*pid, sig);
     }
     let mut clean = true;
@@ -269,7 +270,7 @@ async fn cleanup(
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(()) = again.recv() => {
-                println!("Second signal: workers exit now, without waiting for their flush...");
+                console::out("Second signal: workers exit now, without waiting for their flush...");
                 for pid in live.values() {
                     send_signal(*pid, libc::SIGINT);
                 }
@@ -280,16 +281,16 @@ async fn cleanup(
             Ok(Some(Event::Exited { slot, pid, status })) => {
                 if live.remove(&slot).is_some() {
                     clean &= status.success();
-                    println!("Process {pid} terminated.");
+                    console::out(&format!("Process {pid} terminated."));
                     if !status.success() {
-                        eprintln!("error: worker {pid} ended with {status}");
+                        console::err(&format!("error: worker {pid} ended with {status}"));
                     }
                 }
             }
             // A restart that was waiting on its backoff: it sees the shutdown and
             // does not start; one that just started is stopped too.
             Ok(Some(Event::Started { slot, pid })) => {
-                println!("Terminating the process {pid}...");
+                console::out(&format!("Terminating the process {pid}..."));
                 send_signal(pid, sig);
                 live.insert(slot, pid);
             }
@@ -297,10 +298,10 @@ async fn cleanup(
             Ok(None) => break,
             Err(_) => {
                 for pid in live.values() {
-                    eprintln!(
+                    console::err(&format!(
                         "error: worker {pid} did not stop within {} s; killing it",
                         timeout.as_secs()
-                    );
+                    ));
                     send_signal(*pid, libc::SIGKILL);
                 }
                 clean = false;
@@ -323,9 +324,7 @@ fn send_signal(pid: u32, sig: i32) {
 
 /// The supervisor's own lines, marked as such.
 fn say(message: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "[fastkafka] {message}");
-    let _ = out.flush();
+    console::out(&format!("[fastkafka] {message}"));
 }
 
 /// Starts one worker after `delay`, relays its output, reports its exit.
@@ -344,7 +343,8 @@ async fn worker(
             return;
         }
     }
-    let child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["run", "--kafka-broker", &broker])
         .env("FASTKAFKA_WORKER", slot.to_string())
         .envs(embedded_env)
@@ -354,8 +354,9 @@ async fn worker(
         // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
         // forwards it, so no worker sees a signal twice.
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn();
+        .kill_on_drop(false);
+    stop_with_supervisor(&mut command);
+    let child = command.spawn();
     let mut child: Child = match child {
         Ok(c) => c,
         Err(error) => {
@@ -386,6 +387,35 @@ async fn worker(
         }
     }
 }
+
+/// Makes the worker get SIGTERM (a clean stop) when the supervisor dies, however it
+/// dies: killed, or crashed. Linux only; elsewhere a worker outlives a killed supervisor.
+///
+/// `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends, not the
+/// process: workers are spawned from the runtime's worker threads, which live as long
+/// as the supervisor.
+#[cfg(target_os = "linux")]
+fn stop_with_supervisor(command: &mut Command) {
+    let supervisor = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system
+    // calls, and nothing here allocates or takes a lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The supervisor died before the line above: nobody would signal us.
+            if libc::getppid() != supervisor {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_supervisor(_command: &mut Command) {}
 
 /// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes.
 async fn relay(stream: impl AsyncRead + Unpin, pid: u32, to_stderr: bool) {

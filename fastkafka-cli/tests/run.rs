@@ -330,3 +330,80 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
         "{unreachable} times:\n{output}"
     );
 }
+
+#[test]
+fn ctrl_c_with_stdout_closed_stops_every_worker_without_a_panic() {
+    // `fastkafka run ... | head -n 2`: the reader leaves after two lines.
+    let mut run = Watched::spawn_reading_stdout(
+        Command::new(fastkafka_bin()).args([
+            "run",
+            "--num-workers",
+            "2",
+            "--kafka-broker",
+            "embedded",
+            example_bin("hello_app").to_str().unwrap(),
+        ]),
+        2,
+    );
+    let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
+    let pids: Vec<u32> = sent
+        .iter()
+        .filter_map(|l| worker_pid(l))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let _orphans = KillOnDrop(pids.clone());
+    assert_eq!(pids.len(), 2, "{}", run.output());
+
+    run.signal(libc::SIGINT);
+    let status = run.wait(Duration::from_secs(30));
+    let output = run.output();
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(status.success(), "exit {status}; output:\n{output}");
+    assert_eq!(
+        still_running_after(&pids, Duration::from_secs(5)),
+        Vec::<u32>::new(),
+        "workers left running:\n{output}"
+    );
+}
+
+#[test]
+fn workers_stop_when_their_supervisor_is_killed() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        broker.bootstrap_servers(),
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
+    let pids: Vec<u32> = sent
+        .iter()
+        .filter_map(|l| worker_pid(l))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let _orphans = KillOnDrop(pids.clone());
+    assert_eq!(pids.len(), 2, "{}", run.output());
+
+    // No cleanup can run: the workers learn of it from the kernel.
+    run.signal(libc::SIGKILL);
+    run.wait(Duration::from_secs(5));
+    assert_eq!(
+        still_running_after(&pids, Duration::from_secs(20)),
+        Vec::<u32>::new(),
+        "workers outlived their supervisor:\n{}",
+        run.output()
+    );
+    // They stopped cleanly: what they sent is in the topic.
+    assert_hello_records(
+        &read_to_end(
+            broker.bootstrap_servers(),
+            "hello_world",
+            Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+}
