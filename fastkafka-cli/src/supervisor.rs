@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -241,7 +242,9 @@ pub(crate) async fn create_declared_topics(
 }
 
 /// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones
-/// still running after `timeout`. Returns whether all of them exited successfully.
+/// still running after `timeout`. Returns whether all of them stopped cleanly: exited
+/// successfully, or ended by the signal sent here (a worker still starting has no
+/// handler for it yet, and one without a fastkafka runtime none at all).
 async fn cleanup(
     slots: &mut [Slot],
     events: &mut mpsc::UnboundedReceiver<Event>,
@@ -261,6 +264,8 @@ async fn cleanup(
         console::out(&format!("Terminating the process {pid}..."));
         send_signal(*pid, sig);
     }
+    // The signals sent here: a worker they ended was stopped, it did not fail.
+    let mut sent = vec![sig];
     let mut clean = true;
     let deadline = tokio::time::Instant::now() + timeout;
     // A second Ctrl-C while workers stop is passed on: a worker that gets a second
@@ -271,6 +276,7 @@ async fn cleanup(
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(()) = again.recv() => {
                 console::out("Second signal: workers exit now, without waiting for their flush...");
+                sent.push(libc::SIGINT);
                 for pid in live.values() {
                     send_signal(*pid, libc::SIGINT);
                 }
@@ -280,9 +286,11 @@ async fn cleanup(
         match event {
             Ok(Some(Event::Exited { slot, pid, status })) => {
                 if live.remove(&slot).is_some() {
-                    clean &= status.success();
+                    let stopped =
+                        status.success() || status.signal().is_some_and(|s| sent.contains(&s));
+                    clean &= stopped;
                     console::out(&format!("Process {pid} terminated."));
-                    if !status.success() {
+                    if !stopped {
                         console::err(&format!("error: worker {pid} ended with {status}"));
                     }
                 }

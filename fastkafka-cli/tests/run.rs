@@ -407,3 +407,38 @@ fn workers_stop_when_their_supervisor_is_killed() {
         .unwrap(),
     );
 }
+
+#[test]
+fn workers_stopped_by_the_supervisor_are_not_reported_as_errors() {
+    // Worker 0 rejects its arguments; worker 1 is still starting (no signal handler
+    // yet), so the supervisor's SIGTERM ends it.
+    let app = fake_app(
+        "rejects_then_stops",
+        "localhost",
+        "if [ \"$FASTKAFKA_WORKER\" = 0 ]; then sleep 1; echo 'error: unknown Kafka broker' >&2; exit 2; fi\necho \"starting as $$\"\nwhile true; do sleep 0.1; done",
+    );
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        app.to_str().unwrap(),
+    ]));
+    let status = run.wait(Duration::from_secs(20));
+    let output = run.output();
+    assert_eq!(status.code(), Some(2), "{output}");
+    let starting = run
+        .lines()
+        .iter()
+        .find(|l| l.contains("starting as"))
+        .and_then(|l| worker_pid(l))
+        .expect("worker 1 started");
+    assert!(
+        output.contains(&format!("Process {starting} terminated.")),
+        "{output}"
+    );
+    // The one error is the rejection; the stop that followed is none.
+    assert!(!output.contains("ended with"), "{output}");
+    let errors: Vec<&str> = output.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{output}");
+    assert!(errors[0].contains("rejected its arguments"), "{output}");
+}

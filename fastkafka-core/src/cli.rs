@@ -85,11 +85,11 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             match runtime.block_on(app.run(&broker)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ (Error::UnknownBroker { .. } | Error::Config(_))) => {
-                    eprintln!("error: {e}");
+                    report(&mut std::io::stderr().lock(), &e);
                     ExitCode::from(EXIT_USAGE)
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    report(&mut std::io::stderr().lock(), &e);
                     ExitCode::FAILURE
                 }
             }
@@ -139,6 +139,16 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
     }
 }
 
+/// The app's final error line, written with one call: a worker stopped by its
+/// supervisor while it writes (it was failing anyway) leaves either the whole line or
+/// none, never `error: invalid configuration: ` alone. A closed stderr is no panic.
+fn report(stderr: &mut impl Write, error: &Error) {
+    let line = format!("error: {error}\n");
+    let _ = stderr
+        .write_all(line.as_bytes())
+        .and_then(|()| stderr.flush());
+}
+
 /// Logs to stderr, one line per event, written as it happens; `RUST_LOG` filters
 /// (default `info`).
 fn init_logging() {
@@ -149,4 +159,36 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the calls a line takes to write.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_error_line_is_written_whole_in_one_call() {
+        let mut stderr = Writes::default();
+        report(
+            &mut stderr,
+            &Error::Config("cannot create the topics [\"a\"]".into()),
+        );
+        assert_eq!(
+            stderr.0,
+            vec![b"error: invalid configuration: cannot create the topics [\"a\"]\n".to_vec()]
+        );
+    }
 }

@@ -136,6 +136,24 @@ fn collect_lines(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String
     });
 }
 
+/// A shell script standing in for an app: it answers the app handshake (`APP brokers`,
+/// with `default` as its default broker) and runs `body` for anything else.
+pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fake-apps-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = brokers ]; then echo '{{\"default\":\"{default}\",\"brokers\":[]}}'; exit 0; fi\n{body}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
 /// Whether a process runs (a zombie does not: it only waits to be reaped).
 pub fn is_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
