@@ -85,6 +85,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         move || app_target::resolve(&app)
     })
     .await??;
+    // What tells a fastkafka app from another program, before anything starts.
+    app_target::handshake(&binary).await?;
 
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;

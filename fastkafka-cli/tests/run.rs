@@ -128,20 +128,18 @@ fn the_embedded_broker_is_started_for_the_workers() {
 
 #[test]
 fn a_crashed_worker_is_restarted() {
-    let dir = std::env::temp_dir().join(format!("fastkafka-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let marker = dir.join("crashed-once");
-    let script = dir.join("crash_once_app");
+    let marker = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fastkafka-crashed-once-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
     // Crashes on its first start, then runs until SIGTERM and exits 0.
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nif [ ! -e {m} ]; then touch {m}; echo 'crashing now'; exit 3; fi\necho \"running as $$\"\ntrap 'echo stopping; exit 0' TERM\nwhile true; do sleep 0.1; done\n",
+    let script = fake_app(
+        "crash_once_app",
+        "localhost",
+        &format!(
+            "if [ ! -e {m} ]; then touch {m}; echo 'crashing now'; exit 3; fi\necho \"running as $$\"\ntrap 'echo stopping; exit 0' TERM\nwhile true; do sleep 0.1; done",
             m = marker.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
 
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
         "run",
@@ -163,7 +161,7 @@ fn a_crashed_worker_is_restarted() {
     // A worker failed during the run: the supervisor says so with its exit code.
     assert_eq!(status.code(), Some(1), "{}", run.output());
     assert!(run.output().contains("stopping"));
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&marker).ok();
 }
 
 #[test]
@@ -258,11 +256,7 @@ fn the_standalone_broker_prints_its_address_first_and_serves_a_fixed_port() {
 
 #[test]
 fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("fastkafka-crashloop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("always_crashes");
-    std::fs::write(&script, "#!/bin/sh\necho 'cannot start'\nexit 1\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = fake_app("always_crashes", "localhost", "echo 'cannot start'\nexit 1");
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
         "run",
         "--num-workers",
@@ -281,7 +275,6 @@ fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
         "{output}"
     );
     assert!(output.contains("giving up"), "{output}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -406,6 +399,43 @@ fn workers_stop_when_their_supervisor_is_killed() {
         )
         .unwrap(),
     );
+}
+
+#[test]
+fn a_program_that_is_not_an_app_is_one_clear_line_and_exit_code_2() {
+    let not_an_app = "is not a fastkafka app (it did not answer the app handshake";
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["--kafka-broker", "embedded", "/bin/true"],
+            &["APP `/bin/true`", not_an_app],
+        ),
+        (
+            &["--kafka-broker", "localhost:1", "/bin/true"],
+            &["APP `/bin/true`", not_an_app],
+        ),
+        (
+            &["/bin/false"],
+            &["APP `/bin/false`", not_an_app, "exit status: 1"],
+        ),
+        (
+            &["/etc/passwd"],
+            &["APP `/etc/passwd`", "Permission denied"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(fastkafka_bin())
+            .args(["run", "--num-workers", "1"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{args:?}: {stderr}");
+        }
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing started");
+    }
 }
 
 #[test]
