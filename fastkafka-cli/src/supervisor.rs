@@ -30,9 +30,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     num_workers: Option<usize>,
     /// A broker the app names, `embedded` (an in-process broker started here and shared
-    /// by every worker), `localhost`, or a HOST:PORT bootstrap address.
-    #[arg(long, value_name = "NAME", default_value = "localhost")]
-    kafka_broker: String,
+    /// by every worker), `localhost`, or a HOST:PORT bootstrap address. Default: the
+    /// app's default broker (`localhost` unless the app sets one).
+    #[arg(long, value_name = "NAME")]
+    kafka_broker: Option<String>,
     /// How long workers get to stop after SIGTERM before they are killed, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     stop_timeout: u64,
@@ -85,13 +86,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         move || app_target::resolve(&app)
     })
     .await??;
-    // What tells a fastkafka app from another program, before anything starts.
-    app_target::handshake(&binary).await?;
+    // Also what tells a fastkafka app from another program, before anything starts.
+    let app = app_target::handshake(&binary).await?;
+    let (kafka_broker, whose) = match &args.kafka_broker {
+        Some(name) => (name.clone(), ""),
+        None => (app.default, " (the app's default)"),
+    };
 
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
 
-    let embedded = if args.kafka_broker == "embedded" {
+    let embedded = if kafka_broker == "embedded" {
         let broker = fastkafka::EmbeddedBroker::start()?;
         create_declared_topics(&broker, &binary).await?;
         say(&format!(
@@ -102,9 +107,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let broker_arg = embedded.as_ref().map_or(args.kafka_broker.clone(), |b| {
-        b.bootstrap_servers().to_string()
-    });
+    let broker_arg = embedded
+        .as_ref()
+        .map_or(kafka_broker.clone(), |b| b.bootstrap_servers().to_string());
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let spawn = |slot: usize, delay: Duration| {
@@ -118,9 +123,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     say(&format!(
-        "starting {num_workers} worker(s) of {} with --kafka-broker {}",
+        "starting {num_workers} worker(s) of {} with --kafka-broker {kafka_broker}{whose}",
         binary.display(),
-        args.kafka_broker
     ));
     let mut slots: Vec<Slot> = (0..num_workers)
         .map(|_| Slot {

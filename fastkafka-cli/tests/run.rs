@@ -325,6 +325,32 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
 }
 
 #[test]
+fn without_kafka_broker_the_workers_use_the_apps_default_broker() {
+    // order_service's default broker is `development` (localhost:9092).
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        example_bin("order_service").to_str().unwrap(),
+    ]));
+    let using = run.wait_for_lines(
+        |l| l.contains("using Kafka broker"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert!(using[0].contains("development"), "{}", run.output());
+    assert!(
+        run.output()
+            .contains("with --kafka-broker development (the app's default)"),
+        "{}",
+        run.output()
+    );
+    run.signal(libc::SIGTERM);
+    let status = run.wait(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}; output:\n{}", run.output());
+}
+
+#[test]
 fn ctrl_c_with_stdout_closed_stops_every_worker_without_a_panic() {
     // `fastkafka run ... | head -n 2`: the reader leaves after two lines.
     let mut run = Watched::spawn_reading_stdout(
