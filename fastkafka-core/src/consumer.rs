@@ -638,7 +638,7 @@ impl ConsumerContext for RebalanceGuard {
         commit(
             consumer,
             self.function,
-            "commit before handing over partitions failed",
+            "commit before handing over partitions failed; it is tried again once their handlers finish",
         );
         let mut settled = Vec::new();
         if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
@@ -655,7 +655,7 @@ impl ConsumerContext for RebalanceGuard {
         if !commit(
             consumer,
             self.function,
-            "commit before handing over partitions failed",
+            "commit before handing over partitions failed; the progress is committed if the partitions come back to this consumer, else their messages since the last commit are delivered again to the next owner",
         ) {
             let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
             for (p, next) in settled {
@@ -884,7 +884,11 @@ impl Poller {
                 "handlers did not finish within the grace period; their messages will be redelivered"
             );
         }
-        commit(&consumer, self.shared.spec.function, "final commit failed");
+        commit(
+            &consumer,
+            self.shared.spec.function,
+            "final commit failed; it is tried again as the consumer leaves its group, and if that fails too, the messages processed since the last commit are delivered again",
+        );
         let unsaved: Vec<i32> = consumer
             .context()
             .unsaved
@@ -1248,6 +1252,11 @@ async fn settle_failed(
         };
         match sent {
             Ok(d) => {
+                let what = if m.payload().is_none() {
+                    "tombstone (a message without payload) sent to the dead-letter topic, where it is written with an empty payload"
+                } else {
+                    "message sent to the dead-letter topic"
+                };
                 tracing::warn!(
                     function = spec.function,
                     topic = spec.topic,
@@ -1256,7 +1265,7 @@ async fn settle_failed(
                     dead_letter = %d.topic,
                     dead_letter_partition = d.partition,
                     dead_letter_offset = d.offset,
-                    "message sent to the dead-letter topic"
+                    "{what}"
                 );
                 return true;
             }
