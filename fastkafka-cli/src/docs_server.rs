@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use fastkafka::rdkafka::producer::{FutureProducer, FutureRecord};
-use fastkafka::rdkafka::ClientConfig;
 use fastkafka::EmbeddedBroker;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +28,16 @@ const MAX_REQUEST: usize = 1 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends the page's examples to a broker, to the topics the app consumes only.
+///
+/// The app itself sends each one (`APP publish`): a broker the app names may need
+/// credentials, and those never leave the app (its handshake gives the CLI names and
+/// addresses only).
 pub(crate) struct Publisher {
+    /// The broker as the user named it, for the page and the messages.
     name: String,
-    producer: FutureProducer,
+    binary: PathBuf,
+    /// What `APP publish --kafka-broker` gets: the name, or the embedded broker's address.
+    broker_arg: String,
     topics: BTreeSet<String>,
     /// Kept alive while serving, when the broker is `embedded`.
     _embedded: Option<EmbeddedBroker>,
@@ -42,20 +47,39 @@ impl Publisher {
     /// Resolves `--kafka-broker NAME` as `fastkafka run` does: a broker the app names,
     /// `embedded`, `localhost` or HOST:PORT.
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
-        let (bootstrap, properties, embedded) = resolve_broker(binary, name).await?;
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &bootstrap)
-            .set("message.timeout.ms", "10000");
-        for (k, v) in &properties {
-            config.set(k, v);
-        }
-        let producer: FutureProducer = config
-            .create()
-            .with_context(|| format!("cannot create a producer for broker `{name}`"))?;
+        let app = crate::app_target::handshake(binary).await?;
+        let (broker_arg, embedded) = if app.names.iter().any(|n| n == name) {
+            (name.to_string(), None)
+        } else {
+            match name {
+                "embedded" => {
+                    let embedded = EmbeddedBroker::start()?;
+                    let bootstrap = embedded.bootstrap_servers().to_string();
+                    crate::console::err(&format!(
+                        "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
+                    ));
+                    crate::supervisor::create_declared_topics(&embedded, binary).await?;
+                    (bootstrap, Some(embedded))
+                }
+                "localhost" => ("localhost".to_string(), None),
+                _ if looks_like_bootstrap(name) => (name.to_string(), None),
+                _ => {
+                    return Err(UsageError(format!(
+                        "--kafka-broker `{name}` is not a broker the app names ({}), `embedded`, `localhost` or HOST:PORT",
+                        if app.names.is_empty() {
+                            "it names none".to_string()
+                        } else {
+                            app.names.join(", ")
+                        }
+                    ))
+                    .into())
+                }
+            }
+        };
         Ok(Publisher {
             name: name.to_string(),
-            producer,
+            binary: binary.to_path_buf(),
+            broker_arg,
             topics: consumed_topics(doc),
             _embedded: embedded,
         })
@@ -75,20 +99,50 @@ impl Publisher {
             return (400, json!({"error": "the request has no payload"}));
         };
         let key = request.get("key").and_then(Value::as_str);
-        let mut record = FutureRecord::<str, str>::to(topic).payload(payload);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        match self.producer.send(record, Duration::from_secs(10)).await {
-            Ok(delivery) => (
-                200,
-                json!({"topic": topic, "partition": delivery.partition, "offset": delivery.offset}),
-            ),
-            Err((e, _)) => (
+        match self.send(topic, key, payload).await {
+            Ok(delivery) => (200, delivery),
+            Err(e) => (
                 502,
                 json!({"error": format!("broker `{}` did not take the message: {e}", self.name)}),
             ),
         }
+    }
+
+    /// `APP publish`, the payload on its stdin; what it printed, or its error line.
+    async fn send(&self, topic: &str, key: Option<&str>, payload: &str) -> anyhow::Result<Value> {
+        let mut command = tokio::process::Command::new(&self.binary);
+        command
+            .args([
+                "publish",
+                "--kafka-broker",
+                &self.broker_arg,
+                "--topic",
+                topic,
+            ])
+            .args(key.map(|k| ["--key", k]).into_iter().flatten())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot run `{}`", self.binary.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(payload.as_bytes()).await?;
+        }
+        let out = child.wait_with_output().await?;
+        if out.status.success() {
+            return serde_json::from_slice(&out.stdout).with_context(|| {
+                format!("`{} publish` printed no delivery", self.binary.display())
+            });
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .unwrap_or("the app could not send it");
+        anyhow::bail!("{line}")
     }
 }
 
@@ -108,48 +162,6 @@ fn consumed_topics(doc: &Value) -> BTreeSet<String> {
         }
     }
     topics
-}
-
-type Resolved = (String, Vec<(String, String)>, Option<EmbeddedBroker>);
-
-async fn resolve_broker(binary: &Path, name: &str) -> anyhow::Result<Resolved> {
-    let out = tokio::process::Command::new(binary)
-        .arg("brokers")
-        .output()
-        .await
-        .with_context(|| format!("cannot run `{}`", binary.display()))?;
-    let brokers: Value = if out.status.success() {
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    } else {
-        Value::Null
-    };
-    let named = brokers["brokers"].as_array().cloned().unwrap_or_default();
-    if let Some(broker) = named.iter().find(|b| b["name"] == name) {
-        let properties = serde_json::from_value(broker["properties"].clone()).unwrap_or_default();
-        let bootstrap = broker["bootstrap"].as_str().unwrap_or_default().to_string();
-        return Ok((bootstrap, properties, None));
-    }
-    match name {
-        "embedded" => {
-            let embedded = EmbeddedBroker::start()?;
-            let bootstrap = embedded.bootstrap_servers().to_string();
-            eprintln!(
-                "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
-            );
-            crate::supervisor::create_declared_topics(&embedded, binary).await?;
-            Ok((bootstrap, Vec::new(), Some(embedded)))
-        }
-        "localhost" => Ok(("localhost:9092".into(), Vec::new(), None)),
-        _ if looks_like_bootstrap(name) => Ok((name.to_string(), Vec::new(), None)),
-        _ => {
-            let known: Vec<&str> = named.iter().filter_map(|b| b["name"].as_str()).collect();
-            Err(UsageError(format!(
-                "--kafka-broker `{name}` is not a broker the app names ({}), `embedded`, `localhost` or HOST:PORT",
-                if known.is_empty() { "it names none".to_string() } else { known.join(", ") }
-            ))
-            .into())
-        }
-    }
 }
 
 /// `host:port` (or several, comma-separated), as opposed to a broker's name.

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod app_target;
 mod bench;
 mod broker;
+mod console;
 mod docs;
 mod docs_html;
 mod docs_server;
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            console::err(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            console::err(&format!("error: {e:#}"));
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {

@@ -2,10 +2,12 @@
 //!
 //! Each worker is `APP run --kafka-broker NAME` in its own process group; its output
 //! is relayed line by line with a `[pid]: ` prefix. SIGINT/SIGTERM are forwarded; a
-//! crashed worker is restarted with backoff, and a crash loop stops everything.
+//! crashed worker is restarted with backoff, and a crash loop stops everything. A
+//! worker also gets SIGTERM when the supervisor dies (Linux), so none outlives it.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::{app_target, UsageError};
+use crate::{app_target, console, UsageError};
 
 /// Run an app as N supervised worker processes.
 #[derive(Args)]
@@ -28,9 +30,10 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N")]
     num_workers: Option<usize>,
     /// A broker the app names, `embedded` (an in-process broker started here and shared
-    /// by every worker), `localhost`, or a HOST:PORT bootstrap address.
-    #[arg(long, value_name = "NAME", default_value = "localhost")]
-    kafka_broker: String,
+    /// by every worker), `localhost`, or a HOST:PORT bootstrap address. Default: the
+    /// app's default broker (`localhost` unless the app sets one).
+    #[arg(long, value_name = "NAME")]
+    kafka_broker: Option<String>,
     /// How long workers get to stop after SIGTERM before they are killed, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     stop_timeout: u64,
@@ -83,11 +86,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         move || app_target::resolve(&app)
     })
     .await??;
+    // Also what tells a fastkafka app from another program, before anything starts.
+    let app = app_target::handshake(&binary).await?;
+    let (kafka_broker, whose) = match &args.kafka_broker {
+        Some(name) => (name.clone(), ""),
+        None => (app.default, " (the app's default)"),
+    };
 
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
 
-    let embedded = if args.kafka_broker == "embedded" {
+    let embedded = if kafka_broker == "embedded" {
         let broker = fastkafka::EmbeddedBroker::start()?;
         create_declared_topics(&broker, &binary).await?;
         say(&format!(
@@ -98,9 +107,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let broker_arg = embedded.as_ref().map_or(args.kafka_broker.clone(), |b| {
-        b.bootstrap_servers().to_string()
-    });
+    let broker_arg = embedded
+        .as_ref()
+        .map_or(kafka_broker.clone(), |b| b.bootstrap_servers().to_string());
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let spawn = |slot: usize, delay: Duration| {
@@ -114,9 +123,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     say(&format!(
-        "starting {num_workers} worker(s) of {} with --kafka-broker {}",
+        "starting {num_workers} worker(s) of {} with --kafka-broker {kafka_broker}{whose}",
         binary.display(),
-        args.kafka_broker
     ));
     let mut slots: Vec<Slot> = (0..num_workers)
         .map(|_| Slot {
@@ -144,10 +152,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 pending_restarts = pending_restarts.saturating_sub(1);
             }
             Some(Event::SpawnFailed { slot, error }) => {
-                eprintln!(
+                console::err(&format!(
                     "error: cannot start worker {slot} ({}): {error}",
                     binary.display()
-                );
+                ));
                 failed = true;
                 break libc::SIGTERM;
             }
@@ -158,7 +166,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         "worker {pid} exited on its own ({status}); not restarting it"
                     ));
                 } else if status.code() == Some(EXIT_USAGE) {
-                    eprintln!("error: worker {pid} rejected its arguments (see its message above); stopping");
+                    console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;
                     break libc::SIGTERM;
                 } else {
@@ -167,11 +175,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
                     crashes.push(now);
                     if crashes.len() >= CRASH_LIMIT {
-                        eprintln!(
+                        console::err(&format!(
                             "error: workers crashed {} times within {} s (last: worker {pid}, {status}); giving up",
                             crashes.len(),
                             CRASH_WINDOW.as_secs()
-                        );
+                        ));
                         break libc::SIGTERM;
                     }
                     let delay = slots[slot].backoff;
@@ -240,7 +248,9 @@ pub(crate) async fn create_declared_topics(
 }
 
 /// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones
-/// still running after `timeout`. Returns whether all of them exited successfully.
+/// still running after `timeout`. Returns whether all of them stopped cleanly: exited
+/// successfully, or ended by the signal sent here (a worker still starting has no
+/// handler for it yet, and one without a fastkafka runtime none at all).
 async fn cleanup(
     slots: &mut [Slot],
     events: &mut mpsc::UnboundedReceiver<Event>,
@@ -250,16 +260,18 @@ async fn cleanup(
     if sig == 0 {
         return true;
     }
-    println!("Starting process cleanup, this may take a few seconds...");
+    console::out("Starting process cleanup, this may take a few seconds...");
     let mut live: HashMap<usize, u32> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.pid.map(|pid| (i, pid)))
         .collect();
     for pid in live.values() {
-        println!("Terminating the process {pid}...");
+        console::out(&format!("Terminating the process {pid}..."));
         send_signal(*pid, sig);
     }
+    // The signals sent here: a worker they ended was stopped, it did not fail.
+    let mut sent = vec![sig];
     let mut clean = true;
     let deadline = tokio::time::Instant::now() + timeout;
     // A second Ctrl-C while workers stop is passed on: a worker that gets a second
@@ -269,7 +281,8 @@ async fn cleanup(
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(()) = again.recv() => {
-                println!("Second signal: workers exit now, without waiting for their flush...");
+                console::out("Second signal: workers exit now, without waiting for their flush...");
+                sent.push(libc::SIGINT);
                 for pid in live.values() {
                     send_signal(*pid, libc::SIGINT);
                 }
@@ -279,17 +292,19 @@ async fn cleanup(
         match event {
             Ok(Some(Event::Exited { slot, pid, status })) => {
                 if live.remove(&slot).is_some() {
-                    clean &= status.success();
-                    println!("Process {pid} terminated.");
-                    if !status.success() {
-                        eprintln!("error: worker {pid} ended with {status}");
+                    let stopped =
+                        status.success() || status.signal().is_some_and(|s| sent.contains(&s));
+                    clean &= stopped;
+                    console::out(&format!("Process {pid} terminated."));
+                    if !stopped {
+                        console::err(&format!("error: worker {pid} ended with {status}"));
                     }
                 }
             }
             // A restart that was waiting on its backoff: it sees the shutdown and
             // does not start; one that just started is stopped too.
             Ok(Some(Event::Started { slot, pid })) => {
-                println!("Terminating the process {pid}...");
+                console::out(&format!("Terminating the process {pid}..."));
                 send_signal(pid, sig);
                 live.insert(slot, pid);
             }
@@ -297,10 +312,10 @@ async fn cleanup(
             Ok(None) => break,
             Err(_) => {
                 for pid in live.values() {
-                    eprintln!(
+                    console::err(&format!(
                         "error: worker {pid} did not stop within {} s; killing it",
                         timeout.as_secs()
-                    );
+                    ));
                     send_signal(*pid, libc::SIGKILL);
                 }
                 clean = false;
@@ -323,9 +338,7 @@ fn send_signal(pid: u32, sig: i32) {
 
 /// The supervisor's own lines, marked as such.
 fn say(message: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "[fastkafka] {message}");
-    let _ = out.flush();
+    console::out(&format!("[fastkafka] {message}"));
 }
 
 /// Starts one worker after `delay`, relays its output, reports its exit.
@@ -344,7 +357,8 @@ async fn worker(
             return;
         }
     }
-    let child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["run", "--kafka-broker", &broker])
         .env("FASTKAFKA_WORKER", slot.to_string())
         .envs(embedded_env)
@@ -354,8 +368,9 @@ async fn worker(
         // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
         // forwards it, so no worker sees a signal twice.
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn();
+        .kill_on_drop(false);
+    stop_with_supervisor(&mut command);
+    let child = command.spawn();
     let mut child: Child = match child {
         Ok(c) => c,
         Err(error) => {
@@ -386,6 +401,35 @@ async fn worker(
         }
     }
 }
+
+/// Makes the worker get SIGTERM (a clean stop) when the supervisor dies, however it
+/// dies: killed, or crashed. Linux only; elsewhere a worker outlives a killed supervisor.
+///
+/// `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends, not the
+/// process: workers are spawned from the runtime's worker threads, which live as long
+/// as the supervisor.
+#[cfg(target_os = "linux")]
+fn stop_with_supervisor(command: &mut Command) {
+    let supervisor = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system
+    // calls, and nothing here allocates or takes a lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The supervisor died before the line above: nobody would signal us.
+            if libc::getppid() != supervisor {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_supervisor(_command: &mut Command) {}
 
 /// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes.
 async fn relay(stream: impl AsyncRead + Unpin, pid: u32, to_stderr: bool) {

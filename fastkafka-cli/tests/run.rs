@@ -128,20 +128,18 @@ fn the_embedded_broker_is_started_for_the_workers() {
 
 #[test]
 fn a_crashed_worker_is_restarted() {
-    let dir = std::env::temp_dir().join(format!("fastkafka-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let marker = dir.join("crashed-once");
-    let script = dir.join("crash_once_app");
+    let marker = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fastkafka-crashed-once-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
     // Crashes on its first start, then runs until SIGTERM and exits 0.
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nif [ ! -e {m} ]; then touch {m}; echo 'crashing now'; exit 3; fi\necho \"running as $$\"\ntrap 'echo stopping; exit 0' TERM\nwhile true; do sleep 0.1; done\n",
+    let script = fake_app(
+        "crash_once_app",
+        "localhost",
+        &format!(
+            "if [ ! -e {m} ]; then touch {m}; echo 'crashing now'; exit 3; fi\necho \"running as $$\"\ntrap 'echo stopping; exit 0' TERM\nwhile true; do sleep 0.1; done",
             m = marker.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
 
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
         "run",
@@ -163,7 +161,7 @@ fn a_crashed_worker_is_restarted() {
     // A worker failed during the run: the supervisor says so with its exit code.
     assert_eq!(status.code(), Some(1), "{}", run.output());
     assert!(run.output().contains("stopping"));
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_file(&marker).ok();
 }
 
 #[test]
@@ -258,11 +256,7 @@ fn the_standalone_broker_prints_its_address_first_and_serves_a_fixed_port() {
 
 #[test]
 fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("fastkafka-crashloop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("always_crashes");
-    std::fs::write(&script, "#!/bin/sh\necho 'cannot start'\nexit 1\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = fake_app("always_crashes", "localhost", "echo 'cannot start'\nexit 1");
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
         "run",
         "--num-workers",
@@ -281,7 +275,6 @@ fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
         "{output}"
     );
     assert!(output.contains("giving up"), "{output}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -329,4 +322,179 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
         (1..=2).contains(&unreachable),
         "{unreachable} times:\n{output}"
     );
+}
+
+#[test]
+fn without_kafka_broker_the_workers_use_the_apps_default_broker() {
+    // order_service's default broker is `development` (localhost:9092).
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        example_bin("order_service").to_str().unwrap(),
+    ]));
+    let using = run.wait_for_lines(
+        |l| l.contains("using Kafka broker"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert!(using[0].contains("development"), "{}", run.output());
+    assert!(
+        run.output()
+            .contains("with --kafka-broker development (the app's default)"),
+        "{}",
+        run.output()
+    );
+    run.signal(libc::SIGTERM);
+    let status = run.wait(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}; output:\n{}", run.output());
+}
+
+#[test]
+fn ctrl_c_with_stdout_closed_stops_every_worker_without_a_panic() {
+    // `fastkafka run ... | head -n 2`: the reader leaves after two lines.
+    let mut run = Watched::spawn_reading_stdout(
+        Command::new(fastkafka_bin()).args([
+            "run",
+            "--num-workers",
+            "2",
+            "--kafka-broker",
+            "embedded",
+            example_bin("hello_app").to_str().unwrap(),
+        ]),
+        2,
+    );
+    let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
+    let pids: Vec<u32> = sent
+        .iter()
+        .filter_map(|l| worker_pid(l))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let _orphans = KillOnDrop(pids.clone());
+    assert_eq!(pids.len(), 2, "{}", run.output());
+
+    run.signal(libc::SIGINT);
+    let status = run.wait(Duration::from_secs(30));
+    let output = run.output();
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(status.success(), "exit {status}; output:\n{output}");
+    assert_eq!(
+        still_running_after(&pids, Duration::from_secs(5)),
+        Vec::<u32>::new(),
+        "workers left running:\n{output}"
+    );
+}
+
+#[test]
+fn workers_stop_when_their_supervisor_is_killed() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        broker.bootstrap_servers(),
+        example_bin("hello_app").to_str().unwrap(),
+    ]));
+    let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
+    let pids: Vec<u32> = sent
+        .iter()
+        .filter_map(|l| worker_pid(l))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let _orphans = KillOnDrop(pids.clone());
+    assert_eq!(pids.len(), 2, "{}", run.output());
+
+    // No cleanup can run: the workers learn of it from the kernel.
+    run.signal(libc::SIGKILL);
+    run.wait(Duration::from_secs(5));
+    assert_eq!(
+        still_running_after(&pids, Duration::from_secs(20)),
+        Vec::<u32>::new(),
+        "workers outlived their supervisor:\n{}",
+        run.output()
+    );
+    // They stopped cleanly: what they sent is in the topic.
+    assert_hello_records(
+        &read_to_end(
+            broker.bootstrap_servers(),
+            "hello_world",
+            Duration::from_secs(10),
+        )
+        .unwrap(),
+    );
+}
+
+#[test]
+fn a_program_that_is_not_an_app_is_one_clear_line_and_exit_code_2() {
+    let not_an_app = "is not a fastkafka app (it did not answer the app handshake";
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["--kafka-broker", "embedded", "/bin/true"],
+            &["APP `/bin/true`", not_an_app],
+        ),
+        (
+            &["--kafka-broker", "localhost:1", "/bin/true"],
+            &["APP `/bin/true`", not_an_app],
+        ),
+        (
+            &["/bin/false"],
+            &["APP `/bin/false`", not_an_app, "exit status: 1"],
+        ),
+        (
+            &["/etc/passwd"],
+            &["APP `/etc/passwd`", "Permission denied"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(fastkafka_bin())
+            .args(["run", "--num-workers", "1"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for text in expected {
+            assert!(stderr.contains(text), "{args:?}: {stderr}");
+        }
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing started");
+    }
+}
+
+#[test]
+fn workers_stopped_by_the_supervisor_are_not_reported_as_errors() {
+    // Worker 0 rejects its arguments; worker 1 is still starting (no signal handler
+    // yet), so the supervisor's SIGTERM ends it.
+    let app = fake_app(
+        "rejects_then_stops",
+        "localhost",
+        "if [ \"$FASTKAFKA_WORKER\" = 0 ]; then sleep 1; echo 'error: unknown Kafka broker' >&2; exit 2; fi\necho \"starting as $$\"\nwhile true; do sleep 0.1; done",
+    );
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        app.to_str().unwrap(),
+    ]));
+    let status = run.wait(Duration::from_secs(20));
+    let output = run.output();
+    assert_eq!(status.code(), Some(2), "{output}");
+    let starting = run
+        .lines()
+        .iter()
+        .find(|l| l.contains("starting as"))
+        .and_then(|l| worker_pid(l))
+        .expect("worker 1 started");
+    assert!(
+        output.contains(&format!("Process {starting} terminated.")),
+        "{output}"
+    );
+    // The one error is the rejection; the stop that followed is none.
+    assert!(!output.contains("ended with"), "{output}");
+    let errors: Vec<&str> = output.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{output}");
+    assert!(errors[0].contains("rejected its arguments"), "{output}");
 }

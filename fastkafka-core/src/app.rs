@@ -418,8 +418,10 @@ where
 ///     })
 ///     .property("client.id", "orders-service");
 /// assert_eq!(broker.bootstrap(), "kafka.internal:9093");
+/// // Debug output (and so any log line) never shows a credential.
+/// assert!(!format!("{broker:?}").contains("secret"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Broker {
     /// Host name.
     pub host: String,
@@ -431,8 +433,8 @@ pub struct Broker {
     pub properties: Vec<(String, String)>,
 }
 
-/// How clients authenticate to a broker.
-#[derive(Debug, Clone)]
+/// How clients authenticate to a broker. Its `Debug` output shows no password.
+#[derive(Clone)]
 pub enum Security {
     /// No TLS, no authentication.
     Plaintext,
@@ -515,6 +517,63 @@ impl Broker {
     }
 }
 
+/// What `Debug` shows in place of a credential.
+const REDACTED: &str = "<redacted>";
+
+/// Whether a librdkafka property holds a credential: a password, a secret, a
+/// passphrase, a token, a private key or an OAUTHBEARER configuration.
+fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "passphrase", "token"]
+        .iter()
+        .any(|word| key.contains(word) && !key.ends_with(".url") && !key.ends_with(".ms"))
+        || (key.contains("key") && (key.ends_with(".pem") || key.ends_with(".der")))
+        || key == "sasl.oauthbearer.config"
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_property(k) { REDACTED } else { v };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Broker")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("description", &self.description)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, mechanism, username) = match self {
+            Security::Plaintext => return f.write_str("Plaintext"),
+            Security::Ssl => return f.write_str("Ssl"),
+            Security::SaslPlaintext {
+                mechanism,
+                username,
+                ..
+            } => ("SaslPlaintext", mechanism, username),
+            Security::SaslSsl {
+                mechanism,
+                username,
+                ..
+            } => ("SaslSsl", mechanism, username),
+        };
+        f.debug_struct(name)
+            .field("mechanism", mechanism)
+            .field("username", username)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +611,40 @@ mod tests {
             "fastkafka-app"
         );
         assert_eq!(FastKafka::builder().group_id("g1").build().group_id(), "g1");
+    }
+
+    #[test]
+    fn debug_output_shows_no_credentials() {
+        let security = Security::SaslSsl {
+            mechanism: "SCRAM-SHA-512".into(),
+            username: "orders".into(),
+            password: "hunter2-sasl".into(),
+        };
+        let shown = format!("{security:?}");
+        assert_eq!(
+            shown,
+            r#"SaslSsl { mechanism: "SCRAM-SHA-512", username: "orders", password: "<redacted>" }"#
+        );
+        let broker = Broker::new("kafka.internal", 9093)
+            .security(security)
+            .property("ssl.key.password", "hunter2-key")
+            .property("ssl.key.pem", "-----BEGIN PRIVATE KEY----- hunter2")
+            .property("sasl.oauthbearer.client.secret", "hunter2-oauth")
+            .property("client.id", "orders-service");
+        let shown = format!("{broker:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains(r#"("sasl.password", "<redacted>")"#),
+            "{shown}"
+        );
+        // What is not a credential stays readable.
+        assert!(shown.contains(r#"("sasl.username", "orders")"#), "{shown}");
+        assert!(
+            shown.contains(r#"("client.id", "orders-service")"#),
+            "{shown}"
+        );
+        assert!(!is_secret_property("sasl.oauthbearer.token.endpoint.url"));
+        assert!(!is_secret_property("ssl.certificate.pem"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! `APP run --kafka-broker NAME` runs one worker; `fastkafka run` starts several.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -33,10 +34,26 @@ enum AppCommand {
     /// them on the embedded broker).
     #[command(hide = true)]
     Topics,
-    /// Print the brokers the app names and its default broker, as JSON (used by
-    /// `fastkafka docs serve --kafka-broker NAME` to publish examples).
+    /// Print the app's default broker and the names and addresses of the brokers it
+    /// names, as JSON: the handshake of `fastkafka run` and `fastkafka docs serve`.
+    /// Never their properties, which hold credentials.
     #[command(hide = true)]
     Brokers,
+    /// Send one message, the payload read from stdin, and print where it landed as
+    /// JSON (the "publish example" button of `fastkafka docs serve`: the app connects,
+    /// so a broker's credentials never leave it).
+    #[command(hide = true)]
+    Publish {
+        /// A broker the app names, `localhost` or a HOST:PORT bootstrap address.
+        #[arg(long, value_name = "NAME")]
+        kafka_broker: String,
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// The message key (none if not given).
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Print the app's AsyncAPI 3.0 document (`fastkafka docs generate` renders it).
     #[command(
         after_help = "Examples:\n  APP asyncapi > asyncapi.yml\n  APP asyncapi --format json"
@@ -85,11 +102,11 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             match runtime.block_on(app.run(&broker)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ (Error::UnknownBroker { .. } | Error::Config(_))) => {
-                    eprintln!("error: {e}");
+                    report(&mut std::io::stderr().lock(), &e);
                     ExitCode::from(EXIT_USAGE)
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    report(&mut std::io::stderr().lock(), &e);
                     ExitCode::FAILURE
                 }
             }
@@ -104,22 +121,53 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             ExitCode::SUCCESS
         }
         AppCommand::Brokers => {
-            let app = make_app();
-            let brokers: Vec<serde_json::Value> = app
-                .brokers()
-                .map(|(name, b)| {
-                    serde_json::json!({
-                        "name": name,
-                        "bootstrap": b.bootstrap(),
-                        "properties": b.properties,
-                    })
-                })
-                .collect();
-            println!(
-                "{}",
-                serde_json::json!({"default": app.default_broker(), "brokers": brokers})
-            );
+            println!("{}", brokers_answer(&make_app()));
             ExitCode::SUCCESS
+        }
+        AppCommand::Publish {
+            kafka_broker,
+            topic,
+            key,
+        } => {
+            let mut payload = Vec::new();
+            if let Err(e) = std::io::stdin().read_to_end(&mut payload) {
+                eprintln!("error: cannot read the payload from stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let sent = runtime.block_on(publish(
+                &make_app(),
+                &kafka_broker,
+                &topic,
+                key.as_deref(),
+                &payload,
+            ));
+            match sent {
+                Ok((partition, offset)) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({"topic": topic, "partition": partition, "offset": offset})
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e @ Error::UnknownBroker { .. }) => {
+                    report(&mut std::io::stderr().lock(), &e);
+                    ExitCode::from(EXIT_USAGE)
+                }
+                Err(e) => {
+                    report(&mut std::io::stderr().lock(), &e);
+                    ExitCode::FAILURE
+                }
+            }
         }
         AppCommand::Asyncapi { format } => {
             let doc = make_app().asyncapi();
@@ -139,6 +187,68 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
     }
 }
 
+/// The app's final error line, written with one call: a worker stopped by its
+/// supervisor while it writes (it was failing anyway) leaves either the whole line or
+/// none, never `error: invalid configuration: ` alone. A closed stderr is no panic.
+fn report(stderr: &mut impl Write, error: &Error) {
+    let line = format!("error: {error}\n");
+    let _ = stderr
+        .write_all(line.as_bytes())
+        .and_then(|()| stderr.flush());
+}
+
+/// The handshake answer: the default broker, and each named broker's name and address.
+/// What the CLI needs to start the app and check a `--kafka-broker`; a broker's
+/// properties stay out (`sasl.password`, `ssl.key.password`, ...).
+fn brokers_answer(app: &FastKafka) -> serde_json::Value {
+    let brokers: Vec<serde_json::Value> = app
+        .brokers()
+        .map(|(name, b)| serde_json::json!({"name": name, "bootstrap": b.bootstrap()}))
+        .collect();
+    serde_json::json!({"default": app.default_broker(), "brokers": brokers})
+}
+
+/// How long a published message may take to be acknowledged.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends one message to `topic` on the broker `--kafka-broker` names, with that
+/// broker's properties (its credentials included); returns its partition and offset.
+async fn publish(
+    app: &FastKafka,
+    broker: &str,
+    topic: &str,
+    key: Option<&str>,
+    payload: &[u8],
+) -> crate::Result<(i32, i64)> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let resolved = app.resolve_broker(broker)?;
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &resolved.bootstrap).set(
+        "message.timeout.ms",
+        PUBLISH_TIMEOUT.as_millis().to_string(),
+    );
+    for (k, v) in &resolved.properties {
+        config.set(k, v);
+    }
+    let producer: FutureProducer = config.create().map_err(|e| {
+        Error::Config(format!(
+            "cannot create a producer for broker `{}`: {e}",
+            resolved.name
+        ))
+    })?;
+    let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    match producer.send(record, PUBLISH_TIMEOUT).await {
+        Ok(delivery) => Ok((delivery.partition, delivery.offset)),
+        Err((source, _)) => Err(Error::Delivery {
+            topic: topic.to_string(),
+            source,
+        }),
+    }
+}
+
 /// Logs to stderr, one line per event, written as it happens; `RUST_LOG` filters
 /// (default `info`).
 fn init_logging() {
@@ -149,4 +259,78 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{Broker, Security};
+
+    /// Counts the calls a line takes to write.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_error_line_is_written_whole_in_one_call() {
+        let mut stderr = Writes::default();
+        report(
+            &mut stderr,
+            &Error::Config("cannot create the topics [\"a\"]".into()),
+        );
+        assert_eq!(
+            stderr.0,
+            vec![b"error: invalid configuration: cannot create the topics [\"a\"]\n".to_vec()]
+        );
+    }
+
+    fn secured_app() -> FastKafka {
+        FastKafka::builder()
+            .broker(
+                "production",
+                Broker::new("kafka.internal", 9093)
+                    .security(Security::SaslSsl {
+                        mechanism: "SCRAM-SHA-512".into(),
+                        username: "orders".into(),
+                        password: "hunter2-sasl".into(),
+                    })
+                    .property("ssl.key.password", "hunter2-key"),
+            )
+            .default_broker("production")
+            .build()
+    }
+
+    #[test]
+    fn the_handshake_answer_holds_no_credentials() {
+        let answer = brokers_answer(&secured_app());
+        assert_eq!(
+            answer,
+            serde_json::json!({
+                "default": "production",
+                "brokers": [{"name": "production", "bootstrap": "kafka.internal:9093"}],
+            })
+        );
+        let text = answer.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn the_asyncapi_document_holds_no_credentials() {
+        let doc = secured_app().asyncapi();
+        let json = serde_json::to_string(&doc).unwrap();
+        let yaml = crate::asyncapi::to_yaml(&doc);
+        for text in [json, yaml] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("kafka.internal:9093"), "{text}");
+        }
+    }
 }

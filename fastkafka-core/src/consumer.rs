@@ -757,7 +757,7 @@ impl ConsumerContext for RebalanceGuard {
         commit(
             consumer,
             self.function,
-            "commit before handing over partitions failed",
+            "commit before handing over partitions failed; it is tried again once their handlers finish",
         );
         let mut settled = Vec::new();
         if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
@@ -774,7 +774,7 @@ impl ConsumerContext for RebalanceGuard {
         let handed_over = commit(
             consumer,
             self.function,
-            "commit before handing over partitions failed",
+            "commit before handing over partitions failed; the progress is committed if the partitions come back to this consumer, else their messages since the last commit are delivered again to the next owner",
         );
         {
             // librdkafka forgets the stored offsets of revoked partitions.
@@ -1059,7 +1059,11 @@ impl Poller {
                 "handlers did not finish within the grace period; their messages will be redelivered"
             );
         }
-        commit(&consumer, self.shared.spec.function, "final commit failed");
+        commit(
+            &consumer,
+            self.shared.spec.function,
+            "final commit failed; it is tried again as the consumer leaves its group, and if that fails too, the messages processed since the last commit are delivered again",
+        );
         let unsaved: Vec<i32> = consumer
             .context()
             .unsaved
@@ -1501,6 +1505,11 @@ async fn settle_failed(
         };
         match sent {
             Ok(d) => {
+                let what = if m.payload().is_none() {
+                    "tombstone (a message without payload) sent to the dead-letter topic, where it is written with an empty payload and the header fastkafka.original.tombstone=true"
+                } else {
+                    "message sent to the dead-letter topic"
+                };
                 tracing::warn!(
                     function = spec.function,
                     topic = spec.topic,
@@ -1510,7 +1519,7 @@ async fn settle_failed(
                     dead_letter_partition = d.partition,
                     dead_letter_offset = d.offset,
                     without_payload,
-                    "message sent to the dead-letter topic"
+                    "{what}"
                 );
                 let counter = if without_payload {
                     &shared.counts.dead_lettered_without_payload

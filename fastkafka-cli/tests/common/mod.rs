@@ -31,18 +31,26 @@ pub struct Watched {
 
 impl Watched {
     pub fn spawn(command: &mut Command) -> Watched {
+        Self::spawn_reading_stdout(command, usize::MAX)
+    }
+
+    /// Like `| head -n LINES`: reads that many lines of stdout, then closes it.
+    pub fn spawn_reading_stdout(command: &mut Command, lines: usize) -> Watched {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
-        collect(out, Arc::clone(&lines));
-        collect(err, Arc::clone(&lines));
-        Watched { child, lines }
+        collect_lines(out, Arc::clone(&collected), lines);
+        collect(err, Arc::clone(&collected));
+        Watched {
+            child,
+            lines: collected,
+        }
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -112,11 +120,78 @@ impl Drop for Watched {
 }
 
 fn collect(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+    collect_lines(stream, lines, usize::MAX);
+}
+
+/// Collects the first `max` lines, then closes the stream.
+fn collect_lines(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>, max: usize) {
     std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+            .take(max)
+        {
             lines.lock().unwrap().push(line);
         }
     });
+}
+
+/// A shell script standing in for an app: it answers the app handshake (`APP brokers`,
+/// with `default` as its default broker) and runs `body` for anything else.
+pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fake-apps-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = brokers ]; then echo '{{\"default\":\"{default}\",\"brokers\":[]}}'; exit 0; fi\n{body}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Whether a process runs (a zombie does not: it only waits to be reaped).
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until none of `pids` runs; the ones still running after `timeout`.
+pub fn still_running_after(pids: &[u32], timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let running: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
+        if running.is_empty() || Instant::now() > deadline {
+            return running;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills the processes that are still running when dropped: a failing test leaves
+/// no orphan behind.
+pub struct KillOnDrop(pub Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            if is_running(*pid) {
+                // SAFETY: kill(2) on a pid this test saw running.
+                unsafe {
+                    libc::kill(*pid as i32, libc::SIGKILL);
+                }
+            }
+        }
+    }
 }
 
 /// `(partition, offset)` from a log line like `... sent topic=hello_world partition=0 offset=3`.
