@@ -5,7 +5,7 @@
 //! crashed worker is restarted with backoff, and a crash loop stops everything. A
 //! worker also gets SIGTERM when the supervisor dies (Linux), so none outlives it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -57,6 +57,13 @@ enum Event {
     Started {
         slot: usize,
         pid: u32,
+        /// Closed to let the worker leave its consumer groups at a stop.
+        stdin: Option<ChildStdin>,
+    },
+    /// The worker is stopping and its consumers have committed; it waits for the go
+    /// ahead (its stdin closing) before leaving its groups.
+    Committed {
+        slot: usize,
     },
     Exited {
         slot: usize,
@@ -72,6 +79,8 @@ enum Event {
 struct Slot {
     pid: Option<u32>,
     backoff: Duration,
+    /// The worker's stdin: closing it is the go-ahead of the two-phase stop.
+    stdin: Option<ChildStdin>,
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -130,6 +139,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|_| Slot {
             pid: None,
             backoff: INITIAL_BACKOFF,
+            stdin: None,
         })
         .collect();
     for slot in 0..num_workers {
@@ -147,10 +157,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             event = events.recv() => event,
         };
         match event {
-            Some(Event::Started { slot, pid }) => {
+            Some(Event::Started { slot, pid, stdin }) => {
                 slots[slot].pid = Some(pid);
+                slots[slot].stdin = stdin;
                 pending_restarts = pending_restarts.saturating_sub(1);
             }
+            // A worker stopping on its own: nobody else is stopping with it.
+            Some(Event::Committed { slot }) => drop(slots[slot].stdin.take()),
             Some(Event::SpawnFailed { slot, error }) => {
                 console::err(&format!(
                     "error: cannot start worker {slot} ({}): {error}",
@@ -161,6 +174,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             Some(Event::Exited { slot, pid, status }) => {
                 slots[slot].pid = None;
+                slots[slot].stdin = None;
                 if status.success() {
                     say(&format!(
                         "worker {pid} exited on its own ({status}); not restarting it"
@@ -270,6 +284,11 @@ async fn cleanup(
         console::out(&format!("Terminating the process {pid}..."));
         send_signal(*pid, sig);
     }
+    // Two-phase stop: workers leave their consumer groups only once every live worker
+    // has committed (see fastkafka::COMMITTED_LINE), so that no worker's leaving
+    // rebalances a group while another still commits.
+    let mut uncommitted: HashSet<usize> = live.keys().copied().collect();
+    let mut released = false;
     // The signals sent here: a worker they ended was stopped, it did not fail.
     let mut sent = vec![sig];
     let mut clean = true;
@@ -278,6 +297,12 @@ async fn cleanup(
     // signal exits at once instead of waiting for its flush.
     let mut again = second_signal();
     while !live.is_empty() {
+        if !released && uncommitted.is_empty() {
+            released = true;
+            for slot in live.keys() {
+                drop(slots[*slot].stdin.take());
+            }
+        }
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(()) = again.recv() => {
@@ -290,7 +315,15 @@ async fn cleanup(
             }
         };
         match event {
+            Ok(Some(Event::Committed { slot })) => {
+                uncommitted.remove(&slot);
+                if released {
+                    drop(slots[slot].stdin.take());
+                }
+            }
             Ok(Some(Event::Exited { slot, pid, status })) => {
+                uncommitted.remove(&slot);
+                slots[slot].stdin = None;
                 if live.remove(&slot).is_some() {
                     let stopped =
                         status.success() || status.signal().is_some_and(|s| sent.contains(&s));
@@ -303,10 +336,14 @@ async fn cleanup(
             }
             // A restart that was waiting on its backoff: it sees the shutdown and
             // does not start; one that just started is stopped too.
-            Ok(Some(Event::Started { slot, pid })) => {
+            Ok(Some(Event::Started { slot, pid, stdin })) => {
                 console::out(&format!("Terminating the process {pid}..."));
                 send_signal(pid, sig);
                 live.insert(slot, pid);
+                slots[slot].stdin = stdin;
+                if !released {
+                    uncommitted.insert(slot);
+                }
             }
             Ok(Some(Event::SpawnFailed { .. })) => {}
             Ok(None) => break,
@@ -325,6 +362,7 @@ async fn cleanup(
     }
     for slot in slots.iter_mut() {
         slot.pid = None;
+        slot.stdin = None;
     }
     clean
 }
@@ -361,8 +399,9 @@ async fn worker(
     command
         .args(["run", "--kafka-broker", &broker])
         .env("FASTKAFKA_WORKER", slot.to_string())
+        .env(fastkafka::STOP_BARRIER_ENV, "1")
         .envs(embedded_env)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
@@ -379,15 +418,16 @@ async fn worker(
         }
     };
     let pid = child.id().unwrap_or_default();
-    let _ = events.send(Event::Started { slot, pid });
+    let stdin = child.stdin.take();
+    let _ = events.send(Event::Started { slot, pid, stdin });
     let out = child
         .stdout
         .take()
-        .map(|s| tokio::spawn(relay(s, pid, false)));
+        .map(|s| tokio::spawn(relay(s, pid, Some((slot, events.clone())))));
     let err = child
         .stderr
         .take()
-        .map(|s| tokio::spawn(relay(s, pid, true)));
+        .map(|s| tokio::spawn(relay(s, pid, None)));
     let status = child.wait().await;
     for relay in [out, err].into_iter().flatten() {
         let _ = relay.await;
@@ -431,12 +471,25 @@ fn stop_with_supervisor(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn stop_with_supervisor(_command: &mut Command) {}
 
-/// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes.
-async fn relay(stream: impl AsyncRead + Unpin, pid: u32, to_stderr: bool) {
+/// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes:
+/// its stdout (with its slot, where the stop protocol's line is taken out and reported)
+/// to stdout, its stderr to stderr.
+async fn relay(
+    stream: impl AsyncRead + Unpin,
+    pid: u32,
+    stdout_of: Option<(usize, mpsc::UnboundedSender<Event>)>,
+) {
+    let to_stderr = stdout_of.is_none();
     let mut lines = BufReader::new(stream).split(b'\n');
     while let Ok(Some(line)) = lines.next_segment().await {
         let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches('\r');
+        if let Some((slot, events)) = &stdout_of {
+            if line == fastkafka::COMMITTED_LINE {
+                let _ = events.send(Event::Committed { slot: *slot });
+                continue;
+            }
+        }
         if to_stderr {
             let mut out = std::io::stderr().lock();
             let _ = writeln!(out, "[{pid}]: {line}");

@@ -72,6 +72,8 @@ pub use partition::KeylessStrategy;
 pub use producer::{DeliveryCounts, DeliveryReport, PendingDelivery};
 pub use routing::PartitionerFn;
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
+#[doc(hidden)]
+pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
 ///
