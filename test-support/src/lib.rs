@@ -4,6 +4,8 @@
 //! - [`KafkaCluster`]: a KRaft cluster of JVM brokers on loopback ports, with PLAINTEXT,
 //!   SSL and SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) listeners, whose brokers a
 //!   test can kill and restart.
+//! - [`JavaClient`]: the Java client (kafka-clients) as a program, to produce keyed
+//!   records and to ask where its default partitioner puts a key.
 //! - [`kafka_available`]: whether `.ci/setup` has fetched Kafka; a test skips when it has
 //!   not, except in CI, where it fails.
 //!
@@ -15,7 +17,9 @@
 mod certs;
 mod cluster;
 mod dist;
+mod java;
 mod launcher;
 
 pub use cluster::{KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, JVM_OPTIONS_VAR};
 pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
+pub use java::{JavaClient, JavaProduced};
