@@ -14,6 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use crate::certs::Certificates;
+use crate::class_archive::class_archive;
 use crate::dist::KafkaDist;
 use crate::launcher::Launcher;
 
@@ -25,7 +26,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// small heap (a test cluster holds little data), the serial collector (no GC threads
 /// per core) and the C1 compiler only (C2 costs seconds of CPU at start, which three
 /// JVMs on two cores feel; the brokers are not what the tests measure).
-const DEFAULT_JVM_OPTIONS: &[&str] = &[
+pub const DEFAULT_JVM_OPTIONS: &[&str] = &[
     "-Xms64m",
     "-Xmx256m",
     "-XX:+UseSerialGC",
@@ -164,6 +165,8 @@ pub struct KafkaCluster {
     certs: Certificates,
     brokers: Mutex<Vec<Broker>>,
     jvm_options: Vec<String>,
+    /// `-XX:SharedArchiveFile=...` when there is a class-data archive.
+    class_archive: Option<String>,
     started_in: Duration,
     // Last: dropped after the brokers are killed.
     launcher: Launcher,
@@ -178,8 +181,12 @@ impl KafkaCluster {
     /// the cluster does not serve within 3 minutes, with the end of each broker's log.
     pub fn start(brokers: usize) -> KafkaCluster {
         assert!(brokers > 0, "a cluster needs at least one broker");
-        let began = Instant::now();
         let dist = KafkaDist::require();
+        let jvm_options = jvm_options();
+        // Made once per machine, before the clock starts.
+        let class_archive = class_archive(&dist, &jvm_options)
+            .map(|archive| format!("-XX:SharedArchiveFile={}", archive.display()));
+        let began = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("fastkafka-kafka-")
             .tempdir()
@@ -212,7 +219,8 @@ impl KafkaCluster {
             dir: Mutex::new(Some(dir)),
             certs,
             brokers: Mutex::new(nodes),
-            jvm_options: jvm_options(),
+            jvm_options,
+            class_archive,
             started_in: Duration::ZERO,
             launcher: Launcher::new("kafka-cluster-launcher"),
         };
@@ -229,7 +237,8 @@ impl KafkaCluster {
         cluster
     }
 
-    /// How long [`start`](Self::start) took, storage formatting included.
+    /// How long [`start`](Self::start) took, from the certificates to the last broker
+    /// serving (not counting the class-data archive made on a machine's first start).
     pub fn started_in(&self) -> Duration {
         self.started_in
     }
@@ -443,6 +452,7 @@ impl KafkaCluster {
                         let log_file = File::create(log).expect("cannot create format.log");
                         let status = Command::new("java")
                             .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+                            .args(&self.class_archive)
                             .arg("-cp")
                             .arg(self.dist.classpath())
                             .arg("kafka.tools.StorageTool")
@@ -486,6 +496,7 @@ impl KafkaCluster {
         let mut command = Command::new("java");
         command
             .args(&self.jvm_options)
+            .args(&self.class_archive)
             .args([
                 "-Djava.awt.headless=true",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",

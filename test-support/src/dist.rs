@@ -119,6 +119,13 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
     Some(base.join("fastkafka"))
 }
 
+/// FNV-1a, 64 bits: a cache key that stays the same across Rust versions.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

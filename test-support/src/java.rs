@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::cluster::{KafkaCluster, Listener, ADMIN};
-use crate::dist::{cache_dir, KafkaDist, KAFKA_VERSION};
+use crate::dist::{cache_dir, fnv1a, KafkaDist, KAFKA_VERSION};
 
 const SOURCE: &str = include_str!("../java/Interop.java");
 
@@ -209,11 +209,4 @@ fn javac(dist: &KafkaDist, source: &Path, out: &Path) {
         "javac Interop.java failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// FNV-1a, 64 bits: a cache key that stays the same across Rust versions.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

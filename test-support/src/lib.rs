@@ -15,11 +15,14 @@
 #![warn(missing_docs)]
 
 mod certs;
+mod class_archive;
 mod cluster;
 mod dist;
 mod java;
 mod launcher;
 
-pub use cluster::{KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, JVM_OPTIONS_VAR};
+pub use cluster::{
+    KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, DEFAULT_JVM_OPTIONS, JVM_OPTIONS_VAR,
+};
 pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
 pub use java::{JavaClient, JavaProduced};
