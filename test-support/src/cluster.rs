@@ -620,7 +620,7 @@ impl KafkaCluster {
     /// restarts them before it returns.
     ///
     /// Prints, past the harness's capture, how long the start took and the brokers'
-    /// memory. Panics as [`start`](Self::start) does; once the start has failed, every
+    /// memory, and their memory again at exit. Panics as [`start`](Self::start) does; once the start has failed, every
     /// later call panics at once with the same message.
     pub fn shared() -> &'static KafkaCluster {
         let shared = SHARED.get_or_init(|| {
@@ -634,6 +634,7 @@ impl KafkaCluster {
             if let Ok(cluster) = &started {
                 extern "C" fn shut_down_shared() {
                     if let Some(Ok(cluster)) = SHARED.get() {
+                        let _ = writeln!(std::io::stderr(), "at exit: {}", cluster.describe());
                         cluster.shut_down();
                     }
                 }
