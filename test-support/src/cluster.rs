@@ -124,6 +124,13 @@ impl Ports {
     }
 }
 
+/// Why brokers did not come to serve.
+struct StartFailure {
+    message: String,
+    /// A broker could not bind a port: starting again on other ports may work.
+    port_taken: bool,
+}
+
 struct Broker {
     ports: Ports,
     dir: PathBuf,
@@ -186,7 +193,49 @@ impl KafkaCluster {
         // Made once per machine, before the clock starts.
         let class_archive = class_archive(&dist, &jvm_options)
             .map(|archive| format!("-XX:SharedArchiveFile={}", archive.display()));
-        let began = Instant::now();
+        // A port found free can be taken by another process before the broker binds it:
+        // then the whole cluster starts again on other ports.
+        let mut attempt = 1;
+        loop {
+            let began = Instant::now();
+            let mut cluster = KafkaCluster::prepare(
+                brokers,
+                dist.clone(),
+                jvm_options.clone(),
+                class_archive.clone(),
+            );
+            cluster.format_storage();
+            {
+                let mut nodes = cluster.lock();
+                for id in 0..brokers {
+                    cluster.spawn(&mut nodes, id);
+                }
+            }
+            let all: Vec<usize> = (0..brokers).collect();
+            match cluster.wait_until_serving(&all, began + START_TIMEOUT) {
+                Ok(()) => {
+                    cluster.started_in = began.elapsed();
+                    return cluster;
+                }
+                Err(failure) if failure.port_taken && attempt < 3 => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "a Kafka port was taken before the broker bound it; starting the cluster again"
+                    );
+                    attempt += 1;
+                }
+                Err(failure) => panic!("{}", failure.message),
+            }
+        }
+    }
+
+    /// The folder, certificates, ports and `server.properties` of a cluster not started.
+    fn prepare(
+        brokers: usize,
+        dist: KafkaDist,
+        jvm_options: Vec<String>,
+        class_archive: Option<String>,
+    ) -> KafkaCluster {
         let dir = tempfile::Builder::new()
             .prefix("fastkafka-kafka-")
             .tempdir()
@@ -212,8 +261,7 @@ impl KafkaCluster {
             std::fs::write(broker.config_path(), config).expect("cannot write server.properties");
             nodes.push(broker);
         }
-
-        let mut cluster = KafkaCluster {
+        KafkaCluster {
             dist,
             dir_path: dir.path().to_owned(),
             dir: Mutex::new(Some(dir)),
@@ -223,18 +271,7 @@ impl KafkaCluster {
             class_archive,
             started_in: Duration::ZERO,
             launcher: Launcher::new("kafka-cluster-launcher"),
-        };
-        cluster.format_storage();
-        {
-            let mut nodes = cluster.lock();
-            for id in 0..brokers {
-                cluster.spawn(&mut nodes, id);
-            }
         }
-        let all: Vec<usize> = (0..brokers).collect();
-        cluster.wait_until_serving(&all, began + START_TIMEOUT);
-        cluster.started_in = began.elapsed();
-        cluster
     }
 
     /// How long [`start`](Self::start) took, from the certificates to the last broker
@@ -355,7 +392,9 @@ impl KafkaCluster {
             }
             self.spawn(&mut nodes, index);
         }
-        self.wait_until_serving(&[index], began + START_TIMEOUT);
+        if let Err(failure) = self.wait_until_serving(&[index], began + START_TIMEOUT) {
+            panic!("{}", failure.message);
+        }
     }
 
     /// Whether broker `index`'s JVM runs.
@@ -517,9 +556,9 @@ impl KafkaCluster {
         broker.child = Some(child);
     }
 
-    /// Waits until every broker of `indexes` is in the metadata a client gets, failing
-    /// early with its log when one exits.
-    fn wait_until_serving(&self, indexes: &[usize], deadline: Instant) {
+    /// Waits until every broker of `indexes` is in the metadata a client gets; fails
+    /// early, with its log, when one exits.
+    fn wait_until_serving(&self, indexes: &[usize], deadline: Instant) -> Result<(), StartFailure> {
         let consumer = self.metadata_client();
         loop {
             for &index in indexes {
@@ -531,17 +570,21 @@ impl KafkaCluster {
                     }
                 };
                 if let Some(status) = exited {
-                    panic!(
-                        "Kafka broker {index} exited before it served ({status}); {}:\n{}",
-                        self.log_path(index).display(),
-                        self.log_tail(index, 60)
-                    );
+                    let log = std::fs::read_to_string(self.log_path(index)).unwrap_or_default();
+                    return Err(StartFailure {
+                        message: format!(
+                            "Kafka broker {index} exited before it served ({status}); {}:\n{}",
+                            self.log_path(index).display(),
+                            self.log_tail(index, 60)
+                        ),
+                        port_taken: log.contains("Address already in use"),
+                    });
                 }
             }
             if let Ok(metadata) = consumer.fetch_metadata(None, Duration::from_secs(2)) {
                 let serving: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
                 if indexes.iter().all(|&i| serving.contains(&(i as i32))) {
-                    return;
+                    return Ok(());
                 }
             }
             if Instant::now() > deadline {
@@ -554,10 +597,13 @@ impl KafkaCluster {
                         self.log_tail(index, 30)
                     );
                 }
-                panic!(
-                    "Kafka brokers {indexes:?} did not serve within {} s{logs}",
-                    START_TIMEOUT.as_secs()
-                );
+                return Err(StartFailure {
+                    message: format!(
+                        "Kafka brokers {indexes:?} did not serve within {} s{logs}",
+                        START_TIMEOUT.as_secs()
+                    ),
+                    port_taken: false,
+                });
             }
             std::thread::sleep(Duration::from_millis(200));
         }
