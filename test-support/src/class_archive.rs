@@ -22,10 +22,10 @@ pub(crate) fn class_archive(dist: &KafkaDist, jvm_options: &[String]) -> Option<
     ARCHIVE
         .get_or_init(|| {
             let cache = cache_dir()?;
-            // One archive per Kafka folder: it is only valid with the classpath it was
-            // made with.
-            let home = dist.home().display().to_string();
-            let archive = cache.join(format!("kafka-classes-{:016x}.jsa", fnv1a(home.as_bytes())));
+            // An archive is only valid with the classpath and the JVM it was made with:
+            // one per Kafka folder and `java` build (its path and modification time).
+            let key = format!("{} {}", dist.home().display(), java_identity());
+            let archive = cache.join(format!("kafka-classes-{:016x}.jsa", fnv1a(key.as_bytes())));
             if archive.is_file() {
                 return Some(archive);
             }
@@ -43,7 +43,8 @@ pub(crate) fn class_archive(dist: &KafkaDist, jvm_options: &[String]) -> Option<
                 Err(why) => {
                     let _ = writeln!(
                         std::io::stderr(),
-                        "no class-data archive of the Kafka broker ({why}); the brokers start without one, slower"
+                        "no class-data archive of the Kafka broker ({why}); \
+                         the brokers start without one, slower"
                     );
                     None
                 }
@@ -144,6 +145,27 @@ fn make(
         return Err("the single-node broker did not start within 120 s".into());
     }
     std::fs::rename(&partial, archive).map_err(|e| format!("the JVM wrote no archive: {e}"))
+}
+
+/// The real path of the `java` on the PATH and when it was last modified, which a JDK
+/// update changes; empty when there is none.
+fn java_identity() -> String {
+    let Some(paths) = std::env::var_os("PATH") else {
+        return String::new();
+    };
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("java"))
+        .find(|candidate| candidate.is_file())
+        .and_then(|java| std::fs::canonicalize(java).ok())
+        .map(|java| {
+            let modified = std::fs::metadata(&java)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            format!("{} {modified}", java.display())
+        })
+        .unwrap_or_default()
 }
 
 fn free_ports() -> [u16; 2] {

@@ -666,8 +666,8 @@ impl KafkaCluster {
     /// restarts them before it returns.
     ///
     /// Prints, past the harness's capture, how long the start took and the brokers'
-    /// memory, and their memory again at exit. Panics as [`start`](Self::start) does; once the start has failed, every
-    /// later call panics at once with the same message.
+    /// memory, and their memory again at exit. Panics as [`start`](Self::start) does;
+    /// once the start has failed, every later call panics at once with the same message.
     pub fn shared() -> &'static KafkaCluster {
         let shared = SHARED.get_or_init(|| {
             let started = std::panic::catch_unwind(|| KafkaCluster::start(3)).map_err(|panic| {
