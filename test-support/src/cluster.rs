@@ -135,6 +135,8 @@ struct Broker {
     ports: Ports,
     dir: PathBuf,
     child: Option<Child>,
+    /// Where the current run's lines start in `broker.log`.
+    log_start: u64,
 }
 
 impl Broker {
@@ -256,6 +258,7 @@ impl KafkaCluster {
                 ports,
                 dir: broker_dir,
                 child: None,
+                log_start: 0,
             };
             let config = server_properties(id, brokers, &ports, &voters, &broker.dir, &certs);
             std::fs::write(broker.config_path(), config).expect("cannot write server.properties");
@@ -381,7 +384,10 @@ impl KafkaCluster {
     }
 
     /// Starts broker `index` again, with its data and ports, killing it first if it
-    /// runs, and returns once it serves (it is back in the cluster's metadata).
+    /// runs, and returns once it serves (its log says it started and it is back in the
+    /// cluster's metadata). Right after a kill that takes about 10 s: the controller
+    /// refuses the new JVM's registration until the dead one's session has expired
+    /// (`broker.session.timeout.ms`, 9 s).
     pub fn restart(&self, index: usize) {
         let began = Instant::now();
         {
@@ -528,6 +534,7 @@ impl KafkaCluster {
             .append(true)
             .open(broker.log_path())
             .expect("cannot open broker.log");
+        broker.log_start = log.metadata().map_or(0, |m| m.len());
         let _ = std::io::Write::write_all(
             &mut log,
             format!("===== fastkafka-test-support: starting broker {index}\n").as_bytes(),
@@ -581,10 +588,22 @@ impl KafkaCluster {
                     });
                 }
             }
-            if let Ok(metadata) = consumer.fetch_metadata(None, Duration::from_secs(2)) {
-                let serving: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
-                if indexes.iter().all(|&i| serving.contains(&(i as i32))) {
-                    return Ok(());
+            // The broker says it has started (after the controller unfenced it), and
+            // clients see it: right after a kill the metadata may still list the dead
+            // broker, so the metadata alone would pass too early.
+            let said_started = indexes.iter().all(|&i| {
+                let (log, start) = {
+                    let nodes = self.lock();
+                    (nodes[i].log_path(), nodes[i].log_start)
+                };
+                read_from(&log, start).contains("Kafka Server started")
+            });
+            if said_started {
+                if let Ok(metadata) = consumer.fetch_metadata(None, Duration::from_secs(2)) {
+                    let serving: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
+                    if indexes.iter().all(|&i| serving.contains(&(i as i32))) {
+                        return Ok(());
+                    }
                 }
             }
             if Instant::now() > deadline {
@@ -844,6 +863,18 @@ fn rss_bytes_of(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The text of the file at `path` from byte `start` on; empty when it cannot be read.
+fn read_from(path: &Path, start: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = Vec::new();
+    if let Ok(mut file) = File::open(path) {
+        if file.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = file.read_to_end(&mut text);
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 fn tail(path: &Path, lines: usize) -> String {

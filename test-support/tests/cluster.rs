@@ -311,10 +311,36 @@ fn the_cluster_serves_again_after_a_broker_is_killed_and_restarted() {
         .1,
         "after the restart"
     );
+
+    // Restarted at once, before the controller has fenced the dead JVM: restart must
+    // wait for the new one, not take the stale registration for it.
+    cluster.kill(new_leader);
+    let restarting = Instant::now();
+    cluster.restart(new_leader);
+    let quick_restart = restarting.elapsed();
+    let alone: BaseConsumer = ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            cluster.broker_address(new_leader, Listener::Plaintext),
+        )
+        .create()
+        .unwrap();
+    // Only the restarted broker was given: any answer came from it, or from a broker
+    // it named.
+    let metadata = alone
+        .fetch_metadata(None, Duration::from_secs(5))
+        .expect("the restarted broker answers");
+    assert!(metadata
+        .brokers()
+        .iter()
+        .any(|b| b.id() == new_leader as i32));
+
     eprintln!(
-        "killed broker {leader}: broker {new_leader} led after {:.1} s; restart served in {:.1} s",
+        "killed broker {leader}: broker {new_leader} led after {:.1} s; restart served in {:.1} s; \
+         kill then restart at once: served in {:.1} s",
         failover.as_secs_f64(),
-        restart.as_secs_f64()
+        restart.as_secs_f64(),
+        quick_restart.as_secs_f64()
     );
 }
 
