@@ -1,0 +1,28 @@
+//! Real Apache Kafka for fastkafka's tests: what works against librdkafka's mock cluster
+//! and Tansu must also work against the broker teams run in production.
+//!
+//! - [`KafkaCluster`]: a KRaft cluster of JVM brokers on loopback ports, with PLAINTEXT,
+//!   SSL and SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) listeners, whose brokers a
+//!   test can kill and restart.
+//! - [`JavaClient`]: the Java client (kafka-clients) as a program, to produce keyed
+//!   records and to ask where its default partitioner puts a key.
+//! - [`kafka_available`]: whether `.ci/setup` has fetched Kafka; a test skips when it has
+//!   not, except in CI, where it fails.
+//!
+//! `.ci/setup` fetches Kafka [`KAFKA_VERSION`] with Maven (`.ci/kafka/pom.xml`) into
+//! `~/.cache/fastkafka/kafka-<version>/libs`; Java 17 runs it.
+
+#![warn(missing_docs)]
+
+mod certs;
+mod class_archive;
+mod cluster;
+mod dist;
+mod java;
+mod launcher;
+
+pub use cluster::{
+    KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, DEFAULT_JVM_OPTIONS, JVM_OPTIONS_VAR,
+};
+pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
+pub use java::{JavaClient, JavaProduced};
