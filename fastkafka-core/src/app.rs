@@ -39,6 +39,7 @@ pub struct FastKafka {
     pub(crate) shutdown: Option<Hook>,
     pub(crate) shutdown_grace: Duration,
     pub(crate) flush_timeout: Duration,
+    pub(crate) startup_timeout: Option<Duration>,
     pub(crate) topics: Vec<(String, i32)>,
     pub(crate) partitioner: Option<PartitionerFn>,
     pub(crate) keyless: KeylessStrategy,
@@ -89,6 +90,7 @@ impl FastKafka {
                 shutdown: None,
                 shutdown_grace: Duration::from_secs(10),
                 flush_timeout: Duration::from_secs(30),
+                startup_timeout: None,
                 topics: Vec::new(),
                 partitioner: None,
                 keyless: KeylessStrategy::default(),
@@ -335,6 +337,26 @@ impl FastKafkaBuilder {
     /// How long shutdown waits for queued messages to be acknowledged (default 30 s).
     pub fn flush_timeout(mut self, timeout: Duration) -> Self {
         self.app.flush_timeout = timeout;
+        self
+    }
+
+    /// How long the app waits at start for its broker to answer, when it has topics
+    /// to check or create. By default it waits as long as it takes, saying once that
+    /// the broker cannot be reached and then every 30 s, as producers do: an app
+    /// started before its broker (a supervisor, a compose file, a reboot) comes up
+    /// when the broker does. With a timeout, the start fails after it with
+    /// [`Error::Config`] naming the broker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .topic("orders", 6)
+    ///     .startup_timeout(Duration::from_secs(60))
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.app.startup_timeout = Some(timeout);
         self
     }
 

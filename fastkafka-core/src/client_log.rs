@@ -213,6 +213,22 @@ fn describe(code: RDKafkaErrorCode, reason: &str) -> Failure {
     Failure::Connection { key, what }
 }
 
+/// A librdkafka client context that only logs through a [`ClientLog`]: for the
+/// short-lived admin and metadata clients of the start-up.
+pub(crate) struct Logged(pub(crate) ClientLog);
+
+impl rdkafka::ClientContext for Logged {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.0.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.error(error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Logged {}
+
 /// What makes two warnings "the same": the facility and the text without numbers, so
 /// "(after 2ms in state CONNECT)" and "(after 0ms ..., 1 identical error(s)
 /// suppressed)" count as one.

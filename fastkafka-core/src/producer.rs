@@ -289,13 +289,17 @@ impl BrokerProducer {
         })
     }
 
-    /// Asks the broker for its metadata, to learn early whether it is reachable.
-    pub(crate) fn probe(&self, timeout: Duration) -> Result<()> {
-        self.inner
-            .client()
-            .fetch_metadata(None, timeout)
-            .map(|_| ())
-            .map_err(Error::from)
+    /// Asks the broker for its metadata, to learn early whether it is reachable, then
+    /// for each of `topics`: librdkafka learns a topic's partitions on its first
+    /// message otherwise, which held that message for about half a second.
+    pub(crate) fn probe(&self, timeout: Duration, topics: &[&str]) -> Result<()> {
+        let client = self.inner.client();
+        client.fetch_metadata(None, timeout).map_err(Error::from)?;
+        for topic in topics {
+            // A topic that does not exist yet is reported when a message is sent to it.
+            let _ = client.fetch_metadata(Some(topic), timeout);
+        }
+        Ok(())
     }
 
     /// How many partitions `topic` has, asking the broker (blocking). A topic that does

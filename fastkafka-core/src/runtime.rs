@@ -123,15 +123,21 @@ impl FastKafka {
             })?;
         }
 
-        crate::topics::ensure(&resolved, &self.topics_to_create()).await?;
+        crate::topics::ensure(&resolved, &self.topics_to_create(), self.startup_timeout).await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);
-            let reachable =
-                tokio::task::spawn_blocking(move || p.probe(PROBE_TIMEOUT).err().map(|e| (p, e)))
-                    .await
-                    .ok()
-                    .flatten();
+            let topics: Vec<&'static str> = specs
+                .iter()
+                .filter(|s| s.broker.unwrap_or(&resolved.name) == p.broker)
+                .map(|s| s.topic)
+                .collect();
+            let reachable = tokio::task::spawn_blocking(move || {
+                p.probe(PROBE_TIMEOUT, &topics).err().map(|e| (p, e))
+            })
+            .await
+            .ok()
+            .flatten();
             if let Some((p, error)) = reachable {
                 tracing::warn!(
                     broker = p.broker,

@@ -1,19 +1,30 @@
 //! Declared topics: created at start when they do not exist yet.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 
 use crate::app::ResolvedBroker;
+use crate::client_log::{ClientLog, Logged, REPEAT_EVERY};
 use crate::error::{Error, Result};
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one metadata request may take while the app waits for its broker.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The pause between two metadata requests to a broker that did not answer.
+const PROBE_PAUSE: Duration = Duration::from_millis(500);
 
-/// Makes sure every declared topic exists on `broker`.
-pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) -> Result<()> {
+/// Makes sure every declared topic exists on `broker`, waiting for the broker to
+/// answer first (for at most `startup_timeout`, if given).
+pub(crate) async fn ensure(
+    broker: &ResolvedBroker,
+    topics: &[(String, i32)],
+    startup_timeout: Option<Duration>,
+) -> Result<()> {
     if topics.is_empty() {
         return Ok(());
     }
@@ -46,18 +57,13 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
     for (k, v) in &broker.properties {
         config.set(k, v);
     }
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
+    let admin: AdminClient<Logged> = config
+        .create_with_context(Logged(ClientLog::new(format!(
+            "admin client for broker {}",
+            broker.name
+        ))))
         .map_err(|e| Error::Config(format!("cannot create the admin client: {e}")))?;
-    // A plain consumer handle asks for metadata without creating topics on the way.
-    let mut probe_config = config.clone();
-    probe_config.set("allow.auto.create.topics", "false");
-    let metadata = tokio::task::spawn_blocking(move || {
-        let probe: rdkafka::consumer::BaseConsumer = probe_config.create()?;
-        rdkafka::consumer::Consumer::fetch_metadata(&probe, None, ADMIN_TIMEOUT)
-    })
-    .await
-    .map_err(|e| Error::Config(format!("topic check panicked: {e}")))??;
+    let metadata = wait_for_metadata(broker, &config, startup_timeout).await?;
     let mut missing = Vec::new();
     for (topic, partitions) in topics {
         match metadata
@@ -87,10 +93,16 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
         .request_timeout(Some(ADMIN_TIMEOUT));
     let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
     let results = admin.create_topics(&missing, &options).await.map_err(|e| {
-        Error::Config(format!(
-            "cannot create the topics {names:?}: {e}; if this is fastkafka's embedded broker (it has no CreateTopics API), \
-             create them with EmbeddedBroker::create_topic or run the app with `--kafka-broker embedded`"
-        ))
+        let hint = match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::OperationTimedOut) => format!(
+                " (the broker at {} did not answer the request to create topics within {} s: it may not support creating topics through the admin API; \
+                 create them with your Kafka tooling, e.g. `kafka-topics.sh --create --topic NAME --partitions N`, and start the app again)",
+                broker.bootstrap,
+                ADMIN_TIMEOUT.as_secs()
+            ),
+            _ => String::new(),
+        };
+        Error::Config(format!("cannot create the topics {names:?}: {e}{hint}"))
     })?;
     for result in results {
         match result {
@@ -104,4 +116,83 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
         }
     }
     Ok(())
+}
+
+/// Asks `broker` for its metadata until it answers. While it does not, says so once
+/// (then every [`REPEAT_EVERY`]) and keeps asking, until `startup_timeout` if given.
+/// A refused login or TLS handshake fails at once: retrying cannot fix credentials.
+async fn wait_for_metadata(
+    broker: &ResolvedBroker,
+    config: &ClientConfig,
+    startup_timeout: Option<Duration>,
+) -> Result<Metadata> {
+    // A plain consumer handle asks for metadata without creating topics on the way.
+    let mut probe_config = config.clone();
+    probe_config.set("allow.auto.create.topics", "false");
+    let probe: std::sync::Arc<rdkafka::consumer::BaseConsumer<Logged>> = std::sync::Arc::new(
+        probe_config
+            .create_with_context(Logged(ClientLog::new(format!(
+                "metadata client for broker {}",
+                broker.name
+            ))))
+            .map_err(|e| Error::Config(format!("cannot create the metadata client: {e}")))?,
+    );
+    let started = Instant::now();
+    let mut said: Option<Instant> = None;
+    loop {
+        let asked = std::sync::Arc::clone(&probe);
+        let answer = tokio::task::spawn_blocking(move || {
+            rdkafka::consumer::Consumer::fetch_metadata(&*asked, None, PROBE_TIMEOUT)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("topic check panicked: {e}")))?;
+        let error = match answer {
+            Ok(metadata) => {
+                if said.is_some() {
+                    tracing::info!(
+                        bootstrap = broker.bootstrap,
+                        waited_s = started.elapsed().as_secs(),
+                        "the Kafka broker answers; starting"
+                    );
+                }
+                return Ok(metadata);
+            }
+            Err(e) => e,
+        };
+        if is_refused_login(&error) {
+            return Err(Error::Config(format!(
+                "the Kafka broker at {} refused the connection: {error}; check the broker's security settings (Broker::security)",
+                broker.bootstrap
+            )));
+        }
+        if let Some(limit) = startup_timeout {
+            if started.elapsed() >= limit {
+                return Err(Error::Config(format!(
+                    "the Kafka broker at {} did not answer within the start-up timeout of {} s ({error}); is it running at that address?",
+                    broker.bootstrap,
+                    limit.as_secs()
+                )));
+            }
+        }
+        if said.map_or(true, |t| t.elapsed() >= REPEAT_EVERY) {
+            tracing::warn!(
+                broker = broker.name,
+                bootstrap = broker.bootstrap,
+                error = %error,
+                startup_timeout_s = startup_timeout.map(|t| t.as_secs()),
+                "cannot reach the Kafka broker to check the app's topics; retrying until it answers"
+            );
+            said = Some(Instant::now());
+        }
+        tokio::time::sleep(PROBE_PAUSE).await;
+    }
+}
+
+/// An error that a retry cannot fix: the broker refused the credentials or the TLS
+/// handshake.
+fn is_refused_login(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
+    )
 }
