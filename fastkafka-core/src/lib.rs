@@ -193,8 +193,8 @@ pub mod __private {
     pub use crate::background::BackgroundTaskSpec;
     pub use crate::cli::app_main;
     pub use crate::consumer::{
-        decode_json, incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson,
-        DecodeProbe, DecodeRaw, Decoded, EventMetadata,
+        incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson, DecodeProbe,
+        DecodeRaw, DecodeUnsupported, Decoded, EventMetadata,
     };
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::BoxError;
