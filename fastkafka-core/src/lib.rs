@@ -180,7 +180,17 @@ pub mod prelude {
 /// ```
 #[macro_export]
 macro_rules! main {
-    ($app:path) => {
+    // `main!(app())`: a call, where the function itself is wanted. Caught before `path`,
+    // whose parser would take `app()` for `Fn()` sugar and fail on it.
+    ($($app:ident)::+ ( $($args:tt)* ) $(,)?) => {
+        ::core::compile_error!(::core::concat!(
+            "fastkafka::main! takes the function that builds the app, not a call to it: write `fastkafka::main!(",
+            ::core::stringify!($($app)::+),
+            ")`"
+        ));
+        fn main() {}
+    };
+    ($app:path $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::__private::app_main($app)
         }
