@@ -151,6 +151,13 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         Some(path) => quote_spanned! {path.span()=> #private_path::custom_partitioner(#path)},
         None => quote!(::core::option::Option::None),
     };
+    let partitioner_name = match &args.partitioner {
+        Some(path) => {
+            let name = quote!(#path).to_string().replace(' ', "");
+            quote!(::core::option::Option::Some(#name))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let keyless = match &args.keyless {
         Some((_, variant)) => {
             let variant = format_ident!("{}", variant);
@@ -227,6 +234,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 schema: #schema,
                 message_type: #message_type_name,
                 partitioner: #partitioner,
+                partitioner_name: #partitioner_name,
                 keyless: #keyless,
                 slot: #private::ProducerSlot::new(),
             };
