@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::partition::PartitionCount;
+
 /// Everything that can go wrong in a fastkafka app, with messages that say what to do.
 ///
 /// Match on the variants to react to a specific failure:
@@ -48,7 +50,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A pinned partition does not exist in the topic; nothing was sent.
-    #[error("partition {partition} does not exist in topic `{topic}`, which has {partition_count} partitions (0..={last}); pin a partition in that range or leave it unset", last = partition_count - 1)]
+    #[error("partition {partition} does not exist in topic `{topic}`, which has {} (0..={last}); pin a partition in that range or leave it unset", PartitionCount(*partition_count), last = partition_count - 1)]
     PartitionOutOfRange {
         /// The topic.
         topic: String,
@@ -58,7 +60,7 @@ pub enum Error {
         partition_count: i32,
     },
     /// A custom partitioner chose a partition the topic does not have; nothing was sent.
-    #[error("the custom partitioner of `{function}` chose partition {partition} for topic `{topic}`, which has {partition_count} partitions; it must return a value in 0..{partition_count}")]
+    #[error("the custom partitioner of `{function}` chose partition {partition} for topic `{topic}`, which has {}; it must return a value in 0..{partition_count}", PartitionCount(*partition_count))]
     PartitionerOutOfRange {
         /// The producer function.
         function: &'static str,
@@ -212,6 +214,35 @@ mod tests {
             source: KafkaError::MessageProduction(code),
         }
         .to_string()
+    }
+
+    #[test]
+    fn partition_counts_read_right_for_one_partition() {
+        let pinned = Error::PartitionOutOfRange {
+            topic: "orders".into(),
+            partition: 1,
+            partition_count: 1,
+        }
+        .to_string();
+        assert!(
+            pinned.contains("which has 1 partition (0..=0);"),
+            "{pinned}"
+        );
+        let chosen = Error::PartitionerOutOfRange {
+            function: "to_orders",
+            topic: "orders".into(),
+            partition: 3,
+            partition_count: 1,
+        }
+        .to_string();
+        assert!(chosen.contains("which has 1 partition;"), "{chosen}");
+        let three = Error::PartitionOutOfRange {
+            topic: "orders".into(),
+            partition: 3,
+            partition_count: 3,
+        }
+        .to_string();
+        assert!(three.contains("which has 3 partitions (0..=2);"), "{three}");
     }
 
     #[test]
