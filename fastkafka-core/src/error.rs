@@ -24,11 +24,11 @@ use crate::partition::PartitionCount;
 #[non_exhaustive]
 pub enum Error {
     /// `--kafka-broker NAME` named a broker the app does not define.
-    #[error("unknown Kafka broker `{name}`; this app knows {known}; pass one of them, `embedded`, or a HOST:PORT bootstrap address")]
+    #[error("unknown Kafka broker `{name}`; {}", broker_choices(known))]
     UnknownBroker {
         /// The name that was asked for.
         name: String,
-        /// The names the app defines, ready to print.
+        /// The names the app defines, ready to print (empty when it names none).
         known: String,
     },
     /// The app's configuration is inconsistent (a bad property, a duplicate topic, ...).
@@ -170,14 +170,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Lists names for an error message: "`a`, `b`" or "no named brokers".
+/// Lists names for an error message: "`a`, `b`" (nothing for no names).
 pub(crate) struct NameList<'a>(pub &'a [&'a str]);
 
 impl fmt::Display for NameList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("no named brokers");
-        }
         for (i, name) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
@@ -185,6 +182,16 @@ impl fmt::Display for NameList<'_> {
             write!(f, "`{name}`")?;
         }
         Ok(())
+    }
+}
+
+/// What `--kafka-broker` accepts, given the names the app defines (`known`, listed).
+fn broker_choices(known: &str) -> String {
+    const ALWAYS: &str = "`embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address";
+    if known.is_empty() {
+        format!("this app names no brokers: pass {ALWAYS}")
+    } else {
+        format!("this app knows {known}; pass one of them, {ALWAYS}")
     }
 }
 
@@ -214,6 +221,28 @@ mod tests {
             source: KafkaError::MessageProduction(code),
         }
         .to_string()
+    }
+
+    #[test]
+    fn an_unknown_broker_name_says_what_to_pass_instead() {
+        let unnamed = Error::UnknownBroker {
+            name: "prod".into(),
+            known: NameList(&[]).to_string(),
+        }
+        .to_string();
+        assert_eq!(
+            unnamed,
+            "unknown Kafka broker `prod`; this app names no brokers: pass `embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address"
+        );
+        let named = Error::UnknownBroker {
+            name: "prod".into(),
+            known: NameList(&["dev", "staging"]).to_string(),
+        }
+        .to_string();
+        assert_eq!(
+            named,
+            "unknown Kafka broker `prod`; this app knows `dev`, `staging`; pass one of them, `embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address"
+        );
     }
 
     #[test]
