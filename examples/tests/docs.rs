@@ -61,3 +61,46 @@ fn guide_code_blocks_match_the_examples_they_come_from() {
     }
     assert!(checked >= 4, "only {checked} blocks were checked");
 }
+
+/// The doc comment just above `line` in `source`, without the `///`.
+fn doc_above(source: &str, line: &str) -> String {
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == line)
+        .unwrap_or_else(|| panic!("no line `{line}`"));
+    let mut doc: Vec<&str> = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| l.trim_start().starts_with("///"))
+        .map(|l| l.trim_start().trim_start_matches("///"))
+        .collect();
+    doc.reverse();
+    doc.join("\n")
+}
+
+#[test]
+fn each_macros_rustdoc_names_every_argument_it_accepts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let lib = std::fs::read_to_string(root.join("fastkafka-core/src/lib.rs")).unwrap();
+    for (name, args) in [
+        ("produces", "fastkafka-macros/src/produces/args.rs"),
+        ("consumes", "fastkafka-macros/src/consumes/args.rs"),
+        ("run_in_background", "fastkafka-macros/src/background/args.rs"),
+    ] {
+        let parser = std::fs::read_to_string(root.join(args)).unwrap();
+        let accepted: Vec<&str> = parser
+            .split("is_ident(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(!accepted.is_empty(), "{args}: no arguments found");
+        let doc = doc_above(&lib, &format!("pub use fastkafka_macros::{name};"));
+        for argument in accepted {
+            assert!(
+                doc.contains(&format!("`{argument}")),
+                "the rustdoc of #[{name}] does not name its argument `{argument}`:\n{doc}"
+            );
+        }
+    }
+}

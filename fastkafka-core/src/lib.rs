@@ -81,9 +81,21 @@ pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 /// `Result<Vec<PendingDelivery>>`): `Ok` once the message is queued, and the
 /// [`PendingDelivery`] resolves to where it landed.
 ///
-/// Arguments: `topic = "..."` (default: the function's name without its `to_` prefix),
-/// `broker = "name"` (pin a named broker instead of following `--kafka-broker`),
-/// `description = "..."` (default: the doc comment).
+/// Arguments:
+/// - `topic = "..."`: default, the function's name without its `to_` prefix;
+/// - `broker = "name"`: pin a named broker instead of following `--kafka-broker`;
+/// - `description = "..."`: for the docs; default, the doc comment;
+/// - `partitioner = path::to::fn`: a [`PartitionerFn`] that chooses the partition of
+///   every record not pinned with [`KafkaEvent::partition`], from its key (if any) and
+///   the topic's partition count;
+/// - `keyless = "sticky" | "round_robin" | "random"`: where records without a key go
+///   (see [`KeylessStrategy`]); default, the app's
+///   [`keyless_strategy`](FastKafkaBuilder::keyless_strategy), else `"sticky"`.
+///
+/// A record goes to the partition pinned with [`KafkaEvent::partition`]; else where the
+/// `partitioner` puts it; else, if it has a key, to murmur2 of the key modulo the
+/// partition count, as the Java client places it; else by the keyless strategy. The
+/// app's AsyncAPI document states each producer's rule.
 ///
 /// ```no_run
 /// use fastkafka::prelude::*;
@@ -95,6 +107,23 @@ pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 /// async fn to_orders(id: u64) -> KafkaEvent<Order> {
 ///     KafkaEvent::new(Order { id }).key(id.to_string())
 /// }
+///
+/// /// Orders of a region to that region's partition.
+/// fn by_region(key: Option<&[u8]>, partition_count: i32) -> i32 {
+///     let region = key.and_then(|k| k.first()).copied().unwrap_or(0);
+///     i32::from(region) % partition_count
+/// }
+///
+/// #[produces(topic = "orders.by_region", partitioner = by_region)]
+/// async fn to_regional_orders(region: u8, id: u64) -> KafkaEvent<Order> {
+///     KafkaEvent::new(Order { id }).key(vec![region])
+/// }
+///
+/// // No key: spread one record at a time over the partitions.
+/// #[produces(topic = "audit", keyless = "round_robin")]
+/// async fn to_audit(line: String) -> String {
+///     line
+/// }
 /// ```
 pub use fastkafka_macros::produces;
 
@@ -102,9 +131,9 @@ pub use fastkafka_macros::produces;
 /// producers and supervised by the runtime.
 ///
 /// It returns `()` or `Result<(), E>`. A failure (error or panic) is logged with the
-/// function's name and the task restarts with exponential backoff;
-/// `#[run_in_background(restart = "never")]` leaves it stopped instead. On shutdown
-/// the task is cancelled at its next `.await`.
+/// function's name and the task restarts with exponential backoff
+/// (`restart = "on_failure"`, the default); `#[run_in_background(restart = "never")]`
+/// leaves it stopped instead. On shutdown the task is cancelled at its next `.await`.
 ///
 /// ```no_run
 /// use fastkafka::prelude::*;
