@@ -1375,7 +1375,7 @@ pub fn take_one<T: 'static>(decoded: Decoded) -> Option<T> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be received by a #[consumes] function",
     label = "this message type needs `Deserialize` and `JsonSchema`",
-    note = "add `#[derive(Deserialize, JsonSchema)]` to `{Self}` (serde and schemars in Cargo.toml)"
+    note = "add `#[derive(Deserialize, JsonSchema)]` to `{Self}`, with the derives of `fastkafka::prelude`: a `JsonSchema` derived with a schemars other than 1.x (e.g. 0.8) does not count"
 )]
 pub trait Incoming: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {}
 

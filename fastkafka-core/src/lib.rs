@@ -182,12 +182,41 @@ pub use fastkafka_macros::consumes;
 /// The rdkafka crate fastkafka is built on, for its configuration and error types.
 pub use rdkafka;
 
+/// The serde crate (1.x) fastkafka encodes and decodes messages with.
+///
+/// serde's derives name the crate `serde`, which a crate without serde in its
+/// Cargo.toml does not have; point them here instead:
+///
+/// ```
+/// use fastkafka::prelude::*;
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// #[serde(crate = "fastkafka::serde")]
+/// struct Order {
+///     id: u64,
+/// }
+/// ```
+pub use serde;
+
+/// The schemars crate (1.x) fastkafka documents message types with. `JsonSchema` from
+/// [`prelude`] is its derive; with the prelude's glob import it needs nothing more.
+pub use schemars;
+
+/// The tracing crate fastkafka logs through: `fastkafka::tracing::info!(..)` logs from an
+/// app without a tracing dependency of its own.
+pub use tracing;
+
 /// What an app needs: `use fastkafka::prelude::*;`.
 ///
-/// The derives `Serialize`, `Deserialize` and `JsonSchema` are re-exported for
-/// convenience; the crate using them still needs `serde` and `schemars` in its
-/// Cargo.toml, as their derives name those crates.
+/// With it, `#[derive(JsonSchema)]` works in a crate that does not name schemars in its
+/// Cargo.toml: the derive's code names `schemars`, which the glob import brings into
+/// scope ([`schemars`], 1.x). A crate that does name schemars must
+/// use 1.x: with another version (e.g. 0.8) the derive reports "`schemars` is
+/// ambiguous". `#[derive(Serialize, Deserialize)]` name the crate `serde` directly:
+/// either have `serde = { version = "1", features = ["derive"] }` in Cargo.toml, or
+/// add `#[serde(crate = "fastkafka::serde")]` to the type (see [`serde`]).
 pub mod prelude {
+    pub use crate::schemars;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
         KafkaEvent, PendingDelivery,
