@@ -260,10 +260,10 @@ fn messages_carry_the_fields_descriptions_and_examples_of_the_rust_types() {
         json!({"type": "string", "description": "Demo hello world message", "examples": ["Hello"]})
     );
     assert_eq!(schema["required"], json!(["msg"]));
-    assert_eq!(
-        hello["operations"]["to_hello_world"]["description"],
-        "Sends a greeting to the `hello_world` topic, always with the key `my_key`."
-    );
+    assert!(hello["operations"]["to_hello_world"]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("Sends a greeting to the `hello_world` topic, always with the key `my_key`.\n\nWhere records go: "));
 
     let orders = document("order_service");
     assert_eq!(
@@ -351,4 +351,43 @@ fn messages_carry_the_fields_descriptions_and_examples_of_the_rust_types() {
     let message = &bytes["channels"]["hello-world-2"]["messages"]["Bytes"];
     assert_eq!(message["contentType"], "application/octet-stream");
     assert_eq!(message["payload"]["format"], "binary");
+}
+
+#[test]
+fn each_example_producer_says_where_its_records_go() {
+    let says = |example: &str, operation: &str| -> String {
+        document(example)["operations"][operation]["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{example} has no operation {operation}"))
+            .to_string()
+    };
+    // Keyed by the Java rule.
+    let hello = says("hello_app", "to_hello_world");
+    assert!(
+        hello.contains("murmur2(key) modulo the partition count, as the Java client"),
+        "{hello}"
+    );
+    // A custom partitioner, by name, and no murmur2 promise.
+    let custom = says("custom_partitioner", "send_numbered");
+    assert!(
+        custom.contains("the custom partitioner `by_number`"),
+        "{custom}"
+    );
+    assert!(!custom.contains("murmur2"), "{custom}");
+    let key = &document("custom_partitioner")["channels"]["hello-world-4"]["messages"]["Text"]
+        ["bindings"]["kafka"]["key"]["description"];
+    assert!(!key.as_str().unwrap().contains("murmur2"), "{key}");
+    // Pinned partitions come first.
+    let pinned = says("explicit_partitions", "send_to_partition");
+    assert!(
+        pinned.contains("a record pinned with KafkaEvent::partition goes to that partition"),
+        "{pinned}"
+    );
+    // The app's keyless strategy for producers that do not choose one.
+    let routing = says("routing_table", "to_user_events");
+    assert!(
+        routing.contains("keyless strategy `round_robin`"),
+        "{routing}"
+    );
+    assert!(says("string_keys", "send_keyed").contains("keyless strategy `sticky`"));
 }

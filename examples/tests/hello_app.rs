@@ -42,6 +42,9 @@ async fn hello_app_sends_keyed_json_greetings_where_its_delivery_reports_say() {
     .unwrap();
     let report = running.stop().await.unwrap();
 
+    // ANCHOR: read_back
+    // `broker` is the EmbeddedBroker the app ran against; `report`, what it said when
+    // it stopped.
     let records = read_to_end(
         broker.bootstrap_servers(),
         "hello_world",
@@ -49,9 +52,13 @@ async fn hello_app_sends_keyed_json_greetings_where_its_delivery_reports_say() {
     )
     .unwrap();
     assert_eq!(records.len() as u64, report.deliveries.delivered);
-    assert!(records.len() >= 12);
     for r in &records {
         assert_eq!(r.key.as_deref(), Some(&b"my_key"[..]));
+        assert_eq!(r.payload_text(), r#"{"msg":"Hello world!"}"#);
+    }
+    // ANCHOR_END: read_back
+    assert!(records.len() >= 12);
+    for r in &records {
         let msg: HelloWorld = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
         assert_eq!(
             msg,
@@ -59,7 +66,6 @@ async fn hello_app_sends_keyed_json_greetings_where_its_delivery_reports_say() {
                 msg: "Hello world!".into()
             }
         );
-        assert_eq!(r.payload_text(), r#"{"msg":"Hello world!"}"#);
     }
     for d in &deliveries {
         assert_eq!(&*d.topic, "hello_world");

@@ -45,8 +45,8 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "bootstrap.servers={}", broker.bootstrap_servers())?;
     writeln!(
         out,
-        "embedded Kafka broker ready: new topics get {} partitions; Ctrl-C stops it (data is kept in memory only)",
-        args.partitions
+        "embedded Kafka broker ready: new topics get {}; Ctrl-C stops it (data is kept in memory only)",
+        fastkafka::partition::PartitionCount(args.partitions)
     )?;
     out.flush()?;
     drop(out);

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
 
 use clap::{Args, ValueEnum};
-use fastkafka::partition::{murmur2, partition_for_key, to_positive};
+use fastkafka::partition::{murmur2, partition_for_key, to_positive, PartitionCount};
 use serde_json::json;
 
 use crate::UsageError;
@@ -265,8 +265,9 @@ fn table(rows: &[Row], partitions: i32, resize_to: Option<i32>) -> String {
         let moved = rows.iter().filter(|r| r.moves()).count();
         let _ = writeln!(
             out,
-            "{moved} of {} keys move when the topic goes from {partitions} to {n} partitions",
-            rows.len()
+            "{moved} of {} keys move when the topic goes from {partitions} to {}",
+            rows.len(),
+            PartitionCount(n)
         );
     }
     out
@@ -365,6 +366,16 @@ user6   1668279864     1668279864          0          0  no
             })
         );
         assert_eq!(doc["keys"][3]["moves"], false);
+    }
+
+    #[test]
+    fn shrinking_to_one_partition_says_partition() {
+        let rows = route(&keys(&["user1", "user2"]), 3, Some(1), false).unwrap();
+        let text = table(&rows, 3, Some(1));
+        assert!(
+            text.ends_with("1 of 2 keys move when the topic goes from 3 to 1 partition\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use fastkafka::partition::PartitionCount;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::signal::unix::{signal, SignalKind};
@@ -255,7 +256,8 @@ pub(crate) async fn create_declared_topics(
         };
         broker.create_topic(topic, partitions as i32)?;
         say(&format!(
-            "created topic {topic} with {partitions} partitions"
+            "created topic {topic} with {}",
+            PartitionCount(partitions as i32)
         ));
     }
     Ok(())

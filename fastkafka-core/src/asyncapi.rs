@@ -13,6 +13,7 @@
 //! | doc comments, `description = "..."` | `description`s |
 //! | `#[schemars(example = ..)]` | schema `examples` and the message's `examples` |
 //! | the record key, the consumer group | the Kafka message binding's `key`, the operation binding's `groupId` |
+//! | where a producer's records go (pinned partition, `partitioner`, key hash, `keyless`) | the send operation's `description` |
 //!
 //! ```
 //! let app = fastkafka::FastKafka::builder().title("Orders").build();
@@ -29,6 +30,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::app::FastKafka;
+use crate::partition::KeylessStrategy;
 
 /// The AsyncAPI version of the documents fastkafka writes.
 pub const ASYNCAPI_VERSION: &str = "3.0.0";
@@ -55,7 +57,11 @@ impl FastKafka {
                 schema: p.schema,
                 batch: p.batch,
                 json: false,
-                role: Role::Send { keyed: p.keyed },
+                role: Role::Send {
+                    keyed: p.keyed,
+                    partitioner: p.partitioner_name,
+                    keyless: p.keyless.unwrap_or(self.keyless),
+                },
             })
             .chain(crate::consumer::registered().map(|c| Endpoint {
                 function: c.function,
@@ -95,7 +101,12 @@ pub(crate) struct Endpoint {
 /// Whether the app sends or receives on the topic.
 pub(crate) enum Role {
     Send {
+        /// It returns `KafkaEvent`: its records may carry a key or a pinned partition.
         keyed: bool,
+        /// `partitioner = path`, as written.
+        partitioner: Option<&'static str>,
+        /// Its keyless strategy: its own, else the app's.
+        keyless: KeylessStrategy,
     },
     Receive {
         group_id: String,
@@ -252,18 +263,24 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
         let channel_ref = reference(format!("#/channels/{channel_id}"));
         let id = operation_ids.fresh(endpoint.function);
         let operation = match &endpoint.role {
-            Role::Send { .. } => Operation {
-                action: "send",
-                channel: channel_ref,
-                description: with_note(
-                    endpoint.description,
-                    endpoint
-                        .batch
-                        .then_some("Each call sends a batch: one record per element."),
-                ),
-                messages,
-                bindings: None,
-            },
+            Role::Send {
+                keyed,
+                partitioner,
+                keyless,
+            } => {
+                let mut notes = Vec::new();
+                if endpoint.batch {
+                    notes.push("Each call sends a batch: one record per element.".to_string());
+                }
+                notes.push(placement(*keyed, *partitioner, *keyless));
+                Operation {
+                    action: "send",
+                    channel: channel_ref,
+                    description: with_note(endpoint.description, Some(&notes.join(" "))),
+                    messages,
+                    bindings: None,
+                }
+            }
             Role::Receive {
                 group_id,
                 dead_letter,
@@ -582,26 +599,56 @@ fn payload(
 }
 
 /// The key in the message's Kafka binding: text when a producer sets one, optional
-/// when only consumers read the topic, absent when producers never set one.
+/// when only consumers read the topic, absent when producers never set one. Where a key
+/// leads is said only as far as every producer that sets one agrees; each send
+/// operation says its own rule (see [`placement`]).
 fn key_schema(on_topic: &[&Endpoint]) -> Value {
-    let keyed = on_topic
+    // The custom partitioner (or `None`: the Java rule) of each producer that sets keys.
+    let mut rules: Vec<Option<&str>> = on_topic
         .iter()
-        .any(|e| matches!(e.role, Role::Send { keyed: true }));
+        .filter_map(|e| match e.role {
+            Role::Send {
+                keyed: true,
+                partitioner,
+                ..
+            } => Some(partitioner),
+            _ => None,
+        })
+        .collect();
+    rules.dedup();
     let received = on_topic
         .iter()
         .any(|e| matches!(e.role, Role::Receive { .. }));
-    if keyed {
-        json!({
-            "type": "string",
-            "description": "The record key, set with KafkaEvent::key: records with the same key go to the same partition (murmur2, as the Java client)."
-        })
-    } else if received {
-        json!({
-            "type": ["string", "null"],
-            "description": "The record key, if the producer set one (EventMetadata::key)."
-        })
-    } else {
-        json!({ "type": "null", "description": "These records carry no key." })
+    let description = match rules.as_slice() {
+        [] if received => {
+            return json!({
+                "type": ["string", "null"],
+                "description": "The record key, if the producer set one (EventMetadata::key)."
+            })
+        }
+        [] => return json!({ "type": "null", "description": "These records carry no key." }),
+        [None] => "The record key, set with KafkaEvent::key: records with the same key go to the same partition (murmur2 of the key modulo the partition count, as the Java client), unless a record is pinned with KafkaEvent::partition.".to_string(),
+        [Some(partitioner)] => format!("The record key, set with KafkaEvent::key, which the custom partitioner `{partitioner}` is given to choose the partition (unless a record is pinned with KafkaEvent::partition)."),
+        _ => "The record key, set with KafkaEvent::key. The producers of this topic place records by different rules: each send operation says its own.".to_string(),
+    };
+    json!({ "type": "string", "description": description })
+}
+
+/// Where a producer's records go, as `crate::routing::Router::choose` decides: a pinned
+/// partition, else the custom partitioner, else murmur2 of the key (librdkafka's
+/// `murmur2_random`, the Java client's rule), else the keyless strategy.
+fn placement(keyed: bool, partitioner: Option<&str>, keyless: KeylessStrategy) -> String {
+    const PINNED: &str = "a record pinned with KafkaEvent::partition goes to that partition";
+    let keyless = match keyless {
+        KeylessStrategy::Sticky => "by the keyless strategy `sticky`: a batch fills on one partition, then the next batch goes to another (librdkafka's sticky partitioner)",
+        KeylessStrategy::RoundRobin => "by the keyless strategy `round_robin`: to partitions 0, 1, 2, … in turn",
+        KeylessStrategy::Random => "by the keyless strategy `random`: each to a random partition",
+    };
+    match (keyed, partitioner) {
+        (true, None) => format!("Where records go: {PINNED}; a record with a key goes to partition murmur2(key) modulo the partition count, as the Java client places it, so records with the same key go to the same partition; records without a key are placed {keyless}."),
+        (true, Some(f)) => format!("Where records go: {PINNED}; every other record goes where the custom partitioner `{f}` puts it, given the record's key (if any) and the partition count."),
+        (false, None) => format!("Where records go: these records carry no key; they are placed {keyless}."),
+        (false, Some(f)) => format!("Where records go: the custom partitioner `{f}` chooses each record's partition from the partition count (these records carry no key)."),
     }
 }
 

@@ -1627,6 +1627,25 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> DecodeJson for &DecodeProb
     }
 }
 
+/// Any other type, one auto-reference (`&mut`) after JSON: a type that is neither raw
+/// nor `Deserialize`. `#[consumes]` also names such a type in [`incoming_schema_of`],
+/// whose error (at the user's parameter, saying which derive is missing) is then the
+/// only one: without this impl the method call would fail too, inside the macro's code.
+/// It never runs, since that error stops the build.
+#[doc(hidden)]
+pub trait DecodeUnsupported {
+    fn fk_decode(self, payload: Option<&[u8]>) -> std::result::Result<Decoded, String>;
+}
+
+impl<T> DecodeUnsupported for &mut DecodeProbe<T> {
+    fn fk_decode(self, _payload: Option<&[u8]>) -> std::result::Result<Decoded, String> {
+        Err(format!(
+            "{} is not a message type: it does not implement Deserialize",
+            std::any::type_name::<T>()
+        ))
+    }
+}
+
 /// Decodes a JSON payload, whatever the type (`decoder = "json"`).
 #[doc(hidden)]
 pub fn decode_json<T: serde::de::DeserializeOwned + Send + 'static>(
@@ -1661,7 +1680,7 @@ pub fn take_one<T: 'static>(decoded: Decoded) -> Option<T> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be received by a #[consumes] function",
     label = "this message type needs `Deserialize` and `JsonSchema`",
-    note = "add `#[derive(Deserialize, JsonSchema)]` to `{Self}` (serde and schemars in Cargo.toml)"
+    note = "add `#[derive(Deserialize, JsonSchema)]` to `{Self}`, with the derives of `fastkafka::prelude`: a `JsonSchema` derived with a schemars other than 1.x (e.g. 0.8) does not count"
 )]
 pub trait Incoming: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static {}
 
@@ -1697,6 +1716,33 @@ mod tests {
             .fk_decode(Some(&[0, 255]))
             .unwrap();
         assert_eq!(take::<Vec<u8>>(vec![raw]), vec![vec![0u8, 255]]);
+    }
+
+    /// The call `#[consumes]` writes, `DecodeProbe::<T>::new().fk_decode(..)`, with the
+    /// probe traits in scope: raw, else JSON, else the never-run stand-in.
+    #[test]
+    fn the_generated_call_picks_raw_then_json_then_the_stand_in() {
+        struct NotAMessage;
+        let text = DecodeProbe::<String>::new().fk_decode(Some(b"on")).unwrap();
+        assert_eq!(take::<String>(vec![text]), vec!["on".to_string()]);
+        let json = DecodeProbe::<Hello>::new()
+            .fk_decode(Some(br#"{"msg":"hi"}"#))
+            .unwrap();
+        assert_eq!(take::<Hello>(vec![json]), vec![Hello { msg: "hi".into() }]);
+        let err = DecodeProbe::<NotAMessage>::new()
+            .fk_decode(Some(b"{}"))
+            .unwrap_err();
+        assert!(err.contains("does not implement Deserialize"), "{err}");
+        // `decoder = "json"`: without the raw decodings in scope, text is JSON.
+        mod json_only {
+            use super::super::{take, DecodeJson as _, DecodeProbe};
+            pub(super) fn decode(payload: &[u8]) -> Result<String, String> {
+                let decoded = DecodeProbe::<String>::new().fk_decode(Some(payload))?;
+                Ok(take::<String>(vec![decoded]).remove(0))
+            }
+        }
+        assert_eq!(json_only::decode(br#""on""#).unwrap(), "on");
+        assert!(json_only::decode(b"on").is_err());
     }
 
     #[test]

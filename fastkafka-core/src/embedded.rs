@@ -72,7 +72,10 @@ fn create_topic_on(
     };
     mock_result(
         err,
-        &format!("create topic `{topic}` with {partitions} partitions"),
+        &format!(
+            "create topic `{topic}` with {}",
+            crate::partition::PartitionCount(partitions)
+        ),
     )
 }
 

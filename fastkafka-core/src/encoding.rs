@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to Kafka by a #[produces] function",
     label = "this message type needs `Serialize` and `JsonSchema`",
-    note = "add `#[derive(Serialize, JsonSchema)]` to `{Self}` (serde and schemars in Cargo.toml)"
+    note = "add `#[derive(Serialize, JsonSchema)]` to `{Self}`, with the derives of `fastkafka::prelude`: a `JsonSchema` derived with a schemars other than 1.x (e.g. 0.8) does not count"
 )]
 pub trait Message: Serialize + JsonSchema {}
 

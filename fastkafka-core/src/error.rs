@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::partition::PartitionCount;
+
 /// Everything that can go wrong in a fastkafka app, with messages that say what to do.
 ///
 /// Match on the variants to react to a specific failure:
@@ -22,11 +24,11 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// `--kafka-broker NAME` named a broker the app does not define.
-    #[error("unknown Kafka broker `{name}`; this app knows {known}; pass one of them, `embedded`, or a HOST:PORT bootstrap address")]
+    #[error("unknown Kafka broker `{name}`; {}", broker_choices(known))]
     UnknownBroker {
         /// The name that was asked for.
         name: String,
-        /// The names the app defines, ready to print.
+        /// The names the app defines, ready to print (empty when it names none).
         known: String,
     },
     /// The app's configuration is inconsistent (a bad property, a duplicate topic, ...).
@@ -48,7 +50,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A pinned partition does not exist in the topic; nothing was sent.
-    #[error("partition {partition} does not exist in topic `{topic}`, which has {partition_count} partitions (0..={last}); pin a partition in that range or leave it unset", last = partition_count - 1)]
+    #[error("partition {partition} does not exist in topic `{topic}`, which has {} (0..={last}); pin a partition in that range or leave it unset", PartitionCount(*partition_count), last = partition_count - 1)]
     PartitionOutOfRange {
         /// The topic.
         topic: String,
@@ -58,7 +60,7 @@ pub enum Error {
         partition_count: i32,
     },
     /// A custom partitioner chose a partition the topic does not have; nothing was sent.
-    #[error("the custom partitioner of `{function}` chose partition {partition} for topic `{topic}`, which has {partition_count} partitions; it must return a value in 0..{partition_count}")]
+    #[error("the custom partitioner of `{function}` chose partition {partition} for topic `{topic}`, which has {}; it must return a value in 0..{partition_count}", PartitionCount(*partition_count))]
     PartitionerOutOfRange {
         /// The producer function.
         function: &'static str,
@@ -234,14 +236,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Lists names for an error message: "`a`, `b`" or "no named brokers".
+/// Lists names for an error message: "`a`, `b`" (nothing for no names).
 pub(crate) struct NameList<'a>(pub &'a [&'a str]);
 
 impl fmt::Display for NameList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("no named brokers");
-        }
         for (i, name) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
@@ -249,6 +248,16 @@ impl fmt::Display for NameList<'_> {
             write!(f, "`{name}`")?;
         }
         Ok(())
+    }
+}
+
+/// What `--kafka-broker` accepts, given the names the app defines (`known`, listed).
+fn broker_choices(known: &str) -> String {
+    const ALWAYS: &str = "`embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address";
+    if known.is_empty() {
+        format!("this app names no brokers: pass {ALWAYS}")
+    } else {
+        format!("this app knows {known}; pass one of them, {ALWAYS}")
     }
 }
 
@@ -278,6 +287,57 @@ mod tests {
             source: KafkaError::MessageProduction(code),
         }
         .to_string()
+    }
+
+    #[test]
+    fn an_unknown_broker_name_says_what_to_pass_instead() {
+        let unnamed = Error::UnknownBroker {
+            name: "prod".into(),
+            known: NameList(&[]).to_string(),
+        }
+        .to_string();
+        assert_eq!(
+            unnamed,
+            "unknown Kafka broker `prod`; this app names no brokers: pass `embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address"
+        );
+        let named = Error::UnknownBroker {
+            name: "prod".into(),
+            known: NameList(&["dev", "staging"]).to_string(),
+        }
+        .to_string();
+        assert_eq!(
+            named,
+            "unknown Kafka broker `prod`; this app knows `dev`, `staging`; pass one of them, `embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address"
+        );
+    }
+
+    #[test]
+    fn partition_counts_read_right_for_one_partition() {
+        let pinned = Error::PartitionOutOfRange {
+            topic: "orders".into(),
+            partition: 1,
+            partition_count: 1,
+        }
+        .to_string();
+        assert!(
+            pinned.contains("which has 1 partition (0..=0);"),
+            "{pinned}"
+        );
+        let chosen = Error::PartitionerOutOfRange {
+            function: "to_orders",
+            topic: "orders".into(),
+            partition: 3,
+            partition_count: 1,
+        }
+        .to_string();
+        assert!(chosen.contains("which has 1 partition;"), "{chosen}");
+        let three = Error::PartitionOutOfRange {
+            topic: "orders".into(),
+            partition: 3,
+            partition_count: 3,
+        }
+        .to_string();
+        assert!(three.contains("which has 3 partitions (0..=2);"), "{three}");
     }
 
     #[test]

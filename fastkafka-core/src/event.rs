@@ -43,7 +43,10 @@ impl<T> KafkaEvent<T> {
 
     /// Sets the key: `b"bytes"`, `&[u8]`, `Vec<u8>`, `&str` or `String`.
     ///
-    /// Messages with the same key go to the same partition.
+    /// Messages with the same key go to the same partition: murmur2 of the key, as the
+    /// Java client places it, unless the message is pinned with [`partition`](Self::partition)
+    /// or the producer has a custom partitioner (`#[produces(partitioner = ..)]`), which
+    /// is given the key instead.
     pub fn key(mut self, key: impl IntoKey) -> Self {
         self.key = Some(key.into_key());
         self

@@ -83,9 +83,21 @@ pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
 /// `Result<Vec<PendingDelivery>>`): `Ok` once the message is queued, and the
 /// [`PendingDelivery`] resolves to where it landed.
 ///
-/// Arguments: `topic = "..."` (default: the function's name without its `to_` prefix),
-/// `broker = "name"` (pin a named broker instead of following `--kafka-broker`),
-/// `description = "..."` (default: the doc comment).
+/// Arguments:
+/// - `topic = "..."`: default, the function's name without its `to_` prefix;
+/// - `broker = "name"`: pin a named broker instead of following `--kafka-broker`;
+/// - `description = "..."`: for the docs; default, the doc comment;
+/// - `partitioner = path::to::fn`: a [`PartitionerFn`] that chooses the partition of
+///   every record not pinned with [`KafkaEvent::partition`], from its key (if any) and
+///   the topic's partition count;
+/// - `keyless = "sticky" | "round_robin" | "random"`: where records without a key go
+///   (see [`KeylessStrategy`]); default, the app's
+///   [`keyless_strategy`](FastKafkaBuilder::keyless_strategy), else `"sticky"`.
+///
+/// A record goes to the partition pinned with [`KafkaEvent::partition`]; else where the
+/// `partitioner` puts it; else, if it has a key, to murmur2 of the key modulo the
+/// partition count, as the Java client places it; else by the keyless strategy. The
+/// app's AsyncAPI document states each producer's rule.
 ///
 /// ```no_run
 /// use fastkafka::prelude::*;
@@ -97,6 +109,23 @@ pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
 /// async fn to_orders(id: u64) -> KafkaEvent<Order> {
 ///     KafkaEvent::new(Order { id }).key(id.to_string())
 /// }
+///
+/// /// Orders of a region to that region's partition.
+/// fn by_region(key: Option<&[u8]>, partition_count: i32) -> i32 {
+///     let region = key.and_then(|k| k.first()).copied().unwrap_or(0);
+///     i32::from(region) % partition_count
+/// }
+///
+/// #[produces(topic = "orders.by_region", partitioner = by_region)]
+/// async fn to_regional_orders(region: u8, id: u64) -> KafkaEvent<Order> {
+///     KafkaEvent::new(Order { id }).key(vec![region])
+/// }
+///
+/// // No key: spread one record at a time over the partitions.
+/// #[produces(topic = "audit", keyless = "round_robin")]
+/// async fn to_audit(line: String) -> String {
+///     line
+/// }
 /// ```
 pub use fastkafka_macros::produces;
 
@@ -104,9 +133,9 @@ pub use fastkafka_macros::produces;
 /// producers and supervised by the runtime.
 ///
 /// It returns `()` or `Result<(), E>`. A failure (error or panic) is logged with the
-/// function's name and the task restarts with exponential backoff;
-/// `#[run_in_background(restart = "never")]` leaves it stopped instead. On shutdown
-/// the task is cancelled at its next `.await`.
+/// function's name and the task restarts with exponential backoff
+/// (`restart = "on_failure"`, the default); `#[run_in_background(restart = "never")]`
+/// leaves it stopped instead. On shutdown the task is cancelled at its next `.await`.
 ///
 /// ```no_run
 /// use fastkafka::prelude::*;
@@ -155,12 +184,41 @@ pub use fastkafka_macros::consumes;
 /// The rdkafka crate fastkafka is built on, for its configuration and error types.
 pub use rdkafka;
 
+/// The serde crate (1.x) fastkafka encodes and decodes messages with.
+///
+/// serde's derives name the crate `serde`, which a crate without serde in its
+/// Cargo.toml does not have; point them here instead:
+///
+/// ```
+/// use fastkafka::prelude::*;
+///
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// #[serde(crate = "fastkafka::serde")]
+/// struct Order {
+///     id: u64,
+/// }
+/// ```
+pub use serde;
+
+/// The schemars crate (1.x) fastkafka documents message types with. `JsonSchema` from
+/// [`prelude`] is its derive; with the prelude's glob import it needs nothing more.
+pub use schemars;
+
+/// The tracing crate fastkafka logs through: `fastkafka::tracing::info!(..)` logs from an
+/// app without a tracing dependency of its own.
+pub use tracing;
+
 /// What an app needs: `use fastkafka::prelude::*;`.
 ///
-/// The derives `Serialize`, `Deserialize` and `JsonSchema` are re-exported for
-/// convenience; the crate using them still needs `serde` and `schemars` in its
-/// Cargo.toml, as their derives name those crates.
+/// With it, `#[derive(JsonSchema)]` works in a crate that does not name schemars in its
+/// Cargo.toml: the derive's code names `schemars`, which the glob import brings into
+/// scope ([`schemars`], 1.x). A crate that does name schemars must
+/// use 1.x: with another version (e.g. 0.8) the derive reports "`schemars` is
+/// ambiguous". `#[derive(Serialize, Deserialize)]` name the crate `serde` directly:
+/// either have `serde = { version = "1", features = ["derive"] }` in Cargo.toml, or
+/// add `#[serde(crate = "fastkafka::serde")]` to the type (see [`serde`]).
 pub mod prelude {
+    pub use crate::schemars;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
         KafkaEvent, PendingDelivery,
@@ -182,7 +240,17 @@ pub mod prelude {
 /// ```
 #[macro_export]
 macro_rules! main {
-    ($app:path) => {
+    // `main!(app())`: a call, where the function itself is wanted. Caught before `path`,
+    // whose parser would take `app()` for `Fn()` sugar and fail on it.
+    ($($app:ident)::+ ( $($args:tt)* ) $(,)?) => {
+        ::core::compile_error!(::core::concat!(
+            "fastkafka::main! takes the function that builds the app, not a call to it: write `fastkafka::main!(",
+            ::core::stringify!($($app)::+),
+            ")`"
+        ));
+        fn main() {}
+    };
+    ($app:path $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::__private::app_main($app)
         }
@@ -195,8 +263,8 @@ pub mod __private {
     pub use crate::background::BackgroundTaskSpec;
     pub use crate::cli::app_main;
     pub use crate::consumer::{
-        decode_json, incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson,
-        DecodeProbe, DecodeRaw, Decoded, EventMetadata,
+        incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson, DecodeProbe,
+        DecodeRaw, DecodeUnsupported, Decoded, EventMetadata,
     };
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::BoxError;

@@ -154,6 +154,24 @@ pub struct ParseKeylessStrategyError {
     input: String,
 }
 
+/// A number of partitions the way a message says it: `1 partition`, `3 partitions`.
+///
+/// ```
+/// use fastkafka::partition::PartitionCount;
+///
+/// assert_eq!(format!("with {}", PartitionCount(1)), "with 1 partition");
+/// assert_eq!(format!("with {}", PartitionCount(3)), "with 3 partitions");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCount(pub i32);
+
+impl fmt::Display for PartitionCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.0 == 1 { "" } else { "s" };
+        write!(f, "{} partition{s}", self.0)
+    }
+}
+
 /// A lock-free round-robin counter: successive calls give exactly 0, 1, …,
 /// `partition_count - 1`, 0, … with no skip or repeat, also across threads (each
 /// call gets the next slot) and however many calls are made.

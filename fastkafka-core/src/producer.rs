@@ -46,6 +46,8 @@ pub struct ProducerSpec {
     pub message_type: &'static str,
     /// `partitioner = path`: a custom partitioner for this function.
     pub partitioner: Option<PartitionerFn>,
+    /// The `partitioner` path as written, for the docs.
+    pub partitioner_name: Option<&'static str>,
     /// `keyless = "..."`: the keyless strategy for this function.
     pub keyless: Option<KeylessStrategy>,
     /// Bound to a running producer while the app runs.

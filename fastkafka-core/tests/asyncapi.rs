@@ -65,6 +65,43 @@ async fn on_readings(batch: Vec<Envelope<Reading>>) {
     let _ = batch;
 }
 
+// Producers that place their records by different rules.
+
+/// Even numbers to partition 0, odd ones to 1; no key: 0.
+fn by_parity(key: Option<&[u8]>, _partition_count: i32) -> i32 {
+    key.map_or(0, |k| i32::from(k.last().copied().unwrap_or(0) % 2))
+}
+
+#[produces(topic = "placement.keyed")]
+async fn to_keyed(n: u32) -> KafkaEvent<u32> {
+    KafkaEvent::new(n).key(n.to_string())
+}
+
+#[produces(topic = "placement.partitioned", partitioner = by_parity)]
+async fn to_partitioned(n: u32) -> KafkaEvent<u32> {
+    KafkaEvent::new(n).key(n.to_string())
+}
+
+#[produces(topic = "placement.keyless", keyless = "round_robin")]
+async fn to_round_robin(n: u32) -> u32 {
+    n
+}
+
+#[produces(topic = "placement.keyless_partitioned", partitioner = by_parity)]
+async fn to_keyless_partitioned(n: u32) -> u32 {
+    n
+}
+
+#[produces(topic = "placement.mixed")]
+async fn to_mixed_by_hash(n: u32) -> KafkaEvent<u32> {
+    KafkaEvent::new(n).key(n.to_string())
+}
+
+#[produces(topic = "placement.mixed", partitioner = by_parity)]
+async fn to_mixed_by_parity(n: u32) -> KafkaEvent<u32> {
+    KafkaEvent::new(n).key(n.to_string())
+}
+
 fn app() -> FastKafka {
     FastKafka::builder()
         .title("Sensors <script>")
@@ -196,4 +233,98 @@ fn uncommon_shapes_are_documented_and_valid() {
     // The document is the same every time.
     assert_eq!(doc, app().asyncapi());
     let _: Value = doc;
+}
+
+#[test]
+fn each_producer_documents_where_its_records_go() {
+    let doc = app().asyncapi();
+    let says = |operation: &str| {
+        doc["operations"][operation]["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let key = |channel: &str, message: &str| {
+        doc["channels"][channel]["messages"][message]["bindings"]["kafka"]["key"]["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Keyed, default rule: pinned, else murmur2 of the key, else the keyless strategy
+    // (the app's default, sticky).
+    let keyed = says("to_keyed");
+    assert!(
+        keyed.contains("pinned with KafkaEvent::partition goes to that partition"),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("murmur2(key) modulo the partition count, as the Java client"),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("records without a key are placed by the keyless strategy `sticky`"),
+        "{keyed}"
+    );
+    assert!(key("placement_keyed", "u32").contains("murmur2"));
+
+    // A custom partitioner: named, and no murmur2 promise anywhere.
+    let partitioned = says("to_partitioned");
+    assert!(
+        partitioned.contains("pinned with KafkaEvent::partition"),
+        "{partitioned}"
+    );
+    assert!(
+        partitioned.contains("the custom partitioner `by_parity`"),
+        "{partitioned}"
+    );
+    assert!(!partitioned.contains("murmur2"), "{partitioned}");
+    let partitioned_key = key("placement_partitioned", "u32");
+    assert!(partitioned_key.contains("`by_parity`"), "{partitioned_key}");
+    assert!(!partitioned_key.contains("murmur2"), "{partitioned_key}");
+
+    // Keyless producers: their strategy, and no key promise.
+    let round_robin = says("to_round_robin");
+    assert!(round_robin.contains("carry no key"), "{round_robin}");
+    assert!(
+        round_robin.contains("`round_robin`: to partitions 0, 1, 2, … in turn"),
+        "{round_robin}"
+    );
+    assert!(!round_robin.contains("murmur2"), "{round_robin}");
+    let sticky = says("to_readings");
+    assert!(sticky.contains("carry no key"), "{sticky}");
+    assert!(sticky.contains("`sticky`"), "{sticky}");
+    let keyless_partitioned = says("to_keyless_partitioned");
+    assert!(
+        keyless_partitioned
+            .contains("the custom partitioner `by_parity` chooses each record's partition"),
+        "{keyless_partitioned}"
+    );
+    assert!(
+        !keyless_partitioned.contains("keyless strategy"),
+        "{keyless_partitioned}"
+    );
+
+    // Two producers with different rules on one topic: the shared key says neither.
+    let mixed = key("placement_mixed", "u32");
+    assert!(mixed.contains("different rules"), "{mixed}");
+    assert!(says("to_mixed_by_hash").contains("murmur2"));
+    assert!(says("to_mixed_by_parity").contains("`by_parity`"));
+
+    // The app's keyless strategy is the default of producers that do not choose one.
+    let random = FastKafka::builder()
+        .keyless_strategy(fastkafka::KeylessStrategy::Random)
+        .build()
+        .asyncapi();
+    let keyed = random["operations"]["to_keyed"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(
+        keyed.contains("keyless strategy `random`: each to a random partition"),
+        "{keyed}"
+    );
+    let own = random["operations"]["to_round_robin"]["description"]
+        .as_str()
+        .unwrap();
+    assert!(own.contains("`round_robin`"), "{own}");
 }

@@ -30,6 +30,25 @@ fn batch_element(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// What to write instead of a borrowed message type: the message is decoded for the
+/// function and handed over, so the function owns it.
+fn by_value(reference: &syn::TypeReference) -> String {
+    let elem = &reference.elem;
+    let elem_text = quote!(#elem).to_string().replace(' ', "");
+    let owned = match &**elem {
+        Type::Path(p) if p.path.is_ident("str") => "String",
+        Type::Slice(s) if matches!(&*s.elem, Type::Path(p) if p.path.is_ident("u8")) => "Vec<u8>",
+        _ => &elem_text,
+    };
+    let mutability = if reference.mutability.is_some() {
+        "mut "
+    } else {
+        ""
+    };
+    let written = format!("&{mutability}{elem_text}");
+    format!("a #[consumes] function owns the messages it receives: write `{owned}` instead of `{written}`")
+}
+
 fn is_metadata(ty: &Type) -> bool {
     matches!(last_segment(ty), Some((name, None)) if name == "EventMetadata")
 }
@@ -65,6 +84,9 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         Some(elem) => (elem, true),
         None => (first, false),
     };
+    if let Type::Reference(reference) = message_ty {
+        errors.spanned(message_ty, by_value(reference));
+    }
     let with_meta = match inputs.get(1).and_then(|a| arg_type(a)) {
         None => false,
         Some(ty) => {
@@ -153,15 +175,14 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
     let schema = quote_spanned! {message_ty.span()=> #private::incoming_schema_of::<#message_ty> };
     let json_decoder = args.decoder.as_ref().is_some_and(|d| d.value() == "json");
-    let decode = if json_decoder {
-        quote!(|payload| #private::decode_json::<#message_ty>(payload))
-    } else {
-        quote! {
-            |payload| {
-                #[allow(unused_imports)]
-                use #private::{DecodeJson as _, DecodeRaw as _};
-                #private::DecodeProbe::<#message_ty>::new().fk_decode(payload)
-            }
+    // The probe picks the decoding by type (see `DecodeProbe`); `decoder = "json"` leaves
+    // the raw decodings out of scope, so that `String` and `Vec<u8>` are read as JSON.
+    let raw = (!json_decoder).then(|| quote!(DecodeRaw as _,));
+    let decode = quote! {
+        |payload| {
+            #[allow(unused_imports)]
+            use #private::{#raw DecodeJson as _, DecodeUnsupported as _};
+            #private::DecodeProbe::<#message_ty>::new().fk_decode(payload)
         }
     };
     let invoke = match (batch, with_meta) {

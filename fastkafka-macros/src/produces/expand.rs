@@ -55,6 +55,52 @@ fn shape(ty: &Type) -> Shape<'_> {
     }
 }
 
+/// What the function returns after the macro: one pending delivery, or one per message
+/// of a batch.
+fn output(shape: &Shape<'_>) -> TokenStream {
+    match shape {
+        Shape::Plain(_) | Shape::Event(_) => quote!(::fastkafka::PendingDelivery),
+        Shape::Batch(_) | Shape::EventBatch(_) => {
+            quote!(::std::vec::Vec<::fastkafka::PendingDelivery>)
+        }
+    }
+}
+
+/// The function as the macro would have made it, for when its arguments or signature
+/// are wrong: an `async fn` returning `fastkafka::Result<PendingDelivery>` (or the
+/// batch's `Vec`), so that its callers' `.await?` type-checks and the user sees only
+/// the error about the attribute. The body is kept, unused, so that mistakes in it
+/// are still reported; calling the function panics (it cannot compile anyway).
+pub(crate) fn stand_in(func: &ItemFn) -> TokenStream {
+    let ret = return_type(func);
+    let output = match ret {
+        Some(ret) => output(&shape(ret)),
+        None => quote!(::fastkafka::PendingDelivery),
+    };
+    let annotation = ret.map(|ret| quote!(: #ret));
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let (fn_token, name, generics, inputs) =
+        (&sig.fn_token, &sig.ident, &sig.generics, &sig.inputs);
+    let where_clause = &generics.where_clause;
+    quote! {
+        #(#attrs)*
+        #[allow(unreachable_code, unused_variables)]
+        #vis async #fn_token #name #generics(#inputs) -> ::fastkafka::Result<#output>
+        #where_clause
+        {
+            let _ = async move {
+                let _ #annotation = async move #block.await;
+            };
+            ::core::unimplemented!("#[produces] reported an error for this function")
+        }
+    }
+}
+
 pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     check_plain_async_fn(func, "produces", EXAMPLE, &mut errors);
@@ -105,6 +151,13 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         Some(path) => quote_spanned! {path.span()=> #private_path::custom_partitioner(#path)},
         None => quote!(::core::option::Option::None),
     };
+    let partitioner_name = match &args.partitioner {
+        Some(path) => {
+            let name = quote!(#path).to_string().replace(' ', "");
+            quote!(::core::option::Option::Some(#name))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let keyless = match &args.keyless {
         Some((_, variant)) => {
             let variant = format_ident!("{}", variant);
@@ -126,49 +179,38 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let encode = quote! {
         |__fastkafka_message| #private::EncodeProbe(__fastkafka_message).fk_encode(#topic)
     };
-    let (output, send) = match shape {
-        Shape::Plain(_) => (
-            quote!(::fastkafka::PendingDelivery),
-            quote! {
-                let #event = ::fastkafka::KafkaEvent::new(#event).try_map(#encode)?;
-                #private::produce(&#spec, #event).await
-            },
-        ),
-        Shape::Event(_) => (
-            quote!(::fastkafka::PendingDelivery),
-            quote! {
-                let #event = #event.try_map(#encode)?;
-                #private::produce(&#spec, #event).await
-            },
-        ),
-        Shape::Batch(_) => (
-            quote!(::std::vec::Vec<::fastkafka::PendingDelivery>),
-            quote! {
-                let #event = #event
-                    .into_iter()
-                    .map(|m| ::fastkafka::KafkaEvent::new(m).try_map(#encode))
-                    .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
-                #private::produce_batch(&#spec, #event).await
-            },
-        ),
-        Shape::EventBatch(_) => (
-            quote!(::std::vec::Vec<::fastkafka::PendingDelivery>),
-            quote! {
-                let ::fastkafka::KafkaEvent { message, key, partition, headers, timestamp } = #event;
-                let #event = message
-                    .into_iter()
-                    .map(|m| {
-                        let mut e = ::fastkafka::KafkaEvent::new(m).try_map(#encode)?;
-                        e.key = key.clone();
-                        e.partition = partition;
-                        e.headers = headers.clone();
-                        e.timestamp = timestamp;
-                        ::core::result::Result::Ok(e)
-                    })
-                    .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
-                #private::produce_batch(&#spec, #event).await
-            },
-        ),
+    let output = output(&shape);
+    let send = match shape {
+        Shape::Plain(_) => quote! {
+            let #event = ::fastkafka::KafkaEvent::new(#event).try_map(#encode)?;
+            #private::produce(&#spec, #event).await
+        },
+        Shape::Event(_) => quote! {
+            let #event = #event.try_map(#encode)?;
+            #private::produce(&#spec, #event).await
+        },
+        Shape::Batch(_) => quote! {
+            let #event = #event
+                .into_iter()
+                .map(|m| ::fastkafka::KafkaEvent::new(m).try_map(#encode))
+                .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
+            #private::produce_batch(&#spec, #event).await
+        },
+        Shape::EventBatch(_) => quote! {
+            let ::fastkafka::KafkaEvent { message, key, partition, headers, timestamp } = #event;
+            let #event = message
+                .into_iter()
+                .map(|m| {
+                    let mut e = ::fastkafka::KafkaEvent::new(m).try_map(#encode)?;
+                    e.key = key.clone();
+                    e.partition = partition;
+                    e.headers = headers.clone();
+                    e.timestamp = timestamp;
+                    ::core::result::Result::Ok(e)
+                })
+                .collect::<::fastkafka::Result<::std::vec::Vec<_>>>()?;
+            #private::produce_batch(&#spec, #event).await
+        },
     };
 
     let attrs = &func.attrs;
@@ -192,6 +234,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 schema: #schema,
                 message_type: #message_type_name,
                 partitioner: #partitioner,
+                partitioner_name: #partitioner_name,
                 keyless: #keyless,
                 slot: #private::ProducerSlot::new(),
             };

@@ -21,6 +21,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         };
     match args::parse(args).and_then(|args| expand::producer(args, &func)) {
         Ok(tokens) => tokens,
-        Err(err) => crate::errors::with_item(quote::quote!(#func), err),
+        Err(err) => crate::errors::with_item(expand::stand_in(&func), err),
     }
 }

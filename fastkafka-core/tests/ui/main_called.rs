@@ -1,0 +1,5 @@
+fn app() -> fastkafka::FastKafka {
+    fastkafka::FastKafka::builder().title("my app").build()
+}
+
+fastkafka::main!(app());
