@@ -10,8 +10,10 @@ use crate::UsageError;
 
 /// Serve the embedded Kafka broker (librdkafka's mock cluster) until Ctrl-C.
 ///
-/// Prints `bootstrap.servers=HOST:PORT` as its first line. Data lives in memory and is
-/// gone when it stops. Topics are created on first use.
+/// Prints `bootstrap.servers=HOST:PORT` as its first line. Every message is kept, in
+/// memory, until it stops (memory grows with what is produced; nothing is deleted).
+/// Topics are created on first use, or by an app's admin client with the partitions it
+/// declares.
 #[derive(Args)]
 #[command(
     after_help = "Example:\n  fastkafka broker --port 9092 --partitions 3\n  # then: hello_app run --kafka-broker localhost:9092"
@@ -45,7 +47,7 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "bootstrap.servers={}", broker.bootstrap_servers())?;
     writeln!(
         out,
-        "embedded Kafka broker ready: new topics get {}; Ctrl-C stops it (data is kept in memory only)",
+        "embedded Kafka broker ready: new topics get {} unless an app creates them with its own; every message is kept in memory until Ctrl-C stops it",
         fastkafka::partition::PartitionCount(args.partitions)
     )?;
     out.flush()?;

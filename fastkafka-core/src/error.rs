@@ -86,6 +86,11 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The app could not start against its broker: the broker did not answer within
+    /// the start-up timeout, refused the login, or refused to create a declared topic.
+    /// Not a usage error: the same command may work once the broker is fixed.
+    #[error("the app cannot start: {0}")]
+    Startup(String),
     /// The message could not be put on the producer's local queue.
     #[error("could not queue the message for topic `{topic}`: {source}")]
     Enqueue {

@@ -102,14 +102,14 @@ pub(crate) async fn ensure(
             ),
             _ => String::new(),
         };
-        Error::Config(format!("cannot create the topics {names:?}: {e}{hint}"))
+        Error::Startup(format!("cannot create the topics {names:?}: {e}{hint}"))
     })?;
     for result in results {
         match result {
             Ok(topic) => tracing::info!(topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(Error::Config(format!(
+                return Err(Error::Startup(format!(
                     "cannot create topic `{topic}`: {code}"
                 )))
             }
@@ -160,14 +160,14 @@ async fn wait_for_metadata(
             Err(e) => e,
         };
         if is_refused_login(&error) {
-            return Err(Error::Config(format!(
+            return Err(Error::Startup(format!(
                 "the Kafka broker at {} refused the connection: {error}; check the broker's security settings (Broker::security)",
                 broker.bootstrap
             )));
         }
         if let Some(limit) = startup_timeout {
             if started.elapsed() >= limit {
-                return Err(Error::Config(format!(
+                return Err(Error::Startup(format!(
                     "the Kafka broker at {} did not answer within the start-up timeout of {} s ({error}); is it running at that address?",
                     broker.bootstrap,
                     limit.as_secs()

@@ -127,3 +127,76 @@ fn every_acknowledged_message_stays_readable_past_the_mock_clusters_5_mib() {
         assert_eq!(&payload[..8], format!("{i:08}").as_bytes());
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An app that declares topics, started before its broker (a supervisor, a compose
+/// file, a reboot), waits for the broker and then creates its topics, as a
+/// producer-only app would wait; it does not exit.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_started_before_its_broker_waits_for_it_then_creates_its_topics() {
+    let _turn = fastkafka::testing::exclusive().await;
+    fastkafka::testing::capture_logs();
+    let port = free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let app = fastkafka::FastKafka::builder()
+        .title("waits for its broker")
+        .topic("waited_for", 2)
+        .build();
+    let target = bootstrap.clone();
+    let start = tokio::spawn(async move { app.start(&target).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !start.is_finished(),
+        "the app gave up on a broker that is not up yet"
+    );
+
+    let mut broker = EmbeddedBroker::with_partitions(1).unwrap();
+    broker.listen_on(port).unwrap();
+    let running = tokio::time::timeout(Duration::from_secs(30), start)
+        .await
+        .expect("the app did not start once its broker was up")
+        .unwrap()
+        .unwrap();
+    let b = bootstrap.clone();
+    let partitions = tokio::task::spawn_blocking(move || partitions_of(&b, "waited_for"))
+        .await
+        .unwrap();
+    assert_eq!(
+        partitions, 2,
+        "the declared topic was created with its partitions"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_up_timeout_fails_the_start_naming_the_broker() {
+    let _turn = fastkafka::testing::exclusive().await;
+    fastkafka::testing::capture_logs();
+    let bootstrap = format!("127.0.0.1:{}", free_port());
+    let app = fastkafka::FastKafka::builder()
+        .title("gives up")
+        .topic("never_created", 1)
+        .startup_timeout(Duration::from_secs(1))
+        .build();
+    let started = std::time::Instant::now();
+    let error = match app.start(&bootstrap).await {
+        Ok(_) => panic!("started without a broker"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.contains(&bootstrap) && error.contains("start-up timeout of 1 s"),
+        "{error}"
+    );
+}
