@@ -123,7 +123,7 @@ impl FastKafka {
             })?;
         }
 
-        crate::topics::ensure(&resolved, &self.topics_to_create()).await?;
+        crate::topics::ensure(&resolved, &self.topics_to_create(), self.replication_factor).await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);
