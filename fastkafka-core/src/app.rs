@@ -41,6 +41,7 @@ pub struct FastKafka {
     pub(crate) flush_timeout: Duration,
     pub(crate) startup_timeout: Option<Duration>,
     pub(crate) topics: Vec<(String, i32)>,
+    pub(crate) replication_factor: Option<i32>,
     pub(crate) partitioner: Option<PartitionerFn>,
     pub(crate) keyless: KeylessStrategy,
     pub(crate) on_delivery: Option<DeliveryHook>,
@@ -92,6 +93,7 @@ impl FastKafka {
                 flush_timeout: Duration::from_secs(30),
                 startup_timeout: None,
                 topics: Vec::new(),
+                replication_factor: None,
                 partitioner: None,
                 keyless: KeylessStrategy::default(),
                 on_delivery: None,
@@ -119,6 +121,12 @@ impl FastKafka {
     /// partition counts.
     pub fn declared_topics(&self) -> &[(String, i32)] {
         &self.topics
+    }
+
+    /// The replication factor of the topics the app creates, set with
+    /// [`FastKafkaBuilder::replication_factor`]; `None`: the broker's default.
+    pub fn replication_factor(&self) -> Option<i32> {
+        self.replication_factor
     }
 
     /// What the app creates at start when missing: the declared topics, and the
@@ -361,8 +369,9 @@ impl FastKafkaBuilder {
     }
 
     /// Declares a topic the app needs, with its partition count. At start, a declared
-    /// topic that does not exist yet is created (on a real broker with the broker's
-    /// default replication factor); one that exists is left as it is.
+    /// topic that does not exist yet is created (on a real broker with the replication
+    /// factor set with [`FastKafkaBuilder::replication_factor`], else the broker's
+    /// default); one that exists is left as it is.
     ///
     /// Without a declaration, a topic is created on first use with the broker's
     /// default partition count (3 on the embedded broker), if the broker allows it.
@@ -372,6 +381,31 @@ impl FastKafkaBuilder {
         let name = name.into();
         self.app.topics.retain(|(n, _)| *n != name);
         self.app.topics.push((name, partitions));
+        self
+    }
+
+    /// The replication factor of every topic the app creates at start (the declared
+    /// topics and the dead-letter topics, see [`FastKafka::topics_to_create`]): how many
+    /// brokers keep a copy of each partition. Without it, the broker's
+    /// `default.replication.factor` applies (1 unless the cluster sets it).
+    ///
+    /// In production, 3 with the topic's `min.insync.replicas` at 2 (the app produces
+    /// with `acks=all`) keeps every acknowledged message through the loss of one broker
+    /// (see `docs/production.md`). A cluster with fewer brokers than this refuses to
+    /// create the topic and the app stops at start, saying so; a topic that exists is
+    /// left as it is. The embedded broker is a single broker and ignores it.
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    ///
+    /// let app = FastKafka::builder()
+    ///     .topic("orders", 6)
+    ///     .replication_factor(3)
+    ///     .build();
+    /// assert_eq!(app.replication_factor(), Some(3));
+    /// ```
+    pub fn replication_factor(mut self, replicas: i32) -> Self {
+        self.app.replication_factor = Some(replicas);
         self
     }
 

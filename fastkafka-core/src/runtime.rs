@@ -123,7 +123,13 @@ impl FastKafka {
             })?;
         }
 
-        crate::topics::ensure(&resolved, &self.topics_to_create(), self.startup_timeout).await?;
+        crate::topics::ensure(
+            &resolved,
+            &self.topics_to_create(),
+            self.replication_factor,
+            self.startup_timeout,
+        )
+        .await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);

@@ -19,14 +19,21 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const PROBE_PAUSE: Duration = Duration::from_millis(500);
 
 /// Makes sure every declared topic exists on `broker`, waiting for the broker to
-/// answer first (for at most `startup_timeout`, if given).
+/// answer first (for at most `startup_timeout`, if given); a missing topic is created
+/// with `replication_factor` replicas (`None`: the broker's default).
 pub(crate) async fn ensure(
     broker: &ResolvedBroker,
     topics: &[(String, i32)],
+    replication_factor: Option<i32>,
     startup_timeout: Option<Duration>,
 ) -> Result<()> {
     if topics.is_empty() {
         return Ok(());
+    }
+    if let Some(replicas @ ..=0) = replication_factor {
+        return Err(Error::Config(format!(
+            "the replication factor is {replicas}; a topic needs at least 1 replica"
+        )));
     }
     for (topic, partitions) in topics {
         if *partitions < 1 {
@@ -36,7 +43,8 @@ pub(crate) async fn ensure(
         }
     }
     // The embedded broker of this run, or one this process started (tests): its mock
-    // cluster has no CreateTopics API, so create the topics directly.
+    // cluster has no CreateTopics API, so create the topics directly. It is one broker:
+    // the replication factor does not apply.
     let create = |topic: &str, partitions: i32| match &broker.embedded {
         Some(embedded) => Some(embedded.create_topic(topic, partitions)),
         None => crate::embedded::create_topic_in_process(&broker.bootstrap, topic, partitions),
@@ -81,7 +89,7 @@ pub(crate) async fn ensure(
             None => missing.push(NewTopic::new(
                 topic,
                 *partitions,
-                TopicReplication::Fixed(-1),
+                TopicReplication::Fixed(replication_factor.unwrap_or(-1)),
             )),
         }
     }
@@ -104,10 +112,19 @@ pub(crate) async fn ensure(
         };
         Error::Startup(format!("cannot create the topics {names:?}: {e}{hint}"))
     })?;
+    let brokers = metadata.brokers().len();
     for result in results {
         match result {
-            Ok(topic) => tracing::info!(topic, "created topic"),
+            Ok(topic) => tracing::info!(topic, replication_factor, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, RDKafkaErrorCode::InvalidReplicationFactor)) => {
+                return Err(Error::Config(format!(
+                    "cannot create topic `{topic}` with replication factor {}: the cluster has \
+                     {brokers} broker(s) available; lower it with FastKafkaBuilder::replication_factor \
+                     (1 for a single-broker development Kafka) or wait for the brokers",
+                    replication_factor.map_or("(the broker's default)".to_string(), |r| r.to_string())
+                )))
+            }
             Err((topic, code)) => {
                 return Err(Error::Startup(format!(
                     "cannot create topic `{topic}`: {code}"

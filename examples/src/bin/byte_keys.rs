@@ -6,6 +6,8 @@ pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Byte keys")
         .topic("hello-world-2", 3)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         .build()
 }
 

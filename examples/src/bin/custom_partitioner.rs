@@ -22,6 +22,8 @@ pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Custom partitioner")
         .topic("hello-world-4", 3)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         .build()
 }
 

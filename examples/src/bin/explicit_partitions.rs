@@ -13,6 +13,8 @@ pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Explicit partitions")
         .topic("hello-world-1", 3)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         .build()
 }
 

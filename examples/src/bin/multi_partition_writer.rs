@@ -19,6 +19,8 @@ pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Multi-partition writer")
         .topic("counter", 2)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         // Every message's delivery report, as confluent-kafka's `on_delivery` callback.
         .on_delivery(|report| match report.error {
             None => tracing::info!(

@@ -73,6 +73,8 @@ pub fn app() -> FastKafka {
         )
         .default_broker("development")
         .topic("orders.v1", 3)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         .build()
 }
 // ANCHOR_END: app

@@ -14,6 +14,8 @@ pub fn app() -> FastKafka {
     FastKafka::builder()
         .title("Routing table")
         .topic("user_events", 3)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         .keyless_strategy(fastkafka::KeylessStrategy::RoundRobin)
         .build()
 }

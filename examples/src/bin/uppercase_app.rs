@@ -23,6 +23,8 @@ pub fn app() -> FastKafka {
         .description("Upper-cases greetings, keeping their keys")
         .topic("hello_world", 6)
         .topic("hello_world_upper", 6)
+        // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
+        .replication_factor(3)
         // A worker that dies is noticed after 6 s rather than librdkafka's 45 s default,
         // so its partitions move to the others quickly.
         .consumer_config("session.timeout.ms", "6000")

@@ -1,0 +1,668 @@
+//! The example apps, the framework's producer, a 2-worker consumer group and the
+//! benchmark against a real 3-broker Apache Kafka cluster, with brokers killed and
+//! restarted under load. Everything is counted at the broker with a plain rdkafka
+//! client, not in logs.
+//!
+//! One cluster serves every test here. The tests that kill brokers take it
+//! exclusively (`DISRUPTION`), the others share it.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use common::{example_bin, fastkafka_bin, Watched};
+use fastkafka::partition::partition_for_key;
+use fastkafka::prelude::*;
+use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use fastkafka::rdkafka::message::Message;
+use fastkafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use fastkafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use fastkafka::testing::{committed_offsets, read_to_end, read_topic, Record};
+use fastkafka_test_support::{kafka_available, KafkaCluster, Listener};
+
+static DISRUPTION: RwLock<()> = RwLock::new(());
+
+/// The shared cluster for a test that leaves every broker running, or `None` (the test
+/// returns) when Kafka is not fetched and this is not CI.
+fn cluster() -> Option<(RwLockReadGuard<'static, ()>, &'static KafkaCluster)> {
+    if !kafka_available() {
+        return None;
+    }
+    let guard = DISRUPTION.read().unwrap_or_else(|p| p.into_inner());
+    Some((guard, KafkaCluster::shared()))
+}
+
+/// The shared cluster for a test that stops brokers, with no other test running on it.
+fn cluster_alone() -> Option<(RwLockWriteGuard<'static, ()>, &'static KafkaCluster)> {
+    if !kafka_available() {
+        return None;
+    }
+    let guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
+    Some((guard, KafkaCluster::shared()))
+}
+
+fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The replicas of each partition of `topic`, as the broker's metadata says, once the
+/// topic exists (`None` after 60 s).
+fn replicas_of(bootstrap: &str, topic: &str) -> Option<Vec<Vec<i32>>> {
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .unwrap();
+    wait_for(Duration::from_secs(60), || {
+        let metadata = probe
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()?;
+        let t = metadata.topics().first()?;
+        if t.error().is_some() || t.partitions().is_empty() {
+            return None;
+        }
+        let mut replicas: Vec<(i32, Vec<i32>)> = t
+            .partitions()
+            .iter()
+            .map(|p| (p.id(), p.replicas().to_vec()))
+            .collect();
+        replicas.sort();
+        Some(replicas.into_iter().map(|(_, r)| r).collect())
+    })
+}
+
+/// Asserts that `topic` has `partitions` partitions, each on 3 different brokers.
+fn assert_three_replicas(bootstrap: &str, topic: &str, partitions: usize) {
+    let replicas =
+        replicas_of(bootstrap, topic).unwrap_or_else(|| panic!("topic {topic} never appeared"));
+    assert_eq!(replicas.len(), partitions, "{topic}: {replicas:?}");
+    for r in &replicas {
+        let mut brokers = r.clone();
+        brokers.sort();
+        brokers.dedup();
+        assert_eq!(brokers.len(), 3, "{topic}: replicas {replicas:?}");
+    }
+}
+
+fn text(bytes: &Option<Vec<u8>>) -> String {
+    String::from_utf8_lossy(bytes.as_deref().unwrap_or_default()).into_owned()
+}
+
+/// Produces `(key, payload)` pairs with a plain idempotent producer and waits for all.
+fn produce_plain(bootstrap: &str, topic: &str, records: impl Iterator<Item = (String, String)>) {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (key, payload) in records {
+        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+}
+
+/// Each example app, run as a user would (`APP run --kafka-broker HOST:PORT`), creates
+/// its topics with the declared partitions and 3 replicas, and writes what it says.
+#[test]
+fn example_apps_create_replicated_topics_and_write_where_they_say() {
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let run = |app: &str| {
+        Watched::spawn(Command::new(example_bin(app)).args(["run", "--kafka-broker", &bootstrap]))
+    };
+    let read = |topic: &str, count: usize| {
+        let records = read_topic(&bootstrap, topic, count, Duration::from_secs(60)).unwrap();
+        assert!(records.len() >= count, "{topic}: {records:?}");
+        records
+    };
+    // For the topics the fault tests also write: only the records of this test.
+    let read_matching = |topic: &str, count: usize, mine: &dyn Fn(&Record) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let records: Vec<Record> = read_to_end(&bootstrap, topic, Duration::from_secs(30))
+                .unwrap()
+                .into_iter()
+                .filter(|r| mine(r))
+                .collect();
+            if records.len() >= count {
+                return records;
+            }
+            assert!(Instant::now() < deadline, "{topic}: {records:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+
+    // Explicit partitions: each number where the app sends it.
+    let app = run("explicit_partitions");
+    let records = read("hello-world-1", 6);
+    assert_three_replicas(&bootstrap, "hello-world-1", 3);
+    let placed: Vec<(String, i32)> = records
+        .iter()
+        .map(|r| (r.payload_text(), r.partition))
+        .collect();
+    for (number, partition) in [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 0)] {
+        assert!(
+            placed.contains(&(format!(r#"{{"number":{number}}}"#), partition)),
+            "{number} not in partition {partition}: {placed:?}"
+        );
+    }
+    drop(app);
+
+    // String and byte keys: where the Java client's partitioner puts them.
+    let app = run("string_keys");
+    let records = read("hello-world-3", 6);
+    assert_three_replicas(&bootstrap, "hello-world-3", 3);
+    for r in &records {
+        let key = r.key.as_deref().unwrap();
+        assert!(key == b"ping" || key == b"pong", "{r:?}");
+        assert_eq!(r.partition, partition_for_key(key, 3), "{r:?}");
+    }
+    drop(app);
+    let app = run("byte_keys");
+    let records = read("hello-world-2", 2);
+    assert_three_replicas(&bootstrap, "hello-world-2", 3);
+    for r in &records {
+        assert_eq!(r.payload_text(), "bar");
+        if let Some(key) = &r.key {
+            assert_eq!(r.partition, partition_for_key(key, 3), "{r:?}");
+        }
+    }
+    drop(app);
+
+    // The custom partitioner and the routing table.
+    let app = run("custom_partitioner");
+    read("hello-world-4", 4);
+    assert_three_replicas(&bootstrap, "hello-world-4", 3);
+    drop(app);
+    let app = run("routing_table");
+    read("user_events", 3);
+    assert_three_replicas(&bootstrap, "user_events", 3);
+    drop(app);
+    let app = run("multi_partition_writer");
+    read("counter", 2);
+    assert_three_replicas(&bootstrap, "counter", 2);
+    drop(app);
+
+    // uppercase_app: each greeting comes back upper-cased, with its key and partition.
+    let app = run("uppercase_app");
+    assert_three_replicas(&bootstrap, "hello_world_upper", 6);
+    assert_three_replicas(&bootstrap, "hello_world_dlq", 1);
+    let greetings = (0..20).map(|i| (format!("g{i}"), format!(r#"{{"msg":"hi {i}"}}"#)));
+    produce_plain(&bootstrap, "hello_world", greetings);
+    let upper = read_matching("hello_world_upper", 20, &|r| text(&r.key).starts_with('g'));
+    let by_key: HashMap<String, &Record> = upper.iter().map(|r| (text(&r.key), r)).collect();
+    for i in 0..20 {
+        let r = by_key
+            .get(&format!("g{i}"))
+            .unwrap_or_else(|| panic!("g{i}"));
+        assert_eq!(r.payload_text(), format!(r#"{{"msg":"HI {i}"}}"#));
+        assert_eq!(
+            r.partition,
+            partition_for_key(format!("g{i}").as_bytes(), 6)
+        );
+    }
+    drop(app);
+
+    // hello_app declares no topic: it writes to hello_world, created above by
+    // uppercase_app (or on first use, with the cluster's defaults).
+    let app = run("hello_app");
+    let records = read_matching("hello_world", 2, &|r| r.key.as_deref() == Some(b"my_key"));
+    for r in &records {
+        assert_eq!(r.key.as_deref(), Some(&b"my_key"[..]));
+        assert_eq!(r.payload_text(), r#"{"msg":"Hello world!"}"#);
+    }
+    let partitions = replicas_of(&bootstrap, "hello_world").unwrap().len();
+    assert!(records
+        .iter()
+        .all(|r| r.partition == partition_for_key(b"my_key", partitions as i32)));
+    drop(app);
+
+    // order_service: an order is confirmed and split into lines.
+    let app = run("order_service");
+    assert_three_replicas(&bootstrap, "orders.v1", 3);
+    let order =
+        r#"{"id":7,"customer":"c-1","lines":[{"sku":"A","quantity":2},{"sku":"B","quantity":1}]}"#;
+    produce_plain(
+        &bootstrap,
+        "orders.v1",
+        std::iter::once(("7".to_string(), order.to_string())),
+    );
+    let confirmations = read("confirmations", 1);
+    assert!(
+        confirmations[0]
+            .payload_text()
+            .contains(r#""order_id":7,"accepted":true"#),
+        "{confirmations:?}"
+    );
+    let lines = read("order-lines", 2);
+    assert!(
+        lines.iter().all(|r| r.key.as_deref() == Some(&b"7"[..])),
+        "{lines:?}"
+    );
+    drop(app);
+}
+
+#[produces(topic = "idempotent-under-kill")]
+async fn to_flood(id: u64) -> KafkaEvent<Vec<u8>> {
+    KafkaEvent::new(vec![b'x'; 100]).key(id.to_string())
+}
+
+const PENDING: u8 = 0;
+const ACKED: u8 = 1;
+const FAILED: u8 = 2;
+
+/// Idempotent produce at full speed while the partition's leader is SIGKILLed and
+/// then restarted: every acknowledged message is in the topic exactly once, every
+/// failure was reported to its caller, and no message is left without an answer.
+#[tokio::test(flavor = "multi_thread")]
+// The guard keeps the other tests off the cluster for the whole test, awaits included;
+// no task of this runtime takes it.
+#[allow(clippy::await_holding_lock)]
+async fn idempotent_produce_survives_the_leader_being_killed_and_restarted() {
+    let Some((_alone, cluster)) = cluster_alone() else {
+        return;
+    };
+    let topic = "idempotent-under-kill";
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let app = FastKafka::builder()
+        .title("idempotent flood")
+        .topic(topic, 1)
+        .replication_factor(3)
+        .build();
+    let running = app.start(&bootstrap).await.unwrap();
+    assert_three_replicas(&bootstrap, topic, 1);
+    let leader = cluster.leader_of(topic, 0).expect("a leader");
+
+    let outcomes: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let faults = {
+        let done = Arc::clone(&done);
+        tokio::task::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let killed = Instant::now();
+            cluster.kill(leader);
+            let new_leader = wait_for(Duration::from_secs(60), || {
+                cluster.leader_of(topic, 0).filter(|&l| l != leader)
+            });
+            let failover = killed.elapsed();
+            let restarting = Instant::now();
+            cluster.restart(leader);
+            let restart = restarting.elapsed();
+            std::thread::sleep(Duration::from_secs(3));
+            done.store(true, Ordering::SeqCst);
+            (new_leader, failover, restart)
+        })
+    };
+
+    let mut id = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    while !done.load(Ordering::SeqCst) {
+        outcomes.lock().unwrap().push(PENDING);
+        match to_flood(id).await {
+            Ok(pending) => {
+                let outcomes = Arc::clone(&outcomes);
+                let errors = Arc::clone(&errors);
+                tasks.spawn(async move {
+                    let result = pending.await;
+                    let mut outcomes = outcomes.lock().unwrap();
+                    match result {
+                        Ok(_) => outcomes[id as usize] = ACKED,
+                        Err(e) => {
+                            outcomes[id as usize] = FAILED;
+                            *errors.lock().unwrap().entry(e.to_string()).or_default() += 1;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                outcomes.lock().unwrap()[id as usize] = FAILED;
+                *errors.lock().unwrap().entry(e.to_string()).or_default() += 1;
+            }
+        }
+        id += 1;
+        // Reap finished delivery waiters so that the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    let produced_for = started.elapsed();
+    let (new_leader, failover, restart) = faults.await.unwrap();
+    let waiting = Instant::now();
+    let answered = tokio::time::timeout(Duration::from_secs(120), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let last_answer = waiting.elapsed();
+    let report = running.stop().await.unwrap();
+    assert!(answered.is_ok(), "deliveries unanswered after 120 s");
+
+    let sent = id;
+    let outcomes = outcomes.lock().unwrap().clone();
+    let count = |o: u8| outcomes.iter().filter(|&&x| x == o).count() as u64;
+    let (acked, failed, silent) = (count(ACKED), count(FAILED), count(PENDING));
+
+    let bootstrap_read = bootstrap.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        read_to_end(&bootstrap_read, topic, Duration::from_secs(120)).unwrap()
+    })
+    .await
+    .unwrap();
+    let mut found = vec![0u32; sent as usize];
+    for r in &records {
+        let id: usize = text(&r.key).parse().expect("a numeric key");
+        found[id] += 1;
+    }
+    let mut lost = 0u64;
+    let mut duplicated = 0u64;
+    let mut failed_but_written = 0u64;
+    for (id, &n) in found.iter().enumerate() {
+        if n > 1 {
+            duplicated += u64::from(n - 1);
+        }
+        match outcomes[id] {
+            ACKED if n == 0 => lost += 1,
+            FAILED if n > 0 => failed_but_written += 1,
+            _ => {}
+        }
+    }
+    eprintln!(
+        "idempotent produce, leader {leader} killed at 3 s: sent {sent} in {:.1} s, acknowledged {acked}, \
+         failed and reported {failed} (of which in the topic anyway: {failed_but_written}), \
+         unanswered {silent}; found {} records: lost {lost}, duplicated {duplicated}; \
+         broker {new_leader:?} led after {:.1} s; restart took {:.1} s; last answer {:.1} s after the end; \
+         errors {errors:?}; app's report {:?}",
+        produced_for.as_secs_f64(),
+        records.len(),
+        failover.as_secs_f64(),
+        restart.as_secs_f64(),
+        last_answer.as_secs_f64(),
+        report.deliveries,
+        errors = errors.lock().unwrap(),
+    );
+    assert_eq!(silent, 0, "messages without an answer");
+    assert_eq!(acked + failed, sent);
+    assert_eq!(lost, 0, "acknowledged but not in the topic");
+    assert_eq!(duplicated, 0, "written more than once");
+    assert!(acked > 0);
+}
+
+/// Reads `topic` from the beginning as records arrive, counting each key, until every
+/// key of `expected` is there or `timeout` passes.
+struct KeyCounter {
+    consumer: BaseConsumer,
+    counts: HashMap<String, u32>,
+    records: u64,
+}
+
+impl KeyCounter {
+    fn new(bootstrap: &str, topic: &str, partitions: i32) -> KeyCounter {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "real-kafka-test-counter")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        KeyCounter {
+            consumer,
+            counts: HashMap::new(),
+            records: 0,
+        }
+    }
+
+    /// Reads for up to `duration`; returns how many distinct keys it has seen.
+    fn read_for(&mut self, duration: Duration, check: impl Fn(&str, &str)) -> usize {
+        let until = Instant::now() + duration;
+        while Instant::now() < until {
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(100)) {
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                check(
+                    &key,
+                    &String::from_utf8_lossy(m.payload().unwrap_or_default()),
+                );
+                *self.counts.entry(key).or_default() += 1;
+                self.records += 1;
+            }
+        }
+        self.counts.len()
+    }
+}
+
+/// How many messages the consumer-group fault test sends: 20,000 in CI (about two
+/// minutes), `FASTKAFKA_FAULT_MESSAGES=100000` for the full run of docs/production.md.
+fn fault_messages() -> usize {
+    std::env::var("FASTKAFKA_FAULT_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// `fastkafka run --num-workers 2 uppercase_app` processes every greeting at least once
+/// while one broker is killed and another restarted, and the group's committed offsets
+/// never move back.
+#[test]
+fn a_two_worker_group_processes_everything_while_brokers_fail() {
+    let Some((_alone, cluster)) = cluster_alone() else {
+        return;
+    };
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let total = fault_messages();
+    let (input, output, group, partitions) =
+        ("hello_world", "hello_world_upper", "uppercase-app", 6);
+    let mut workers = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "2",
+        "--kafka-broker",
+        &bootstrap,
+        example_bin("uppercase_app").to_str().unwrap(),
+    ]));
+    assert_three_replicas(&bootstrap, input, partitions as usize);
+    assert_three_replicas(&bootstrap, output, partitions as usize);
+    // The output topic may hold greetings of another test: count only this run's keys.
+    let prefix = format!("fault-{}-", std::process::id());
+    let started = Instant::now();
+    {
+        let prefix = prefix.clone();
+        let bootstrap = bootstrap.clone();
+        std::thread::spawn(move || {
+            produce_plain(
+                &bootstrap,
+                input,
+                (0..total).map(|i| {
+                    (
+                        format!("{prefix}{i}"),
+                        format!(r#"{{"msg":"greeting {i}"}}"#),
+                    )
+                }),
+            )
+        });
+    }
+
+    // Committed offsets, sampled every 500 ms: never lower than before.
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop_sampling);
+        let bootstrap = bootstrap.clone();
+        std::thread::spawn(move || {
+            let mut highest = vec![None::<i64>; partitions as usize];
+            let (mut samples, mut backwards) = (0u64, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(now) = committed_offsets(&bootstrap, group, input, partitions) {
+                    samples += 1;
+                    for (p, (now, high)) in now.iter().zip(highest.iter_mut()).enumerate() {
+                        if let (Some(now), Some(h)) = (now, *high) {
+                            if *now < h {
+                                backwards.push((p, h, *now));
+                            }
+                        }
+                        if now.is_some() && now > high {
+                            *high = *now;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            (samples, backwards, highest)
+        })
+    };
+
+    let mut counter = KeyCounter::new(&bootstrap, output, partitions);
+    let mine = |counter: &KeyCounter| {
+        counter
+            .counts
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .count()
+    };
+    let check = |key: &str, payload: &str| {
+        if let Some(i) = key.strip_prefix(&prefix) {
+            assert_eq!(payload, format!(r#"{{"msg":"GREETING {i}"}}"#), "{key}");
+        }
+    };
+    // A third of the way: kill the leader of partition 0; once another leads, start
+    // it again; then restart another broker cleanly (a rolling restart).
+    while mine(&counter) < total / 3 {
+        counter.read_for(Duration::from_millis(500), check);
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "stuck before the kill: {} of {total}",
+            mine(&counter)
+        );
+    }
+    let at_kill = mine(&counter);
+    let killed_broker = cluster.leader_of(input, 0).unwrap();
+    let killed = Instant::now();
+    cluster.kill(killed_broker);
+    let mut failover = None;
+    while failover.is_none() {
+        counter.read_for(Duration::from_millis(500), check);
+        if cluster
+            .leader_of(input, 0)
+            .is_some_and(|l| l != killed_broker)
+        {
+            failover = Some(killed.elapsed());
+        }
+        assert!(killed.elapsed() < Duration::from_secs(60), "no new leader");
+    }
+    let during_outage = mine(&counter) - at_kill;
+    cluster.restart(killed_broker);
+    let other = (killed_broker + 1) % 3;
+    counter.read_for(Duration::from_secs(5), check);
+    let restarted = Instant::now();
+    cluster.stop(other);
+    cluster.restart(other);
+    let rolling = restarted.elapsed();
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while mine(&counter) < total && Instant::now() < deadline {
+        counter.read_for(Duration::from_secs(1), check);
+    }
+    let all_in = started.elapsed();
+    // Late duplicates: whatever else arrives in a few seconds.
+    counter.read_for(Duration::from_secs(3), check);
+    stop_sampling.store(true, Ordering::SeqCst);
+    let (samples, backwards, last_committed) = sampler.join().unwrap();
+    workers.signal(libc::SIGTERM);
+    let status = workers.wait(Duration::from_secs(60));
+
+    let processed = mine(&counter);
+    let outputs: u64 = counter
+        .counts
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, &n)| u64::from(n))
+        .sum();
+    let duplicates = outputs - processed as u64;
+    eprintln!(
+        "2 workers, {total} greetings: {processed} processed ({outputs} outputs, {duplicates} duplicates) in {:.1} s; \
+         broker {killed_broker} killed after {at_kill} outputs, another led after {:.1} s, {during_outage} outputs meanwhile; \
+         broker {other} stopped and restarted in {:.1} s; committed offsets sampled {samples} times, \
+         moved back {} times, last {last_committed:?}; workers exited with {status}",
+        all_in.as_secs_f64(),
+        failover.unwrap().as_secs_f64(),
+        rolling.as_secs_f64(),
+        backwards.len(),
+    );
+    assert_eq!(processed, total, "greetings never processed");
+    assert!(
+        backwards.is_empty(),
+        "committed offsets moved back: {backwards:?}"
+    );
+}
+
+/// `fastkafka bench --bootstrap` runs against a real cluster and its last line still
+/// gives the framework/raw ratios. A tiny count by default: CI only keeps it working.
+/// For figures, `FASTKAFKA_BENCH_MESSAGES=200000` (3 repeats, the full latency run) and
+/// `FASTKAFKA_BENCH_BIN=target/release/fastkafka` (a debug build measures nothing).
+#[test]
+fn the_benchmark_runs_against_the_cluster() {
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
+    let bin = std::env::var_os("FASTKAFKA_BENCH_BIN").map_or_else(fastkafka_bin, Into::into);
+    let mut command = Command::new(bin);
+    command.args([
+        "bench",
+        "--bootstrap",
+        &cluster.bootstrap(Listener::Plaintext),
+    ]);
+    match std::env::var("FASTKAFKA_BENCH_MESSAGES") {
+        Ok(messages) => command.args(["--messages", &messages]),
+        Err(_) => command.args([
+            "--messages",
+            "2000",
+            "--repeat",
+            "1",
+            "--latency-seconds",
+            "1",
+        ]),
+    };
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: serde_json::Value = serde_json::from_str(last).expect("a JSON last line");
+    for ratio in ["produce_ratio", "produce_concurrent_ratio", "consume_ratio"] {
+        assert!(
+            figures[ratio].as_f64().is_some_and(|r| r > 0.0),
+            "{ratio} in {last}"
+        );
+    }
+}
