@@ -1365,20 +1365,12 @@ impl Retries {
     ) -> Next {
         let spec = shared.spec;
         let error = failure.message.as_str();
-        if failure.permanent {
-            tracing::error!(
-                function = spec.function,
-                topic = spec.topic,
-                partition = first.partition,
-                offset = first.offset,
-                messages,
-                attempts = self.attempt + 1,
-                error,
+        if failure.permanent || self.attempt >= spec.retries {
+            let what = if failure.permanent {
                 "handler failed with a permanent error; giving up on the message without retrying"
-            );
-            return Next::GiveUp;
-        }
-        if self.attempt >= spec.retries {
+            } else {
+                "handler failed; giving up on the message"
+            };
             tracing::error!(
                 function = spec.function,
                 topic = spec.topic,
@@ -1387,7 +1379,7 @@ impl Retries {
                 messages,
                 attempts = self.attempt + 1,
                 error,
-                "handler failed; giving up on the message"
+                "{what}"
             );
             return Next::GiveUp;
         }

@@ -59,6 +59,21 @@ where
     }
 }
 
+/// A TCP port of 127.0.0.1 that was free a moment ago, for a broker on a fixed port
+/// ([`EmbeddedBroker::listen_on`](crate::EmbeddedBroker::listen_on)), e.g. to stop one
+/// and start another at the same address.
+///
+/// ```
+/// let port = fastkafka::testing::free_port();
+/// assert!(port > 0);
+/// ```
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port on 127.0.0.1: {e}"))
+}
+
 /// Sends the framework's logs, and librdkafka's warnings (which it forwards), to the
 /// test harness, which prints them for a failing test only. `RUST_LOG` filters; the
 /// default is `fastkafka=debug,librdkafka=warn`. Call it at the start of each test; it

@@ -63,14 +63,6 @@ fn texts(prefix: &str, n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn broker_on(port: u16) -> EmbeddedBroker {
     let mut broker = EmbeddedBroker::with_partitions(1).unwrap();
     broker.listen_on(port).unwrap();
@@ -96,7 +88,7 @@ async fn committed(bootstrap: &str, topic: &'static str) -> Option<i64> {
 async fn after_its_broker_restarts_empty_a_consumer_processes_every_new_message() {
     let _turn = exclusive().await;
     RESTARTED.lock().unwrap().clear();
-    let port = free_port();
+    let port = fastkafka::testing::free_port();
     let bootstrap = format!("127.0.0.1:{port}");
     let first = broker_on(port);
     produce(&bootstrap, "restarted", &texts("old", 100));
@@ -161,7 +153,7 @@ async fn an_input_whose_output_is_too_large_is_dead_lettered_without_payload_and
     let _turn = exclusive().await;
     BIG_CALLS.store(0, Ordering::SeqCst);
     const BIG: usize = 2 << 20;
-    let broker = broker_on(free_port());
+    let broker = broker_on(fastkafka::testing::free_port());
     let bootstrap = broker.bootstrap_servers().to_string();
     let big = vec![b'x'; BIG];
     produce(

@@ -128,14 +128,6 @@ fn every_acknowledged_message_stays_readable_past_the_mock_clusters_5_mib() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An app that declares topics, started before its broker (a supervisor, a compose
 /// file, a reboot), waits for the broker and then creates its topics, as a
 /// producer-only app would wait; it does not exit.
@@ -143,7 +135,7 @@ fn free_port() -> u16 {
 async fn an_app_started_before_its_broker_waits_for_it_then_creates_its_topics() {
     let _turn = fastkafka::testing::exclusive().await;
     fastkafka::testing::capture_logs();
-    let port = free_port();
+    let port = fastkafka::testing::free_port();
     let bootstrap = format!("127.0.0.1:{port}");
     let app = fastkafka::FastKafka::builder()
         .title("waits for its broker")
@@ -179,7 +171,7 @@ async fn an_app_started_before_its_broker_waits_for_it_then_creates_its_topics()
 async fn a_start_up_timeout_fails_the_start_naming_the_broker() {
     let _turn = fastkafka::testing::exclusive().await;
     fastkafka::testing::capture_logs();
-    let bootstrap = format!("127.0.0.1:{}", free_port());
+    let bootstrap = format!("127.0.0.1:{}", fastkafka::testing::free_port());
     let app = fastkafka::FastKafka::builder()
         .title("gives up")
         .topic("never_created", 1)
