@@ -123,6 +123,7 @@ impl FastKafka {
             })?;
         }
 
+        crate::connect::check(&resolved).await?;
         crate::topics::ensure(&resolved, &self.topics_to_create()).await?;
         let (producers, specs) = self.start_producers(&resolved)?;
         for p in &producers {
@@ -216,13 +217,8 @@ impl FastKafka {
                     {
                         Some(p) => Arc::clone(p),
                         None => {
-                            let p = Arc::new(BrokerProducer::new(
-                                &target.name,
-                                &target.bootstrap,
-                                &target.properties,
-                                &self.producer_config,
-                                None,
-                            )?);
+                            let p =
+                                Arc::new(BrokerProducer::new(target, &self.producer_config, None)?);
                             extra_producers.push(Arc::clone(&p));
                             p
                         }
@@ -248,6 +244,7 @@ impl FastKafka {
                 group_id,
                 bootstrap: target.bootstrap.clone(),
                 properties,
+                oauth: target.oauth.clone(),
                 dead_letter,
                 grace: self.shutdown_grace,
             })?);
@@ -279,9 +276,7 @@ impl FastKafka {
                 Some(p) => Arc::clone(p),
                 None => {
                     let p = Arc::new(BrokerProducer::new(
-                        &target.name,
-                        &target.bootstrap,
-                        &target.properties,
+                        target,
                         &self.producer_config,
                         self.on_delivery.clone(),
                     )?);

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
 
 use crate::app::ResolvedBroker;
+use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,19 +40,26 @@ pub(crate) async fn ensure(broker: &ResolvedBroker, topics: &[(String, i32)]) ->
         }
         return Ok(());
     }
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &broker.bootstrap);
-    for (k, v) in &broker.properties {
-        config.set(k, v);
-    }
-    let admin: AdminClient<DefaultClientContext> = config
-        .create()
+    let config = crate::connect::config_for(broker);
+    let context = |client: &str| crate::connect::ClientCtx {
+        log: ClientLog::new(format!("{client} for broker {}", broker.name)),
+        oauth: broker.oauth.clone(),
+    };
+    let admin: AdminClient<crate::connect::ClientCtx> = config
+        .create_with_context(context("admin client"))
         .map_err(|e| Error::Config(format!("cannot create the admin client: {e}")))?;
+    // An OAUTHBEARER token reaches a client when its main queue is polled: nothing
+    // polls an admin client's, so it gets its first token here (it lives for seconds).
+    crate::connect::seed_token(admin.inner(), &broker.oauth);
     // A plain consumer handle asks for metadata without creating topics on the way.
     let mut probe_config = config.clone();
     probe_config.set("allow.auto.create.topics", "false");
+    let probe_context = context("metadata probe");
+    let probe_oauth = broker.oauth.clone();
     let metadata = tokio::task::spawn_blocking(move || {
-        let probe: rdkafka::consumer::BaseConsumer = probe_config.create()?;
+        let probe: rdkafka::consumer::BaseConsumer<crate::connect::ClientCtx> =
+            probe_config.create_with_context(probe_context)?;
+        crate::connect::seed_token(rdkafka::consumer::Consumer::client(&probe), &probe_oauth);
         rdkafka::consumer::Consumer::fetch_metadata(&probe, None, ADMIN_TIMEOUT)
     })
     .await
