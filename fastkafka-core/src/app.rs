@@ -10,6 +10,7 @@ use crate::error::{BoxError, Error, IntoTaskResult, NameList, Result};
 use crate::partition::KeylessStrategy;
 use crate::producer::{DeliveryHook, DeliveryReport};
 use crate::routing::PartitionerFn;
+use crate::security::{is_secret_property, OAuth, OAuthHook, Security, TokenProvider, REDACTED};
 
 /// A lifespan hook: runs once, before producers start or after they stop.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
@@ -181,10 +182,16 @@ impl FastKafka {
     /// app names its own `localhost`).
     pub(crate) fn resolve_broker(&self, name: &str) -> Result<ResolvedBroker> {
         if let Some((_, broker)) = self.brokers.iter().find(|(n, _)| n == name) {
+            let mut properties = broker.properties.clone();
+            if let Some(prefix) = &broker.env_prefix {
+                properties.extend(crate::security::sasl_from_env(name, prefix)?);
+            }
+            crate::security::check_broker(name, &properties, broker.oauth.is_some())?;
             return Ok(ResolvedBroker {
                 name: name.to_string(),
                 bootstrap: broker.bootstrap(),
-                properties: broker.properties.clone(),
+                properties,
+                oauth: OAuthHook(broker.oauth.clone()),
                 embedded: None,
             });
         }
@@ -195,6 +202,7 @@ impl FastKafka {
                     name: name.to_string(),
                     bootstrap: embedded.bootstrap_servers().to_string(),
                     properties: Vec::new(),
+                    oauth: OAuthHook::default(),
                     embedded: Some(embedded),
                 })
             }
@@ -224,6 +232,8 @@ pub(crate) struct ResolvedBroker {
     pub(crate) name: String,
     pub(crate) bootstrap: String,
     pub(crate) properties: Vec<(String, String)>,
+    /// The OAUTHBEARER token function, wired into every client of this broker.
+    pub(crate) oauth: OAuthHook,
     /// Kept alive for the run when the broker is the embedded one.
     pub(crate) embedded: Option<EmbeddedBroker>,
 }
@@ -243,6 +253,7 @@ impl ResolvedBroker {
             name: name.to_string(),
             bootstrap: bootstrap.to_string(),
             properties: Vec::new(),
+            oauth: OAuthHook::default(),
             embedded: None,
         }
     }
@@ -465,6 +476,7 @@ where
 /// ```
 /// use fastkafka::{Broker, Security};
 ///
+/// // SASL_SSL with SCRAM-SHA-512, as on MSK, Aiven or a company cluster.
 /// let broker = Broker::new("kafka.internal", 9093)
 ///     .description("production cluster")
 ///     .security(Security::SaslSsl {
@@ -472,6 +484,7 @@ where
 ///         username: "app".into(),
 ///         password: "secret".into(),
 ///     })
+///     .ca_file("/etc/ssl/kafka-ca.pem") // omit to trust the system's CAs
 ///     .property("client.id", "orders-service");
 /// assert_eq!(broker.bootstrap(), "kafka.internal:9093");
 /// // Debug output (and so any log line) never shows a credential.
@@ -487,33 +500,10 @@ pub struct Broker {
     pub description: String,
     /// Extra librdkafka properties for every client talking to this broker.
     pub properties: Vec<(String, String)>,
-}
-
-/// How clients authenticate to a broker. Its `Debug` output shows no password.
-#[derive(Clone)]
-pub enum Security {
-    /// No TLS, no authentication.
-    Plaintext,
-    /// TLS, no SASL.
-    Ssl,
-    /// SASL over plaintext.
-    SaslPlaintext {
-        /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
-        mechanism: String,
-        /// User name.
-        username: String,
-        /// Password.
-        password: String,
-    },
-    /// SASL over TLS.
-    SaslSsl {
-        /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
-        mechanism: String,
-        /// User name.
-        username: String,
-        /// Password.
-        password: String,
-    },
+    /// The OAUTHBEARER token function of [`OAuth::Callback`].
+    oauth: Option<TokenProvider>,
+    /// The prefix of [`Broker::sasl_from_env`], read when the app starts.
+    env_prefix: Option<String>,
 }
 
 impl Broker {
@@ -524,6 +514,8 @@ impl Broker {
             port,
             description: String::new(),
             properties: Vec::new(),
+            oauth: None,
+            env_prefix: None,
         }
     }
 
@@ -533,7 +525,8 @@ impl Broker {
         self
     }
 
-    /// Sets any librdkafka property for clients of this broker.
+    /// Sets any librdkafka property for clients of this broker (see librdkafka's
+    /// CONFIGURATION.md).
     pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let key = key.into();
         self.properties.retain(|(k, _)| *k != key);
@@ -541,50 +534,103 @@ impl Broker {
         self
     }
 
-    /// Sets `security.protocol` and the SASL settings.
-    pub fn security(self, security: Security) -> Self {
-        match security {
-            Security::Plaintext => self.property("security.protocol", "plaintext"),
-            Security::Ssl => self.property("security.protocol", "ssl"),
-            Security::SaslPlaintext {
-                mechanism,
-                username,
-                password,
-            } => self
-                .property("security.protocol", "sasl_plaintext")
-                .property("sasl.mechanism", mechanism)
-                .property("sasl.username", username)
-                .property("sasl.password", password),
-            Security::SaslSsl {
-                mechanism,
-                username,
-                password,
-            } => self
-                .property("security.protocol", "sasl_ssl")
-                .property("sasl.mechanism", mechanism)
-                .property("sasl.username", username)
-                .property("sasl.password", password),
+    /// Sets how clients authenticate: `security.protocol`, the SASL mechanism and its
+    /// credentials, or an OAUTHBEARER token source. Checked when the app starts: an
+    /// unknown mechanism, or GSSAPI without the `gssapi` feature, stops the start with
+    /// a message that says what to change.
+    pub fn security(mut self, security: Security) -> Self {
+        for (key, value) in crate::security::properties(&security) {
+            self = self.property(key, value);
         }
+        self.oauth = match security {
+            Security::OAuthBearer(OAuth::Callback(provider)) => Some(provider),
+            _ => None,
+        };
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file for the broker's certificate
+    /// (`ssl.ca.location`), instead of the system's CA store.
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> Self {
+        self.property("ssl.ca.location", path.as_ref().display().to_string())
+    }
+
+    /// Trusts these PEM CA certificates for the broker's certificate (`ssl.ca.pem`).
+    pub fn ca_pem(self, pem: impl Into<String>) -> Self {
+        self.property("ssl.ca.pem", pem)
+    }
+
+    /// Mutual TLS: presents this certificate (PEM file) and proves it with this private
+    /// key (PEM file; `ssl.certificate.location`, `ssl.key.location`). A key file with a
+    /// passphrase also needs [`Broker::key_password`].
+    pub fn client_certificate(
+        self,
+        certificate: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Self {
+        self.property(
+            "ssl.certificate.location",
+            certificate.as_ref().display().to_string(),
+        )
+        .property("ssl.key.location", key.as_ref().display().to_string())
+    }
+
+    /// Mutual TLS with the certificate and private key given as PEM text
+    /// (`ssl.certificate.pem`, `ssl.key.pem`), e.g. read from a secret store.
+    pub fn client_certificate_pem(
+        self,
+        certificate: impl Into<String>,
+        key: impl Into<String>,
+    ) -> Self {
+        self.property("ssl.certificate.pem", certificate)
+            .property("ssl.key.pem", key)
+    }
+
+    /// The passphrase of the client's private key (`ssl.key.password`).
+    pub fn key_password(self, password: impl Into<String>) -> Self {
+        self.property("ssl.key.password", password)
+    }
+
+    /// SASL credentials from the environment, read when the app starts (not when it is
+    /// built: `APP asyncapi` and `fastkafka docs` need none):
+    ///
+    /// | variable | |
+    /// |---|---|
+    /// | `{PREFIX}_USERNAME` | required |
+    /// | `{PREFIX}_PASSWORD` | required |
+    /// | `{PREFIX}_MECHANISM` | `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (default) |
+    ///
+    /// A missing variable stops the start with an error that names it. Unless
+    /// [`Broker::security`] chose `SaslPlaintext`, the connection is SASL_SSL.
+    ///
+    /// ```
+    /// use fastkafka::Broker;
+    ///
+    /// // ORDERS_KAFKA_USERNAME, ORDERS_KAFKA_PASSWORD, ORDERS_KAFKA_MECHANISM
+    /// let broker = Broker::new("kafka.internal", 9093).sasl_from_env("ORDERS_KAFKA");
+    /// # let _ = broker;
+    /// ```
+    pub fn sasl_from_env(mut self, prefix: impl Into<String>) -> Self {
+        let plaintext = self
+            .properties
+            .iter()
+            .any(|(k, v)| k == "security.protocol" && v.eq_ignore_ascii_case("sasl_plaintext"));
+        if !plaintext {
+            self = self.property("security.protocol", "sasl_ssl");
+        }
+        self.env_prefix = Some(prefix.into());
+        self
     }
 
     /// `host:port`, as `bootstrap.servers` wants it.
     pub fn bootstrap(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-}
 
-/// What `Debug` shows in place of a credential.
-const REDACTED: &str = "<redacted>";
-
-/// Whether a librdkafka property holds a credential: a password, a secret, a
-/// passphrase, a token, a private key or an OAUTHBEARER configuration.
-fn is_secret_property(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "secret", "passphrase", "token"]
-        .iter()
-        .any(|word| key.contains(word) && !key.ends_with(".url") && !key.ends_with(".ms"))
-        || (key.contains("key") && (key.ends_with(".pem") || key.ends_with(".der")))
-        || key == "sasl.oauthbearer.config"
+    /// The prefix given to [`Broker::sasl_from_env`], if any.
+    pub fn env_prefix(&self) -> Option<&str> {
+        self.env_prefix.as_deref()
+    }
 }
 
 impl std::fmt::Debug for Broker {
@@ -597,36 +643,18 @@ impl std::fmt::Debug for Broker {
                 (k.as_str(), shown)
             })
             .collect();
-        f.debug_struct("Broker")
-            .field("host", &self.host)
+        let mut d = f.debug_struct("Broker");
+        d.field("host", &self.host)
             .field("port", &self.port)
             .field("description", &self.description)
-            .field("properties", &properties)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for Security {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (name, mechanism, username) = match self {
-            Security::Plaintext => return f.write_str("Plaintext"),
-            Security::Ssl => return f.write_str("Ssl"),
-            Security::SaslPlaintext {
-                mechanism,
-                username,
-                ..
-            } => ("SaslPlaintext", mechanism, username),
-            Security::SaslSsl {
-                mechanism,
-                username,
-                ..
-            } => ("SaslSsl", mechanism, username),
-        };
-        f.debug_struct(name)
-            .field("mechanism", mechanism)
-            .field("username", username)
-            .field("password", &REDACTED)
-            .finish()
+            .field("properties", &properties);
+        if self.oauth.is_some() {
+            d.field("oauth", &"Callback(..)");
+        }
+        if let Some(prefix) = &self.env_prefix {
+            d.field("sasl_from_env", prefix);
+        }
+        d.finish()
     }
 }
 

@@ -222,20 +222,22 @@ async fn publish(
 ) -> crate::Result<(i32, i64)> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let resolved = app.resolve_broker(broker)?;
-    let mut config = rdkafka::ClientConfig::new();
-    config.set("bootstrap.servers", &resolved.bootstrap).set(
+    let mut config = crate::connect::config_for(&resolved);
+    config.set(
         "message.timeout.ms",
         PUBLISH_TIMEOUT.as_millis().to_string(),
     );
-    for (k, v) in &resolved.properties {
-        config.set(k, v);
-    }
-    let producer: FutureProducer = config.create().map_err(|e| {
-        Error::Config(format!(
-            "cannot create a producer for broker `{}`: {e}",
-            resolved.name
-        ))
-    })?;
+    let context = crate::connect::ClientCtx {
+        log: crate::client_log::ClientLog::new(format!("publisher for broker {}", resolved.name)),
+        oauth: resolved.oauth.clone(),
+    };
+    let producer: FutureProducer<crate::connect::ClientCtx> =
+        config.create_with_context(context).map_err(|e| {
+            Error::Config(format!(
+                "cannot create a producer for broker `{}`: {e}",
+                resolved.name
+            ))
+        })?;
     let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
     if let Some(key) = key {
         record = record.key(key);
@@ -264,7 +266,8 @@ fn init_logging() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::{Broker, Security};
+    use crate::app::Broker;
+    use crate::security::Security;
 
     /// Counts the calls a line takes to write.
     #[derive(Default)]

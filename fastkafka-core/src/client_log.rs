@@ -24,18 +24,66 @@ pub(crate) struct ClientLog {
     client: String,
     /// Repeating failures: when each was last logged, and how many since.
     seen: Mutex<HashMap<String, (Instant, u64)>>,
+    /// The first failure that retrying cannot fix (see [`REFUSALS`]), as one line.
+    refused: Mutex<Option<String>>,
+    /// Records failures without logging them (the connection check, whose finding
+    /// becomes the app's error).
+    quiet: bool,
 }
+
+/// The [`Failure::Connection`] keys that no retry fixes: the broker refused the
+/// credentials, the TLS handshake, the SASL handshake or mechanism, or the client's
+/// security protocol does not match the port.
+const REFUSALS: &[&str] = &[
+    "protocol",
+    "credentials",
+    "sasl-handshake",
+    "sasl-mechanism",
+    "sasl-setup",
+    "sasl",
+    "tls",
+];
 
 impl ClientLog {
     pub(crate) fn new(client: impl Into<String>) -> Self {
         ClientLog {
             client: client.into(),
             seen: Mutex::new(HashMap::new()),
+            refused: Mutex::new(None),
+            quiet: false,
         }
+    }
+
+    /// A log that records failures, for [`ClientLog::refused`], and logs nothing.
+    pub(crate) fn quiet(client: impl Into<String>) -> Self {
+        ClientLog {
+            quiet: true,
+            ..ClientLog::new(client)
+        }
+    }
+
+    /// The first failure no retry can fix, if there was one: what it means, then
+    /// librdkafka's reason (which names the broker's address).
+    pub(crate) fn refused(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// librdkafka's error callback.
     pub(crate) fn error(&self, error: KafkaError, reason: &str) {
+        if self.quiet {
+            if let Some(code) = error.rdkafka_error_code() {
+                if let Failure::Connection { key, what } = describe(code, reason) {
+                    if REFUSALS.contains(&key) {
+                        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+                        refused.get_or_insert_with(|| format!("{what}: {reason}"));
+                    }
+                }
+            }
+            return;
+        }
         let Some(code) = error.rdkafka_error_code() else {
             tracing::error!(client = %self.client, "librdkafka: {error}: {reason}");
             return;
@@ -64,6 +112,9 @@ impl ClientLog {
     /// librdkafka's log callback.
     pub(crate) fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         use RDKafkaLogLevel::*;
+        if self.quiet {
+            return tracing::debug!(target: "librdkafka", client = %self.client, "{fac} {message}");
+        }
         // A broker connection failing: the error callback reports the same, with the
         // same text, so the log line is only for debugging.
         let same_as_error = fac == "FAIL";
@@ -212,22 +263,6 @@ fn describe(code: RDKafkaErrorCode, reason: &str) -> Failure {
     };
     Failure::Connection { key, what }
 }
-
-/// A librdkafka client context that only logs through a [`ClientLog`]: for the
-/// short-lived admin and metadata clients of the start-up.
-pub(crate) struct Logged(pub(crate) ClientLog);
-
-impl rdkafka::ClientContext for Logged {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        self.0.log(level, fac, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.0.error(error, reason);
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for Logged {}
 
 /// What makes two warnings "the same": the facility and the text without numbers, so
 /// "(after 2ms in state CONNECT)" and "(after 0ms ..., 1 identical error(s)

@@ -154,6 +154,8 @@ pub(crate) struct ConsumerSetup {
     pub(crate) group_id: String,
     pub(crate) bootstrap: String,
     pub(crate) properties: Vec<(String, String)>,
+    /// The broker's OAUTHBEARER token function, if any.
+    pub(crate) oauth: crate::security::OAuthHook,
     pub(crate) dead_letter: Option<Arc<TopicBinding>>,
     pub(crate) grace: Duration,
 }
@@ -215,6 +217,7 @@ impl RunningConsumer {
             confirmed: Mutex::new(HashMap::new()),
             grace: setup.grace,
             log: ClientLog::new(format!("consumer {}", spec.function)),
+            oauth: setup.oauth,
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> =
             Arc::new(config.create_with_context(context).map_err(|e| {
@@ -715,9 +718,19 @@ struct RebalanceGuard {
     confirmed: Mutex<HashMap<i32, i64>>,
     grace: Duration,
     log: ClientLog,
+    oauth: crate::security::OAuthHook,
 }
 
 impl ClientContext for RebalanceGuard {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.oauth.token(config)
+    }
+
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         self.log.log(level, fac, message);
     }

@@ -120,6 +120,18 @@ pub enum Error {
         /// The topic.
         topic: String,
     },
+    /// The broker refused the app's clients at start: wrong credentials, a certificate
+    /// the client does not trust, a SASL mechanism the broker does not offer, a security
+    /// protocol that does not match the port. Retrying cannot fix it.
+    #[error("cannot connect to Kafka broker `{broker}` ({bootstrap}): {cause}")]
+    Connect {
+        /// The broker's name.
+        broker: String,
+        /// Its bootstrap address.
+        bootstrap: String,
+        /// What was refused, and what to check.
+        cause: String,
+    },
     /// A Kafka client error outside a specific message.
     #[error("Kafka client error: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),

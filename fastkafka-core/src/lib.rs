@@ -49,6 +49,7 @@ pub mod asyncapi;
 mod background;
 mod cli;
 mod client_log;
+mod connect;
 mod consumer;
 mod embedded;
 mod encoding;
@@ -58,10 +59,11 @@ pub mod partition;
 mod producer;
 mod routing;
 mod runtime;
+mod security;
 pub mod testing;
 mod topics;
 
-pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder, Security};
+pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;
 pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
@@ -74,6 +76,7 @@ pub use routing::PartitionerFn;
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
+pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
 ///
@@ -221,7 +224,7 @@ pub mod prelude {
     pub use crate::schemars;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
-        KafkaEvent, PendingDelivery,
+        KafkaEvent, PendingDelivery, Security,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};

@@ -17,6 +17,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
+
+use crate::app::ResolvedBroker;
+use crate::security::OAuthHook;
 use tokio::sync::oneshot;
 
 use crate::client_log::ClientLog;
@@ -173,9 +176,19 @@ pub(crate) struct DeliveryRouter {
     stats: Arc<ProducerStats>,
     hook: Option<DeliveryHook>,
     log: ClientLog,
+    oauth: OAuthHook,
 }
 
 impl ClientContext for DeliveryRouter {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.oauth.token(config)
+    }
+
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         self.log.log(level, fac, message);
     }
@@ -255,21 +268,27 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl BrokerProducer {
-    /// Creates the producer for `broker`: defaults, then the broker's properties,
-    /// then the app's producer config, each overriding the one before.
+    /// Creates the producer for `target`: defaults, then the broker's properties,
+    /// then the app's producer config, each overriding the one before. Refuses
+    /// `transactional.id`; `acks` other than `all` turns idempotence off (see
+    /// [`crate::security::check_producer`]).
     pub(crate) fn new(
-        broker: &str,
-        bootstrap: &str,
-        broker_properties: &[(String, String)],
+        target: &ResolvedBroker,
         app_config: &[(String, String)],
         hook: Option<DeliveryHook>,
     ) -> Result<Self> {
+        let broker = target.name.as_str();
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", bootstrap);
+        config.set("bootstrap.servers", &target.bootstrap);
         for (k, v) in PRODUCER_DEFAULTS {
             config.set(*k, *v);
         }
-        for (k, v) in broker_properties.iter().chain(app_config) {
+        let mut idempotence_set_by_user = false;
+        for (k, v) in target.properties.iter().chain(app_config) {
+            idempotence_set_by_user |= k == "enable.idempotence";
+            config.set(k, v);
+        }
+        for (k, v) in crate::security::check_producer(broker, &config, idempotence_set_by_user)? {
             config.set(k, v);
         }
         let stats = Arc::new(ProducerStats::default());
@@ -278,6 +297,7 @@ impl BrokerProducer {
                 stats: Arc::clone(&stats),
                 hook,
                 log: ClientLog::new(format!("producer for broker {broker}")),
+                oauth: target.oauth.clone(),
             })
             .map_err(|e| {
                 Error::Config(format!(

@@ -123,6 +123,7 @@ impl FastKafka {
             })?;
         }
 
+        crate::connect::check(&resolved, self.startup_timeout).await?;
         crate::topics::ensure(
             &resolved,
             &self.topics_to_create(),
@@ -228,13 +229,8 @@ impl FastKafka {
                     {
                         Some(p) => Arc::clone(p),
                         None => {
-                            let p = Arc::new(BrokerProducer::new(
-                                &target.name,
-                                &target.bootstrap,
-                                &target.properties,
-                                &self.producer_config,
-                                None,
-                            )?);
+                            let p =
+                                Arc::new(BrokerProducer::new(target, &self.producer_config, None)?);
                             extra_producers.push(Arc::clone(&p));
                             p
                         }
@@ -260,6 +256,7 @@ impl FastKafka {
                 group_id,
                 bootstrap: target.bootstrap.clone(),
                 properties,
+                oauth: target.oauth.clone(),
                 dead_letter,
                 grace: self.shutdown_grace,
             })?);
@@ -291,9 +288,7 @@ impl FastKafka {
                 Some(p) => Arc::clone(p),
                 None => {
                     let p = Arc::new(BrokerProducer::new(
-                        &target.name,
-                        &target.bootstrap,
-                        &target.properties,
+                        target,
                         &self.producer_config,
                         self.on_delivery.clone(),
                     )?);

@@ -6,10 +6,10 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientConfig;
 
 use crate::app::ResolvedBroker;
-use crate::client_log::{ClientLog, Logged, REPEAT_EVERY};
+use crate::client_log::{ClientLog, REPEAT_EVERY};
+use crate::connect::ClientCtx;
 use crate::error::{Error, Result};
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,17 +60,13 @@ pub(crate) async fn ensure(
         }
         return Ok(());
     }
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &broker.bootstrap);
-    for (k, v) in &broker.properties {
-        config.set(k, v);
-    }
-    let admin: AdminClient<Logged> = config
-        .create_with_context(Logged(ClientLog::new(format!(
-            "admin client for broker {}",
-            broker.name
-        ))))
+    let config = crate::connect::config_for(broker);
+    let admin: AdminClient<ClientCtx> = config
+        .create_with_context(client_ctx(broker, "admin client"))
         .map_err(|e| Error::Config(format!("cannot create the admin client: {e}")))?;
+    // An OAUTHBEARER token reaches a client when its main queue is polled: nothing
+    // polls an admin client's, so it gets its first token here (it lives for seconds).
+    crate::connect::seed_token(admin.inner(), &broker.oauth);
     let metadata = wait_for_metadata(broker, &config, startup_timeout).await?;
     let mut missing = Vec::new();
     for (topic, partitions) in topics {
@@ -140,20 +136,18 @@ pub(crate) async fn ensure(
 /// A refused login or TLS handshake fails at once: retrying cannot fix credentials.
 async fn wait_for_metadata(
     broker: &ResolvedBroker,
-    config: &ClientConfig,
+    config: &rdkafka::ClientConfig,
     startup_timeout: Option<Duration>,
 ) -> Result<Metadata> {
     // A plain consumer handle asks for metadata without creating topics on the way.
     let mut probe_config = config.clone();
     probe_config.set("allow.auto.create.topics", "false");
-    let probe: std::sync::Arc<rdkafka::consumer::BaseConsumer<Logged>> = std::sync::Arc::new(
+    let probe: std::sync::Arc<rdkafka::consumer::BaseConsumer<ClientCtx>> = std::sync::Arc::new(
         probe_config
-            .create_with_context(Logged(ClientLog::new(format!(
-                "metadata client for broker {}",
-                broker.name
-            ))))
+            .create_with_context(client_ctx(broker, "metadata probe"))
             .map_err(|e| Error::Config(format!("cannot create the metadata client: {e}")))?,
     );
+    crate::connect::seed_token(rdkafka::consumer::Consumer::client(&*probe), &broker.oauth);
     let started = Instant::now();
     let mut said: Option<Instant> = None;
     loop {
@@ -202,6 +196,14 @@ async fn wait_for_metadata(
             said = Some(Instant::now());
         }
         tokio::time::sleep(PROBE_PAUSE).await;
+    }
+}
+
+/// A client context that logs as `client` of `broker` and serves its OAUTHBEARER tokens.
+fn client_ctx(broker: &ResolvedBroker, client: &str) -> ClientCtx {
+    ClientCtx {
+        log: ClientLog::new(format!("{client} for broker {}", broker.name)),
+        oauth: broker.oauth.clone(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use fastkafka::prelude::*;
-use fastkafka::Security;
+use fastkafka::{OAuth, Oidc, Security};
 use serde_json::{json, Value};
 
 /// A wrapper shared by two messages.
@@ -116,6 +116,38 @@ fn app() -> FastKafka {
                 }),
         )
         .broker("local.dev", Broker::new("localhost", 9092))
+        .broker(
+            "cloud",
+            Broker::new("kafka.cloud.example", 9092).security(Security::OAuthBearer(OAuth::Oidc(
+                Oidc::new(
+                    "https://idp.example/oauth2/token",
+                    "sensors",
+                    "hunter2-oidc",
+                )
+                .scope("kafka"),
+            ))),
+        )
+        .broker(
+            "company",
+            Broker::new("kafka.company.example", 9092).security(Security::OAuthBearer(
+                OAuth::callback(|_| Err("not called by the docs".into())),
+            )),
+        )
+        .broker(
+            "mtls",
+            Broker::new("kafka.mtls.example", 9093)
+                .security(Security::Ssl)
+                .client_certificate_pem("-----BEGIN CERTIFICATE-----", "hunter2-private-key")
+                .key_password("hunter2-key-password"),
+        )
+        .broker(
+            "legacy",
+            Broker::new("kafka.legacy.example", 9094).security(Security::SaslSsl {
+                mechanism: "PLAIN".into(),
+                username: "u".into(),
+                password: "hunter2-plain".into(),
+            }),
+        )
         .build()
 }
 
@@ -209,6 +241,40 @@ fn uncommon_shapes_are_documented_and_valid() {
     let switch = &channels["switches"]["messages"]["JsonText"];
     assert_eq!(switch["contentType"], "application/json");
     assert_eq!(switch["payload"]["type"], "string");
+
+    // Secured servers name their scheme; the schemes hold no secret.
+    let security = |server: &str| doc["servers"][server]["security"].clone();
+    let scheme = |id: &str| doc["components"]["securitySchemes"][id].clone();
+    assert_eq!(
+        security("secure"),
+        json!([{"$ref": "#/components/securitySchemes/scramSha512"}])
+    );
+    assert_eq!(scheme("scramSha512")["type"], "scramSha512");
+    assert_eq!(
+        security("legacy"),
+        json!([{"$ref": "#/components/securitySchemes/plain"}])
+    );
+    assert_eq!(
+        security("mtls"),
+        json!([{"$ref": "#/components/securitySchemes/X509"}])
+    );
+    assert_eq!(
+        security("cloud"),
+        json!([{"$ref": "#/components/securitySchemes/oauth2"}])
+    );
+    assert_eq!(
+        scheme("oauth2")["flows"]["clientCredentials"]["tokenUrl"],
+        "https://idp.example/oauth2/token"
+    );
+    assert_eq!(scheme("oauth2")["scopes"], json!(["kafka"]));
+    // Another OAuth broker, with another token source: a scheme of its own.
+    assert_eq!(
+        security("company"),
+        json!([{"$ref": "#/components/securitySchemes/oauth2_company"}])
+    );
+    assert!(security("local_dev").is_null());
+    let text = serde_json::to_string(&doc).unwrap();
+    assert!(!text.contains("hunter2"), "a secret is in the document");
 
     // Valid for the official parser.
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncapi-uncommon.json");

@@ -46,7 +46,9 @@ pub enum Listener {
     /// certificate asked.
     Ssl,
     /// TLS as [`Listener::Ssl`], then SASL: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, with
-    /// the users [`ADMIN`] and [`ALICE`].
+    /// the users [`ADMIN`] and [`ALICE`]; or OAUTHBEARER with an unsecured JWT (header
+    /// `{"alg":"none"}`, the principal in `sub`, an `exp`), as Kafka's default
+    /// validator accepts.
     SaslSsl,
 }
 
@@ -761,7 +763,10 @@ log.dirs={data}
 ssl.keystore.type=PEM
 ssl.keystore.location={keystore}
 ssl.client.auth=none
-sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
+# OAUTHBEARER with Kafka's default server callback, which accepts unsecured JWTs
+# (alg none, the principal in `sub`): enough to test a client's token function.
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required{plain_users};

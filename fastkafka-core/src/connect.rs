@@ -1,0 +1,160 @@
+//! The first contact with a broker: a client context for the app's short-lived clients
+//! (admin, metadata), and the connection check at start, which stops the app at once
+//! when the broker refuses it (credentials, TLS, SASL mechanism): retrying cannot fix
+//! those, and an app that waits on them looks alive while it does nothing.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::OAuthToken;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::app::ResolvedBroker;
+use crate::client_log::ClientLog;
+use crate::error::{Error, Result};
+use crate::security::OAuthHook;
+
+/// How long the check waits for the broker's metadata before it lets the app start
+/// anyway (an unreachable broker is not a refusal: librdkafka keeps retrying, and
+/// queued messages wait).
+pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The context of a client that needs no delivery reports or rebalances: logs, errors
+/// and OAUTHBEARER tokens.
+pub(crate) struct ClientCtx {
+    pub(crate) log: ClientLog,
+    pub(crate) oauth: OAuthHook,
+}
+
+impl ClientContext for ClientCtx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.oauth.token(config)
+    }
+}
+
+/// Gives `client` its first OAUTHBEARER token from the app's token function, for a
+/// client whose main queue nothing polls (an admin client, a metadata probe): the
+/// token request librdkafka queues there would wait forever. Does nothing without a
+/// token function.
+pub(crate) fn seed_token<C: ClientContext>(client: &rdkafka::client::Client<C>, oauth: &OAuthHook) {
+    if oauth.0.is_none() {
+        return;
+    }
+    let token = match oauth.token(None) {
+        Ok(token) => token,
+        Err(_) => return, // logged by the hook; the client reports the refusal
+    };
+    let (Ok(value), Ok(principal)) = (
+        std::ffi::CString::new(token.token),
+        std::ffi::CString::new(token.principal_name),
+    ) else {
+        tracing::error!("the OAUTHBEARER token or principal contains a NUL byte");
+        return;
+    };
+    let mut errstr = [0 as std::ffi::c_char; 512];
+    // SAFETY: the client pointer is alive for this call; the strings are NUL-terminated
+    // and outlive it; no extensions (null, 0); errstr is writable for its length.
+    let code = unsafe {
+        rdkafka_sys::rd_kafka_oauthbearer_set_token(
+            client.native_ptr(),
+            value.as_ptr(),
+            token.lifetime_ms,
+            principal.as_ptr(),
+            std::ptr::null_mut(),
+            0,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        )
+    };
+    if code != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        // SAFETY: librdkafka wrote a NUL-terminated message into errstr.
+        let why = unsafe { std::ffi::CStr::from_ptr(errstr.as_ptr()) }.to_string_lossy();
+        tracing::error!(error = %why, "librdkafka refused the OAUTHBEARER token");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ClientCtx {}
+
+/// A client configuration for `broker`: its address and properties.
+pub(crate) fn config_for(broker: &ResolvedBroker) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &broker.bootstrap);
+    for (k, v) in &broker.properties {
+        config.set(k, v);
+    }
+    config
+}
+
+/// Asks `broker` for its metadata. Returns an error naming the broker and the cause
+/// when the broker refuses the client (wrong credentials, an untrusted certificate, a
+/// SASL mechanism it does not offer, a security protocol that does not match the
+/// port); `Ok` when it answers, and also when it cannot be reached within
+/// [`CHECK_TIMEOUT`] (the producers' probe warns about that).
+pub(crate) async fn check(
+    broker: &ResolvedBroker,
+    startup_timeout: Option<Duration>,
+) -> Result<()> {
+    let limit = startup_timeout.map_or(CHECK_TIMEOUT, |t| t.min(CHECK_TIMEOUT));
+    if broker.is_embedded() {
+        return Ok(());
+    }
+    let mut config = config_for(broker);
+    config.set("allow.auto.create.topics", "false");
+    let context = ClientCtx {
+        // Quiet: what it finds is the app's error, said once.
+        log: ClientLog::quiet(format!("connection check for broker {}", broker.name)),
+        oauth: broker.oauth.clone(),
+    };
+    let name = broker.name.clone();
+    let bootstrap = broker.bootstrap.clone();
+    let refused = tokio::task::spawn_blocking(move || -> Result<Option<String>> {
+        let client: Arc<BaseConsumer<ClientCtx>> = Arc::new(
+            config
+                .create_with_context(context)
+                .map_err(|e| Error::Config(format!("broker `{name}`: {e}")))?,
+        );
+        let (tx, rx) = mpsc::channel();
+        let fetcher = Arc::clone(&client);
+        std::thread::spawn(move || {
+            let _ = tx.send(fetcher.fetch_metadata(None, limit).is_ok());
+        });
+        let deadline = Instant::now() + limit + Duration::from_secs(1);
+        // Polling serves the error events (where a refusal shows) and token refreshes.
+        while Instant::now() < deadline {
+            let _ = client.poll(Duration::from_millis(50));
+            if let Some(refused) = client.context().log.refused() {
+                return Ok(Some(refused));
+            }
+            match rx.try_recv() {
+                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+        }
+        Ok(client.context().log.refused())
+    })
+    .await
+    .map_err(|e| Error::Config(format!("the connection check panicked: {e}")))??;
+    match refused {
+        None => Ok(()),
+        Some(cause) => Err(Error::Connect {
+            broker: broker.name.clone(),
+            bootstrap,
+            cause,
+        }),
+    }
+}
