@@ -11,7 +11,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{example_bin, fastkafka_bin, Watched};
@@ -22,28 +22,9 @@ use fastkafka::rdkafka::message::Message;
 use fastkafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use fastkafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use fastkafka::testing::{committed_offsets, read_to_end, read_topic, Record};
-use fastkafka_test_support::{kafka_available, KafkaCluster, Listener};
+use fastkafka_test_support::Listener;
 
-static DISRUPTION: RwLock<()> = RwLock::new(());
-
-/// The shared cluster for a test that leaves every broker running, or `None` (the test
-/// returns) when Kafka is not fetched and this is not CI.
-fn cluster() -> Option<(RwLockReadGuard<'static, ()>, &'static KafkaCluster)> {
-    if !kafka_available() {
-        return None;
-    }
-    let guard = DISRUPTION.read().unwrap_or_else(|p| p.into_inner());
-    Some((guard, KafkaCluster::shared()))
-}
-
-/// The shared cluster for a test that stops brokers, with no other test running on it.
-fn cluster_alone() -> Option<(RwLockWriteGuard<'static, ()>, &'static KafkaCluster)> {
-    if !kafka_available() {
-        return None;
-    }
-    let guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
-    Some((guard, KafkaCluster::shared()))
-}
+use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
 
 fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;

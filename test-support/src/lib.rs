@@ -20,9 +20,11 @@ mod cluster;
 mod dist;
 mod java;
 mod launcher;
+mod shared;
 
 pub use cluster::{
     KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, DEFAULT_JVM_OPTIONS, JVM_OPTIONS_VAR,
 };
 pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
 pub use java::{JavaClient, JavaProduced};
+pub use shared::{shared_cluster, shared_cluster_alone};

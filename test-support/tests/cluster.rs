@@ -6,12 +6,10 @@
 //! exclusively (`DISRUPTION`), the others share it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fastkafka_test_support::{
-    kafka_available, JavaClient, KafkaCluster, Listener, SaslMechanism, ADMIN, ALICE,
-};
+use fastkafka_test_support::{JavaClient, KafkaCluster, Listener, SaslMechanism, ADMIN, ALICE};
 use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -23,26 +21,7 @@ use rdkafka::producer::{
 };
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-static DISRUPTION: RwLock<()> = RwLock::new(());
-
-/// The shared cluster for a test that leaves every broker running, or `None` (the test
-/// returns) when Kafka is not fetched and this is not CI.
-fn cluster() -> Option<(RwLockReadGuard<'static, ()>, &'static KafkaCluster)> {
-    if !kafka_available() {
-        return None;
-    }
-    let guard = DISRUPTION.read().unwrap_or_else(|p| p.into_inner());
-    Some((guard, KafkaCluster::shared()))
-}
-
-/// The shared cluster for a test that stops brokers, with no other test running on it.
-fn cluster_alone() -> Option<(RwLockWriteGuard<'static, ()>, &'static KafkaCluster)> {
-    if !kafka_available() {
-        return None;
-    }
-    let guard = DISRUPTION.write().unwrap_or_else(|p| p.into_inner());
-    Some((guard, KafkaCluster::shared()))
-}
+use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
 
 fn create_topic(cluster: &KafkaCluster, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = cluster
