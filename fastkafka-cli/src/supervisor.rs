@@ -52,6 +52,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker exiting with this code reported a usage error (e.g. an unknown broker):
 /// restarting cannot help.
 const EXIT_USAGE: i32 = 2;
+/// A worker exiting with this code was refused by its broker (credentials,
+/// certificate): restarting cannot help either.
+const EXIT_REFUSED: i32 = fastkafka::EXIT_REFUSED as i32;
 
 /// What a worker task reports to the supervisor.
 enum Event {
@@ -180,6 +183,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     say(&format!(
                         "worker {pid} exited on its own ({status}); not restarting it"
                     ));
+                } else if status.code() == Some(EXIT_REFUSED) {
+                    console::err(&format!("error: worker {pid} was refused by its Kafka broker (see its message above); restarting cannot help, stopping"));
+                    failed = true;
+                    break libc::SIGTERM;
                 } else if status.code() == Some(EXIT_USAGE) {
                     console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;

@@ -498,3 +498,38 @@ fn workers_stopped_by_the_supervisor_are_not_reported_as_errors() {
     assert_eq!(errors.len(), 1, "{output}");
     assert!(errors[0].contains("rejected its arguments"), "{output}");
 }
+
+/// A worker that its broker refused (credentials, certificate) exits with
+/// `fastkafka::EXIT_REFUSED`: the supervisor stops at once instead of restarting it
+/// into a crash loop.
+#[test]
+fn a_worker_refused_by_its_broker_is_not_restarted() {
+    let script = fake_app(
+        "refused",
+        "localhost",
+        &format!(
+            "echo 'error: broker refused the credentials'\nexit {}",
+            fastkafka::EXIT_REFUSED
+        ),
+    );
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        "--kafka-broker",
+        "localhost:9",
+        script.to_str().unwrap(),
+    ]));
+    let status = run.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{}", run.output());
+    let output = run.output();
+    assert_eq!(
+        output.matches("refused the credentials").count(),
+        1,
+        "restarted: {output}"
+    );
+    assert!(
+        output.contains("was refused by its Kafka broker") && output.contains("restarting cannot help"),
+        "{output}"
+    );
+}

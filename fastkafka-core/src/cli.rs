@@ -74,6 +74,11 @@ enum SpecFormat {
 /// Exit code for a usage error (bad arguments, unknown broker): nothing to retry.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Exit code for a broker that refused the app (credentials, certificate, SASL
+/// mechanism, protocol): `EX_CONFIG` of sysexits.h. Restarting cannot help until the
+/// settings change, so `fastkafka run` does not restart a worker that exits with it.
+pub const EXIT_REFUSED: u8 = 78;
+
 /// The `main` of an app binary. Called by [`fastkafka::main!`](crate::main).
 #[doc(hidden)]
 pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
@@ -104,6 +109,10 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 Err(e @ (Error::UnknownBroker { .. } | Error::Config(_))) => {
                     report(&mut std::io::stderr().lock(), &e);
                     ExitCode::from(EXIT_USAGE)
+                }
+                Err(e @ Error::Connect { .. }) => {
+                    report(&mut std::io::stderr().lock(), &e);
+                    ExitCode::from(EXIT_REFUSED)
                 }
                 Err(e) => {
                     report(&mut std::io::stderr().lock(), &e);

@@ -76,6 +76,7 @@ pub use routing::PartitionerFn;
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
+pub use cli::EXIT_REFUSED;
 pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
