@@ -1,6 +1,10 @@
 //! The docs page: one self-contained HTML file rendered from the AsyncAPI document,
 //! with inline CSS, readable without JavaScript and without network access.
 //!
+//! The style sheet and the script are `assets/docs.css` and `assets/docs.js`, inlined
+//! at compile time; the HTML is written by one small function per part of the page
+//! (head, navigation, info, servers, channels, operations, messages, schemas).
+//!
 //! The only script is the "publish example" button, shown when `fastkafka docs serve
 //! --kafka-broker NAME` serves the page: it replaces the `null` in the
 //! [`PUBLISH_CONFIG_SLOT`] with the broker's name.
@@ -70,17 +74,52 @@ fn prose(text: &str) -> String {
     out
 }
 
+/// The page's style sheet, inlined into the page.
+const CSS: &str = include_str!("../assets/docs.css");
+
+/// The "publish example" script, inlined into the page.
+const JS: &str = include_str!("../assets/docs.js");
+
+/// The parts of the AsyncAPI document the page shows.
+struct Doc<'a> {
+    doc: &'a Value,
+    info: &'a Value,
+    schemas: &'a Map<String, Value>,
+    channels: &'a Map<String, Value>,
+    operations: &'a Map<String, Value>,
+    servers: &'a Map<String, Value>,
+}
+
 /// Renders the whole page.
 pub(crate) fn render(doc: &Value) -> String {
     let empty = Map::new();
-    let info = &doc["info"];
-    let title = str_of(info, "title");
-    let schemas = doc["components"]["schemas"].as_object().unwrap_or(&empty);
-    let channels = doc["channels"].as_object().unwrap_or(&empty);
-    let operations = doc["operations"].as_object().unwrap_or(&empty);
-    let servers = doc["servers"].as_object().unwrap_or(&empty);
-
+    let page = Doc {
+        doc,
+        info: &doc["info"],
+        schemas: doc["components"]["schemas"].as_object().unwrap_or(&empty),
+        channels: doc["channels"].as_object().unwrap_or(&empty),
+        operations: doc["operations"].as_object().unwrap_or(&empty),
+        servers: doc["servers"].as_object().unwrap_or(&empty),
+    };
     let mut h = String::new();
+    head(&mut h, str_of(page.info, "title"));
+    nav(&mut h, &page);
+    h.push_str("<main>\n");
+    info_header(&mut h, &page);
+    servers_section(&mut h, &page);
+    channels_section(&mut h, &page);
+    schemas_section(&mut h, &page);
+    h.push_str("<details class=\"spec\"><summary>The AsyncAPI document</summary><p>Also in <code>../spec/asyncapi.yml</code> and <code>../spec/asyncapi.json</code>.</p></details>\n</main>\n");
+    let _ = write!(
+        h,
+        "<script type=\"application/json\" id=\"asyncapi-spec\">{}</script>\n{PUBLISH_CONFIG_SLOT}\n<script>{JS}</script>\n</body>\n</html>\n",
+        script_json(doc)
+    );
+    h
+}
+
+/// The document head, with the style sheet, and the opening `<body>`.
+fn head(h: &mut String, title: &str) {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -88,10 +127,12 @@ pub(crate) fn render(doc: &Value) -> String {
          <title>{} – AsyncAPI docs</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
         escape(title)
     );
+}
 
-    // Navigation.
+/// The side bar: servers, each channel, schemas.
+fn nav(h: &mut String, page: &Doc) {
     h.push_str("<nav><p class=\"nav-title\">Contents</p><ul><li><a href=\"#servers\">Servers</a></li><li><a href=\"#channels\">Channels</a><ul>");
-    for (id, channel) in channels {
+    for (id, channel) in page.channels {
         let _ = write!(
             h,
             "<li><a href=\"#channel-{}\">{}</a></li>",
@@ -100,18 +141,21 @@ pub(crate) fn render(doc: &Value) -> String {
         );
     }
     h.push_str("</ul></li>");
-    if !schemas.is_empty() {
+    if !page.schemas.is_empty() {
         h.push_str("<li><a href=\"#schemas\">Schemas</a></li>");
     }
-    h.push_str("</ul></nav>\n<main>\n");
+    h.push_str("</ul></nav>\n");
+}
 
-    // Info.
+/// Title, version, description and contact.
+fn info_header(h: &mut String, page: &Doc) {
+    let info = page.info;
     let _ = write!(
         h,
         "<header><h1>{}</h1><p class=\"version\">version {} · AsyncAPI {}</p>{}",
-        escape(title),
+        escape(str_of(info, "title")),
         escape(str_of(info, "version")),
-        escape(str_of(doc, "asyncapi")),
+        escape(str_of(page.doc, "asyncapi")),
         prose(str_of(info, "description"))
     );
     if let Some(contact) = info.get("contact") {
@@ -125,10 +169,11 @@ pub(crate) fn render(doc: &Value) -> String {
         let _ = write!(h, "<p class=\"contact\">Contact: {}</p>", parts.join(" · "));
     }
     h.push_str("</header>\n");
+}
 
-    // Servers.
+fn servers_section(h: &mut String, page: &Doc) {
     h.push_str("<section id=\"servers\"><h2>Servers</h2><table><thead><tr><th>Name</th><th>Host</th><th>Protocol</th><th>Description</th></tr></thead><tbody>");
-    for (name, server) in servers {
+    for (name, server) in page.servers {
         let _ = write!(
             h,
             "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
@@ -139,93 +184,99 @@ pub(crate) fn render(doc: &Value) -> String {
         );
     }
     h.push_str("</tbody></table></section>\n");
+}
 
-    // Channels, with their operations and messages.
+/// Each channel, with its operations and messages.
+fn channels_section(h: &mut String, page: &Doc) {
     h.push_str("<section id=\"channels\"><h2>Channels</h2>");
-    for (id, channel) in channels {
-        let address = str_of(channel, "address");
-        let channel_ref = format!("#/channels/{id}");
-        let ops: Vec<(&String, &Value)> = operations
-            .iter()
-            .filter(|(_, op)| op["channel"]["$ref"].as_str() == Some(channel_ref.as_str()))
-            .collect();
-        let received = ops.iter().any(|(_, op)| op["action"] == "receive");
+    for (id, channel) in page.channels {
+        channel_article(h, page, id, channel);
+    }
+    h.push_str("</section>\n");
+}
+
+fn channel_article(h: &mut String, page: &Doc, id: &str, channel: &Value) {
+    let address = str_of(channel, "address");
+    let channel_ref = format!("#/channels/{id}");
+    let ops: Vec<(&String, &Value)> = page
+        .operations
+        .iter()
+        .filter(|(_, op)| op["channel"]["$ref"].as_str() == Some(channel_ref.as_str()))
+        .collect();
+    let received = ops.iter().any(|(_, op)| op["action"] == "receive");
+    let _ = write!(
+        h,
+        "<article class=\"channel\" id=\"channel-{}\"><h3>Topic <code>{}</code></h3>{}",
+        escape(id),
+        escape(address),
+        prose(str_of(channel, "description"))
+    );
+    if let Some(partitions) = channel["bindings"]["kafka"].get("partitions") {
+        let _ = write!(h, "<p>Partitions: {partitions}</p>");
+    }
+    h.push_str("<h4>Operations</h4><ul class=\"operations\">");
+    for (op_id, op) in &ops {
+        operation_item(h, op_id, op);
+    }
+    h.push_str("</ul>");
+    if let Some(messages) = channel["messages"].as_object() {
+        for (message_id, message) in messages {
+            let publish_to = received.then_some(address);
+            render_message(h, id, message_id, message, page.schemas, publish_to);
+        }
+    }
+    h.push_str("</article>\n");
+}
+
+/// One operation: its action, id, consumer group and description.
+fn operation_item(h: &mut String, op_id: &str, op: &Value) {
+    let action = str_of(op, "action");
+    let _ = write!(
+        h,
+        "<li id=\"operation-{0}\"><span class=\"badge {1}\">{1}</span> <code>{0}</code>",
+        escape(op_id),
+        escape(action)
+    );
+    if let Some(group) = op["bindings"]["kafka"]["groupId"]["enum"][0].as_str() {
         let _ = write!(
             h,
-            "<article class=\"channel\" id=\"channel-{}\"><h3>Topic <code>{}</code></h3>{}",
-            escape(id),
-            escape(address),
-            prose(str_of(channel, "description"))
+            " <span class=\"group\">consumer group <code>{}</code></span>",
+            escape(group)
         );
-        let kafka = &channel["bindings"]["kafka"];
-        if let Some(partitions) = kafka.get("partitions") {
-            let _ = write!(h, "<p>Partitions: {partitions}</p>");
-        }
-        h.push_str("<h4>Operations</h4><ul class=\"operations\">");
-        for (op_id, op) in &ops {
-            let action = str_of(op, "action");
-            let _ = write!(
-                h,
-                "<li id=\"operation-{0}\"><span class=\"badge {1}\">{1}</span> <code>{0}</code>",
-                escape(op_id),
-                escape(action)
-            );
-            if let Some(group) = op["bindings"]["kafka"]["groupId"]["enum"][0].as_str() {
-                let _ = write!(
-                    h,
-                    " <span class=\"group\">consumer group <code>{}</code></span>",
-                    escape(group)
-                );
-            }
-            h.push_str(&prose(str_of(op, "description")));
-            h.push_str("</li>");
-        }
-        h.push_str("</ul>");
-        if let Some(messages) = channel["messages"].as_object() {
-            for (message_id, message) in messages {
-                render_message(&mut h, id, address, message_id, message, schemas, received);
-            }
-        }
+    }
+    h.push_str(&prose(str_of(op, "description")));
+    h.push_str("</li>");
+}
+
+fn schemas_section(h: &mut String, page: &Doc) {
+    if page.schemas.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"schemas\"><h2>Schemas</h2>");
+    for (name, schema) in page.schemas {
+        let _ = write!(
+            h,
+            "<article class=\"schema\" id=\"schema-{0}\"><h3><code>{0}</code></h3>{1}",
+            escape(name),
+            prose(str_of(schema, "description"))
+        );
+        fields_table(h, schema, page.schemas);
         h.push_str("</article>\n");
     }
     h.push_str("</section>\n");
-
-    // Schemas.
-    if !schemas.is_empty() {
-        h.push_str("<section id=\"schemas\"><h2>Schemas</h2>");
-        for (name, schema) in schemas {
-            let _ = write!(
-                h,
-                "<article class=\"schema\" id=\"schema-{0}\"><h3><code>{0}</code></h3>{1}",
-                escape(name),
-                prose(str_of(schema, "description"))
-            );
-            fields_table(&mut h, schema, schemas);
-            h.push_str("</article>\n");
-        }
-        h.push_str("</section>\n");
-    }
-
-    h.push_str("<details class=\"spec\"><summary>The AsyncAPI document</summary><p>Also in <code>../spec/asyncapi.yml</code> and <code>../spec/asyncapi.json</code>.</p></details>\n</main>\n");
-    let _ = write!(
-        h,
-        "<script type=\"application/json\" id=\"asyncapi-spec\">{}</script>\n{PUBLISH_CONFIG_SLOT}\n<script>{JS}</script>\n</body>\n</html>\n",
-        script_json(doc)
-    );
-    h
 }
 
+/// One message: its metadata, payload and headers, examples, and the publish form
+/// when the app consumes the topic (`publish_to`).
 fn render_message(
     h: &mut String,
     channel_id: &str,
-    topic: &str,
     message_id: &str,
     message: &Value,
     schemas: &Map<String, Value>,
-    publishable: bool,
+    publish_to: Option<&str>,
 ) {
     let name = str_of(message, "name");
-    let content_type = str_of(message, "contentType");
     let _ = write!(
         h,
         "<div class=\"message\" id=\"message-{}-{}\"><h4>Message <code>{}</code></h4>{}<p class=\"meta\">Content type <code>{}</code></p>",
@@ -233,7 +284,7 @@ fn render_message(
         escape(message_id),
         escape(if name.is_empty() { message_id } else { name }),
         prose(str_of(message, "description")),
-        escape(content_type)
+        escape(str_of(message, "contentType"))
     );
     let key = &message["bindings"]["kafka"]["key"];
     if !key.is_null() {
@@ -259,8 +310,11 @@ fn render_message(
         h.push_str("<h5>Headers</h5>");
         fields_table(h, headers, schemas);
     }
-    let examples = message["examples"].as_array().cloned().unwrap_or_default();
-    for example in &examples {
+    let examples = message["examples"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for example in examples {
         let _ = write!(
             h,
             "<h5>Example <code>{}</code></h5><pre class=\"example\">{}</pre>",
@@ -268,30 +322,37 @@ fn render_message(
             escape(&pretty(&example["payload"]))
         );
     }
-    if publishable {
-        let prefill = examples
-            .first()
-            .map(|e| e["payload"].clone())
-            .or_else(|| fastkafka::asyncapi::sample(payload, schemas))
-            .map(|v| match (content_type, v) {
-                ("application/json", v) => pretty(&v),
-                (_, Value::String(s)) => s,
-                (_, _) => String::new(),
-            })
-            .unwrap_or_default();
-        let _ = write!(
-            h,
-            "<form class=\"publish\" hidden data-topic=\"{}\" data-json=\"{}\"><h5>Publish an example to <code>{}</code> on <span class=\"broker\"></span></h5>\
-             <label>Key <input name=\"key\" placeholder=\"no key\"></label>\
-             <label>Payload <textarea name=\"payload\" rows=\"8\" spellcheck=\"false\">{}</textarea></label>\
-             <button type=\"submit\">Publish example</button> <output></output></form>",
-            escape(topic),
-            content_type == "application/json",
-            escape(topic),
-            escape(&prefill)
-        );
+    if let Some(topic) = publish_to {
+        publish_form(h, topic, message, schemas);
     }
     h.push_str("</div>");
+}
+
+/// The form the page's script shows when served with `--kafka-broker`, prefilled with
+/// the message's first example (or a sample of its schema).
+fn publish_form(h: &mut String, topic: &str, message: &Value, schemas: &Map<String, Value>) {
+    let content_type = str_of(message, "contentType");
+    let prefill = message["examples"]
+        .get(0)
+        .map(|e| e["payload"].clone())
+        .or_else(|| fastkafka::asyncapi::sample(&message["payload"], schemas))
+        .map(|v| match (content_type, v) {
+            ("application/json", v) => pretty(&v),
+            (_, Value::String(s)) => s,
+            (_, _) => String::new(),
+        })
+        .unwrap_or_default();
+    let _ = write!(
+        h,
+        "<form class=\"publish\" hidden data-topic=\"{}\" data-json=\"{}\"><h5>Publish an example to <code>{}</code> on <span class=\"broker\"></span></h5>\
+         <label>Key <input name=\"key\" placeholder=\"no key\"></label>\
+         <label>Payload <textarea name=\"payload\" rows=\"8\" spellcheck=\"false\">{}</textarea></label>\
+         <button type=\"submit\">Publish example</button> <output></output></form>",
+        escape(topic),
+        content_type == "application/json",
+        escape(topic),
+        escape(&prefill)
+    );
 }
 
 fn pretty(value: &Value) -> String {
@@ -469,74 +530,6 @@ fn collect_fields(
         seen.remove(name);
     }
 }
-
-const CSS: &str = r#"
-:root { --fg: #1d2433; --muted: #5b6478; --line: #d9dee8; --bg: #f7f8fb; --accent: #2557d6; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); display: flex; }
-nav { position: sticky; top: 0; align-self: flex-start; width: 240px; height: 100vh; overflow: auto; padding: 1.5rem 1rem; background: var(--bg); border-right: 1px solid var(--line); font-size: 14px; }
-nav ul { list-style: none; padding-left: 0.8rem; margin: 0.2rem 0; }
-nav a { color: var(--fg); text-decoration: none; }
-nav a:hover { color: var(--accent); }
-.nav-title { font-weight: 600; margin: 0 0 0.5rem; }
-main { flex: 1; max-width: 1000px; padding: 1.5rem 2.5rem 4rem; }
-h1 { margin: 0 0 0.2rem; font-size: 1.9rem; }
-h2 { margin-top: 2.2rem; border-bottom: 2px solid var(--line); padding-bottom: 0.3rem; }
-h3 { margin: 0 0 0.4rem; }
-h4 { margin: 1rem 0 0.3rem; }
-h5 { margin: 0.8rem 0 0.3rem; font-size: 0.95rem; }
-.version, .meta, .contact, .group { color: var(--muted); }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; background: var(--bg); padding: 0 0.25em; border-radius: 3px; }
-table { border-collapse: collapse; width: 100%; margin: 0.4rem 0; font-size: 14px; }
-th, td { border: 1px solid var(--line); padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: var(--bg); }
-.channel, .schema { border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.2rem; margin: 1rem 0; }
-.message { border-left: 4px solid var(--accent); padding: 0.2rem 0 0.2rem 1rem; margin: 1rem 0; }
-.operations { padding-left: 1.2rem; }
-.operations p { margin: 0.2rem 0; }
-.badge { display: inline-block; min-width: 4.5em; text-align: center; font-size: 12px; font-weight: 700; text-transform: uppercase; border-radius: 4px; padding: 0 0.4em; color: #fff; }
-.badge.send { background: #1f8a4c; }
-.badge.receive { background: #2557d6; }
-pre { background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem; overflow: auto; font-size: 13px; }
-form.publish { background: #fffbe8; border: 1px solid #ecd98a; border-radius: 6px; padding: 0.6rem 0.8rem; margin-top: 0.8rem; }
-form.publish label { display: block; margin: 0.3rem 0; }
-form.publish input, form.publish textarea { display: block; width: 100%; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
-form.publish output.ok { color: #1f8a4c; }
-form.publish output.err { color: #b3261e; }
-"#;
-
-const JS: &str = r#"
-(function () {
-  var slot = document.getElementById('fastkafka-publish');
-  var config = slot ? JSON.parse(slot.textContent) : null;
-  if (!config) return;
-  document.querySelectorAll('form.publish').forEach(function (form) {
-    form.hidden = false;
-    form.querySelector('.broker').textContent = config.broker;
-    form.addEventListener('submit', function (event) {
-      event.preventDefault();
-      var out = form.querySelector('output');
-      var payload = form.elements.payload.value;
-      if (form.dataset.json === 'true') {
-        try { JSON.parse(payload); } catch (e) { out.className = 'err'; out.textContent = 'The payload is not JSON: ' + e.message; return; }
-      }
-      out.className = ''; out.textContent = 'Publishing...';
-      fetch('/publish', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ topic: form.dataset.topic, key: form.elements.key.value || null, payload: payload })
-      }).then(function (r) { return r.json().then(function (body) { return [r.ok, body]; }); })
-        .then(function (res) {
-          out.className = res[0] ? 'ok' : 'err';
-          out.textContent = res[0]
-            ? 'Published to ' + res[1].topic + ', partition ' + res[1].partition + ' at offset ' + res[1].offset
-            : 'Not published: ' + res[1].error;
-        })
-        .catch(function (e) { out.className = 'err'; out.textContent = 'Not published: ' + e; });
-    });
-  });
-})();
-"#;
 
 #[cfg(test)]
 mod tests {
