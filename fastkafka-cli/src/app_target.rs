@@ -62,50 +62,46 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// The bin and example targets of the workspace here (`cargo metadata --no-deps`).
 fn cargo_metadata() -> anyhow::Result<Workspace> {
-    let out = Command::new(cargo())
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .context("cannot run cargo")?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        anyhow::bail!(
-            "{}",
-            msg.lines().next().unwrap_or("cargo metadata failed").trim()
-        );
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let target_directory = PathBuf::from(
-        meta["target_directory"]
-            .as_str()
-            .context("cargo metadata has no target_directory")?,
-    );
-    let mut targets = Vec::new();
-    for package in meta["packages"].as_array().into_iter().flatten() {
-        let package_name = package["name"].as_str().unwrap_or_default();
-        for target in package["targets"].as_array().into_iter().flatten() {
-            let kinds: Vec<&str> = target["kind"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str())
-                .collect();
-            let kind = if kinds.contains(&"bin") {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .cargo_path(cargo())
+        .no_deps()
+        .exec()
+        .map_err(|e| match e {
+            // cargo's own first line says what is wrong (no Cargo.toml, a broken one).
+            cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
+                "{}",
+                stderr
+                    .lines()
+                    .next()
+                    .unwrap_or("cargo metadata failed")
+                    .trim()
+            ),
+            cargo_metadata::Error::Io(e) => anyhow::Error::new(e).context("cannot run cargo"),
+            e => e.into(),
+        })?;
+    let targets = meta
+        .packages
+        .iter()
+        .flat_map(|package| package.targets.iter().map(move |t| (package, t)))
+        .filter_map(|(package, target)| {
+            let kind = if target.is_bin() {
                 Kind::Bin
-            } else if kinds.contains(&"example") {
+            } else if target.is_example() {
                 Kind::Example
             } else {
-                continue;
+                return None;
             };
-            targets.push(Target {
-                package: package_name.to_string(),
-                name: target["name"].as_str().unwrap_or_default().to_string(),
+            Some(Target {
+                package: package.name.to_string(),
+                name: target.name.clone(),
                 kind,
-            });
-        }
-    }
+            })
+        })
+        .collect();
     Ok(Workspace {
-        target_directory,
+        target_directory: meta.target_directory.into_std_path_buf(),
         targets,
     })
 }

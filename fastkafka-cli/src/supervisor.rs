@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use fastkafka::partition::PartitionCount;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::signal::unix::{signal, SignalKind};
@@ -151,10 +153,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut usage_error = false;
     let mut pending_restarts = 0usize;
-    let forwarded: i32 = loop {
+    let forwarded: Option<Signal> = loop {
         let event = tokio::select! {
-            _ = interrupt.recv() => break libc::SIGINT,
-            _ = terminate.recv() => break libc::SIGTERM,
+            _ = interrupt.recv() => break Some(Signal::SIGINT),
+            _ = terminate.recv() => break Some(Signal::SIGTERM),
             event = events.recv() => event,
         };
         match event {
@@ -171,7 +173,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     binary.display()
                 ));
                 failed = true;
-                break libc::SIGTERM;
+                break Some(Signal::SIGTERM);
             }
             Some(Event::Exited { slot, pid, status }) => {
                 slots[slot].pid = None;
@@ -183,7 +185,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 } else if status.code() == Some(EXIT_USAGE) {
                     console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;
-                    break libc::SIGTERM;
+                    break Some(Signal::SIGTERM);
                 } else {
                     failed = true;
                     let now = Instant::now();
@@ -195,7 +197,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                             crashes.len(),
                             CRASH_WINDOW.as_secs()
                         ));
-                        break libc::SIGTERM;
+                        break Some(Signal::SIGTERM);
                     }
                     let delay = slots[slot].backoff;
                     slots[slot].backoff = (delay * 2).min(MAX_BACKOFF);
@@ -207,11 +209,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     spawn(slot, delay);
                 }
             }
-            None => break libc::SIGTERM,
+            None => break Some(Signal::SIGTERM),
         }
         if pending_restarts == 0 && slots.iter().all(|s| s.pid.is_none()) {
             say("every worker has exited");
-            break 0;
+            break None;
         }
     };
 
@@ -263,19 +265,19 @@ pub(crate) async fn create_declared_topics(
     Ok(())
 }
 
-/// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones
+/// Stops every live worker with `sig` (`None`: none live) and waits for them; kills the ones
 /// still running after `timeout`. Returns whether all of them stopped cleanly: exited
 /// successfully, or ended by the signal sent here (a worker still starting has no
 /// handler for it yet, and one without a fastkafka runtime none at all).
 async fn cleanup(
     slots: &mut [Slot],
     events: &mut mpsc::UnboundedReceiver<Event>,
-    sig: i32,
+    sig: Option<Signal>,
     timeout: Duration,
 ) -> bool {
-    if sig == 0 {
+    let Some(sig) = sig else {
         return true;
-    }
+    };
     console::out("Starting process cleanup, this may take a few seconds...");
     let mut live: HashMap<usize, u32> = slots
         .iter()
@@ -309,9 +311,9 @@ async fn cleanup(
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(()) = again.recv() => {
                 console::out("Second signal: workers exit now, without waiting for their flush...");
-                sent.push(libc::SIGINT);
+                sent.push(Signal::SIGINT);
                 for pid in live.values() {
-                    send_signal(*pid, libc::SIGINT);
+                    send_signal(*pid, Signal::SIGINT);
                 }
                 continue;
             }
@@ -327,8 +329,10 @@ async fn cleanup(
                 uncommitted.remove(&slot);
                 slots[slot].stdin = None;
                 if live.remove(&slot).is_some() {
-                    let stopped =
-                        status.success() || status.signal().is_some_and(|s| sent.contains(&s));
+                    let stopped = status.success()
+                        || status
+                            .signal()
+                            .is_some_and(|s| sent.iter().any(|&t| t as i32 == s));
                     clean &= stopped;
                     console::out(&format!("Process {pid} terminated."));
                     if !stopped {
@@ -355,7 +359,7 @@ async fn cleanup(
                         "error: worker {pid} did not stop within {} s; killing it",
                         timeout.as_secs()
                     ));
-                    send_signal(*pid, libc::SIGKILL);
+                    send_signal(*pid, Signal::SIGKILL);
                 }
                 clean = false;
                 break;
@@ -369,10 +373,10 @@ async fn cleanup(
     clean
 }
 
-fn send_signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a pid we spawned; at worst the process is already gone.
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
+/// kill(2) to a worker we spawned; at worst it is already gone, which is no error here.
+fn send_signal(pid: u32, sig: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(pid), sig);
     }
 }
 
@@ -452,18 +456,19 @@ async fn worker(
 /// as the supervisor.
 #[cfg(target_os = "linux")]
 fn stop_with_supervisor(command: &mut Command) {
-    let supervisor = std::process::id() as libc::pid_t;
+    use nix::sys::prctl;
+    use nix::unistd::getppid;
+
+    let supervisor = Pid::this();
     // SAFETY: the closure runs in the forked child before exec, where only
     // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system
     // calls, and nothing here allocates or takes a lock.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
+            prctl::set_pdeathsig(Signal::SIGTERM)?;
             // The supervisor died before the line above: nobody would signal us.
-            if libc::getppid() != supervisor {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            if getppid() != supervisor {
+                return Err(nix::errno::Errno::ESRCH.into());
             }
             Ok(())
         });
