@@ -60,7 +60,7 @@ impl Publisher {
     /// Resolves `--kafka-broker NAME` as `fastkafka run` does: a broker the app names,
     /// `embedded`, `localhost` or HOST:PORT.
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
-        let app = crate::app_target::handshake(binary).await?;
+        let app = crate::app_protocol::handshake(binary).await?;
         let (broker_arg, embedded) = if app.names.iter().any(|n| n == name) {
             (name.to_string(), None)
         } else {

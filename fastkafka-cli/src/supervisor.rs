@@ -21,7 +21,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::{app_target, console, UsageError};
+use crate::{app_protocol, app_target, console, exit, UsageError};
 
 /// Run an app as N supervised worker processes.
 #[derive(Args)]
@@ -51,9 +51,6 @@ const CRASH_LIMIT: usize = 5;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A worker exiting with this code reported a usage error (e.g. an unknown broker):
-/// restarting cannot help.
-const EXIT_USAGE: i32 = 2;
 
 /// What a worker task reports to the supervisor.
 enum Event {
@@ -99,7 +96,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .await??;
     // Also what tells a fastkafka app from another program, before anything starts.
-    let app = app_target::handshake(&binary).await?;
+    let app = app_protocol::handshake(&binary).await?;
     let (kafka_broker, whose) = match &args.kafka_broker {
         Some(name) => (name.clone(), ""),
         None => (app.default, " (the app's default)"),
@@ -182,7 +179,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     say(&format!(
                         "worker {pid} exited on its own ({status}); not restarting it"
                     ));
-                } else if status.code() == Some(EXIT_USAGE) {
+                } else if status.code() == Some(exit::USAGE.into()) {
                     console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;
                     break Some(Signal::SIGTERM);
@@ -225,13 +222,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )
     .await;
     drop(embedded);
-    Ok(if usage_error {
-        ExitCode::from(2)
+    Ok(ExitCode::from(if usage_error {
+        exit::USAGE
     } else if failed || !clean {
-        ExitCode::FAILURE
+        exit::FAILURE
     } else {
-        ExitCode::SUCCESS
-    })
+        exit::SUCCESS
+    }))
 }
 
 /// Workers cannot create topics on the embedded broker (it has no CreateTopics API),
@@ -241,25 +238,12 @@ pub(crate) async fn create_declared_topics(
     broker: &fastkafka::EmbeddedBroker,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let out = Command::new(binary).arg("topics").output().await?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "`{} topics` failed ({}): is it a fastkafka app? {}",
-            binary.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let topics: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
-    for t in topics {
-        let (Some(topic), Some(partitions)) = (t["topic"].as_str(), t["partitions"].as_i64())
-        else {
-            continue;
-        };
-        broker.create_topic(topic, partitions as i32)?;
+    for declared in app_protocol::declared_topics(binary).await? {
+        broker.create_topic(&declared.topic, declared.partitions)?;
         say(&format!(
-            "created topic {topic} with {}",
-            PartitionCount(partitions as i32)
+            "created topic {} with {}",
+            declared.topic,
+            PartitionCount(declared.partitions)
         ));
     }
     Ok(())
