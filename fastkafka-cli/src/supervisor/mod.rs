@@ -6,22 +6,21 @@
 //! worker also gets SIGTERM when the supervisor dies (Linux), so none outlives it.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use fastkafka::partition::PartitionCount;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use nix::sys::signal::Signal;
+use tokio::process::ChildStdin;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use self::worker::{send_signal, worker};
 use crate::{app_protocol, app_target, console, exit, UsageError};
+
+mod worker;
 
 /// Run an app as N supervised worker processes.
 #[derive(Args)]
@@ -102,8 +101,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => (app.default, " (the app's default)"),
     };
 
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    let mut signals = stop_signals()?;
 
     let embedded = if kafka_broker == "embedded" {
         let broker = fastkafka::EmbeddedBroker::start()?;
@@ -152,8 +150,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut pending_restarts = 0usize;
     let forwarded: Option<Signal> = loop {
         let event = tokio::select! {
-            _ = interrupt.recv() => break Some(Signal::SIGINT),
-            _ = terminate.recv() => break Some(Signal::SIGTERM),
+            Some(sig) = signals.recv() => break Some(sig),
             event = events.recv() => event,
         };
         match event {
@@ -217,6 +214,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let clean = cleanup(
         &mut slots,
         &mut events,
+        &mut signals,
         forwarded,
         Duration::from_secs(args.stop_timeout),
     )
@@ -256,6 +254,7 @@ pub(crate) async fn create_declared_topics(
 async fn cleanup(
     slots: &mut [Slot],
     events: &mut mpsc::UnboundedReceiver<Event>,
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
     sig: Option<Signal>,
     timeout: Duration,
 ) -> bool {
@@ -283,7 +282,6 @@ async fn cleanup(
     let deadline = tokio::time::Instant::now() + timeout;
     // A second Ctrl-C while workers stop is passed on: a worker that gets a second
     // signal exits at once instead of waiting for its flush.
-    let mut again = second_signal();
     while !live.is_empty() {
         if !released && uncommitted.is_empty() {
             released = true;
@@ -293,7 +291,7 @@ async fn cleanup(
         }
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
-            Some(()) = again.recv() => {
+            Some(_) = signals.recv() => {
                 console::out("Second signal: workers exit now, without waiting for their flush...");
                 sent.push(Signal::SIGINT);
                 for pid in live.values() {
@@ -357,161 +355,28 @@ async fn cleanup(
     clean
 }
 
-/// kill(2) to a worker we spawned; at worst it is already gone, which is no error here.
-fn send_signal(pid: u32, sig: Signal) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = kill(Pid::from_raw(pid), sig);
-    }
-}
-
 /// The supervisor's own lines, marked as such.
 fn say(message: &str) {
     console::out(&format!("[fastkafka] {message}"));
 }
 
-/// Starts one worker after `delay`, relays its output, reports its exit.
-async fn worker(
-    slot: usize,
-    binary: PathBuf,
-    broker: String,
-    embedded: bool,
-    delay: Duration,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    let embedded_env = embedded.then(|| (fastkafka::EMBEDDED_BROKER_ENV, broker.clone()));
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-        if events.is_closed() {
-            return;
-        }
-    }
-    let mut command = Command::new(&binary);
-    command
-        .args(["run", "--kafka-broker", &broker])
-        .env("FASTKAFKA_WORKER", slot.to_string())
-        .env(fastkafka::STOP_BARRIER_ENV, "1")
-        .envs(embedded_env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
-        // forwards it, so no worker sees a signal twice.
-        .process_group(0)
-        .kill_on_drop(false);
-    stop_with_supervisor(&mut command);
-    let child = command.spawn();
-    let mut child: Child = match child {
-        Ok(c) => c,
-        Err(error) => {
-            let _ = events.send(Event::SpawnFailed { slot, error });
-            return;
-        }
-    };
-    let pid = child.id().unwrap_or_default();
-    let stdin = child.stdin.take();
-    let _ = events.send(Event::Started { slot, pid, stdin });
-    let out = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(relay(s, pid, Some((slot, events.clone())))));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(relay(s, pid, None)));
-    let status = child.wait().await;
-    for relay in [out, err].into_iter().flatten() {
-        let _ = relay.await;
-    }
-    match status {
-        Ok(status) => {
-            let _ = events.send(Event::Exited { slot, pid, status });
-        }
-        Err(error) => {
-            let _ = events.send(Event::SpawnFailed { slot, error });
-        }
-    }
-}
-
-/// Makes the worker get SIGTERM (a clean stop) when the supervisor dies, however it
-/// dies: killed, or crashed. Linux only; elsewhere a worker outlives a killed supervisor.
-///
-/// `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends, not the
-/// process: workers are spawned from the runtime's worker threads, which live as long
-/// as the supervisor.
-#[cfg(target_os = "linux")]
-fn stop_with_supervisor(command: &mut Command) {
-    use nix::sys::prctl;
-    use nix::unistd::getppid;
-
-    let supervisor = Pid::this();
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system
-    // calls, and nothing here allocates or takes a lock.
-    unsafe {
-        command.pre_exec(move || {
-            prctl::set_pdeathsig(Signal::SIGTERM)?;
-            // The supervisor died before the line above: nobody would signal us.
-            if getppid() != supervisor {
-                return Err(nix::errno::Errno::ESRCH.into());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn stop_with_supervisor(_command: &mut Command) {}
-
-/// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes:
-/// its stdout (with its slot, where the stop protocol's line is taken out and reported)
-/// to stdout, its stderr to stderr.
-async fn relay(
-    stream: impl AsyncRead + Unpin,
-    pid: u32,
-    stdout_of: Option<(usize, mpsc::UnboundedSender<Event>)>,
-) {
-    let to_stderr = stdout_of.is_none();
-    let mut lines = BufReader::new(stream).split(b'\n');
-    while let Ok(Some(line)) = lines.next_segment().await {
-        let line = String::from_utf8_lossy(&line);
-        let line = line.trim_end_matches('\r');
-        if let Some((slot, events)) = &stdout_of {
-            if line == fastkafka::COMMITTED_LINE {
-                let _ = events.send(Event::Committed { slot: *slot });
-                continue;
-            }
-        }
-        if to_stderr {
-            let mut out = std::io::stderr().lock();
-            let _ = writeln!(out, "[{pid}]: {line}");
-        } else {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "[{pid}]: {line}");
-            let _ = out.flush();
-        }
-    }
-}
-
-/// SIGINT or SIGTERM, as a channel that yields once per signal (never, if signals
-/// cannot be watched).
-fn second_signal() -> mpsc::UnboundedReceiver<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+/// SIGINT and SIGTERM, each as it arrives: the first stops the workers (and is
+/// forwarded to them), a later one makes them exit without waiting for their flush.
+fn stop_signals() -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let (tx, rx) = mpsc::unbounded_channel();
-    if let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                if tx.send(()).is_err() {
-                    break;
-                }
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                Some(()) = interrupt.recv() => Signal::SIGINT,
+                Some(()) = terminate.recv() => Signal::SIGTERM,
+                else => break,
+            };
+            if tx.send(sig).is_err() {
+                break;
             }
-        });
-    }
-    rx
+        }
+    });
+    Ok(rx)
 }
