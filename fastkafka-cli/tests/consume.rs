@@ -212,8 +212,7 @@ fn killing_a_worker_mid_stream_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: a worker process this test's supervisor started.
-    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    send_signal(victim, libc::SIGKILL);
     producer.join().unwrap();
 
     let records = wait_for_all_outputs(&bootstrap, &run);

@@ -84,11 +84,9 @@ impl Watched {
         }
     }
 
+    /// Sends `sig` (a `libc::SIG*` number) to the process.
     pub fn signal(&self, sig: i32) {
-        // SAFETY: our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
+        send_signal(self.child.id(), sig);
     }
 
     /// Waits for the exit; panics after `timeout`.
@@ -154,6 +152,13 @@ pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
     path
 }
 
+/// kill(2): `sig` (a `libc::SIG*` number) to `pid`; a process already gone is no error.
+pub fn send_signal(pid: u32, sig: i32) {
+    let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+    let _ = nix::sys::signal::kill(pid, signal);
+}
+
 /// Whether a process runs (a zombie does not: it only waits to be reaped).
 pub fn is_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -185,10 +190,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for pid in &self.0 {
             if is_running(*pid) {
-                // SAFETY: kill(2) on a pid this test saw running.
-                unsafe {
-                    libc::kill(*pid as i32, libc::SIGKILL);
-                }
+                send_signal(*pid, libc::SIGKILL);
             }
         }
     }
