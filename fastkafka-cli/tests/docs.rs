@@ -388,20 +388,7 @@ fn publishing_to_the_embedded_broker_creates_the_declared_topics_first() {
         1,
         Duration::from_secs(10),
     );
-    server.wait_for_lines(
-        |l| l.contains("bootstrap.servers="),
-        1,
-        Duration::from_secs(10),
-    );
-    let output = server.output();
-    let bootstrap = output
-        .split("bootstrap.servers=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let bootstrap = server.embedded_bootstrap(Duration::from_secs(10));
     let request = serde_json::json!({"topic": "orders.v1", "payload": r#"{"id": 1, "customer": "c", "lines": []}"#});
     let (status, body) = http(
         &url,

@@ -3,13 +3,28 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn fastkafka_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fastkafka"))
+}
+
+/// `fastkafka run --num-workers WORKERS --kafka-broker BROKER APP`, to spawn.
+pub fn fastkafka_run(workers: usize, broker: &str, app: &Path) -> Command {
+    let mut command = Command::new(fastkafka_bin());
+    command
+        .args([
+            "run",
+            "--num-workers",
+            &workers.to_string(),
+            "--kafka-broker",
+            broker,
+        ])
+        .arg(app);
+    command
 }
 
 /// An example app binary, built by `cargo test --workspace` beside `fastkafka`.
@@ -82,6 +97,18 @@ impl Watched {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The address the process printed as `bootstrap.servers=HOST:PORT` (the embedded
+    /// broker it started); panics with the output after `timeout`.
+    pub fn embedded_bootstrap(&self, timeout: Duration) -> String {
+        let line = self.wait_for_lines(|l| l.contains("bootstrap.servers="), 1, timeout);
+        line[0]
+            .split("bootstrap.servers=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an address after bootstrap.servers=")
+            .to_string()
     }
 
     /// Sends `sig` (a `libc::SIG*` number) to the process.
