@@ -7,7 +7,7 @@
 //! it). Every response closes its connection and is not cached; request bodies are
 //! limited to [`MAX_REQUEST`] bytes and requests to [`REQUEST_TIMEOUT`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fastkafka::EmbeddedBroker;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -60,6 +61,7 @@ impl Publisher {
     /// Resolves `--kafka-broker NAME` as `fastkafka run` does: a broker the app names,
     /// `embedded`, `localhost` or HOST:PORT.
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
+        let topics = consumed_topics(doc)?;
         let app = crate::app_protocol::handshake(binary).await?;
         let (broker_arg, embedded) = if app.names.iter().any(|n| n == name) {
             (name.to_string(), None)
@@ -93,7 +95,7 @@ impl Publisher {
             name: name.to_string(),
             binary: binary.to_path_buf(),
             broker_arg,
-            topics: consumed_topics(doc),
+            topics,
             _embedded: embedded,
         })
     }
@@ -165,22 +167,55 @@ impl Publisher {
     }
 }
 
-/// The topics of channels with a `receive` operation.
-fn consumed_topics(doc: &Value) -> BTreeSet<String> {
+/// What the AsyncAPI document says about the topics the app consumes.
+#[derive(Deserialize)]
+struct ChannelsAndOperations {
+    #[serde(default)]
+    channels: BTreeMap<String, Channel>,
+    #[serde(default)]
+    operations: BTreeMap<String, Operation>,
+}
+
+#[derive(Deserialize)]
+struct Channel {
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct Operation {
+    action: String,
+    channel: Reference,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(rename = "$ref")]
+    target: String,
+}
+
+/// The topics of channels with a `receive` operation; a document whose channels or
+/// operations are malformed, or an operation on a channel it does not define, is an
+/// error rather than a topic left out.
+fn consumed_topics(doc: &Value) -> anyhow::Result<BTreeSet<String>> {
+    let doc = ChannelsAndOperations::deserialize(doc)
+        .context("the app's AsyncAPI document has malformed channels or operations")?;
     let mut topics = BTreeSet::new();
-    for op in doc["operations"].as_object().into_iter().flatten() {
-        if op.1["action"] != "receive" {
+    for (id, operation) in &doc.operations {
+        if operation.action != "receive" {
             continue;
         }
-        let id = op.1["channel"]["$ref"]
-            .as_str()
-            .and_then(|r| r.strip_prefix("#/channels/"))
-            .unwrap_or_default();
-        if let Some(address) = doc["channels"][id]["address"].as_str() {
-            topics.insert(address.to_string());
-        }
+        let target = &operation.channel.target;
+        let Some(channel) = target
+            .strip_prefix("#/channels/")
+            .and_then(|channel| doc.channels.get(channel))
+        else {
+            anyhow::bail!(
+                "operation `{id}` of the app's AsyncAPI document is on `{target}`, which is not one of its channels"
+            );
+        };
+        topics.insert(channel.address.clone());
     }
-    topics
+    Ok(topics)
 }
 
 /// `host:port` (or several, comma-separated), as opposed to a broker's name.
@@ -429,6 +464,25 @@ mod tests {
                 "to_c": {"action": "send", "channel": {"$ref": "#/channels/c"}}
             }
         });
-        assert_eq!(consumed_topics(&doc), BTreeSet::from(["a.b".to_string()]));
+        assert_eq!(
+            consumed_topics(&doc).unwrap(),
+            BTreeSet::from(["a.b".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_malformed_operation_is_an_error_not_a_topic_left_out() {
+        let unknown_channel = json!({
+            "channels": {"a": {"address": "a"}},
+            "operations": {"on_b": {"action": "receive", "channel": {"$ref": "#/channels/b"}}}
+        });
+        let err = consumed_topics(&unknown_channel).unwrap_err().to_string();
+        assert!(err.contains("operation `on_b`"), "{err}");
+        assert!(err.contains("#/channels/b"), "{err}");
+        let no_channel = json!({"operations": {"on_a": {"action": "receive"}}});
+        assert!(consumed_topics(&no_channel).is_err());
+        let no_address = json!({"channels": {"a": {}}, "operations": {}});
+        assert!(consumed_topics(&no_address).is_err());
+        assert!(consumed_topics(&json!({})).unwrap().is_empty());
     }
 }
