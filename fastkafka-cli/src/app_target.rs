@@ -1,13 +1,10 @@
 //! Finding the app binary that `fastkafka run APP` means: a path to a built binary, or
-//! the name of a bin or example target in the current cargo workspace (built first);
-//! and the handshake that tells a fastkafka app from any other program.
+//! the name of a bin or example target in the current cargo workspace (built first).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use anyhow::Context;
-use tokio::io::AsyncReadExt;
 
 use crate::{console, UsageError};
 
@@ -62,50 +59,46 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
+/// The bin and example targets of the workspace here (`cargo metadata --no-deps`).
 fn cargo_metadata() -> anyhow::Result<Workspace> {
-    let out = Command::new(cargo())
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .context("cannot run cargo")?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        anyhow::bail!(
-            "{}",
-            msg.lines().next().unwrap_or("cargo metadata failed").trim()
-        );
-    }
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let target_directory = PathBuf::from(
-        meta["target_directory"]
-            .as_str()
-            .context("cargo metadata has no target_directory")?,
-    );
-    let mut targets = Vec::new();
-    for package in meta["packages"].as_array().into_iter().flatten() {
-        let package_name = package["name"].as_str().unwrap_or_default();
-        for target in package["targets"].as_array().into_iter().flatten() {
-            let kinds: Vec<&str> = target["kind"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.as_str())
-                .collect();
-            let kind = if kinds.contains(&"bin") {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .cargo_path(cargo())
+        .no_deps()
+        .exec()
+        .map_err(|e| match e {
+            // cargo's own first line says what is wrong (no Cargo.toml, a broken one).
+            cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
+                "{}",
+                stderr
+                    .lines()
+                    .next()
+                    .unwrap_or("cargo metadata failed")
+                    .trim()
+            ),
+            cargo_metadata::Error::Io(e) => anyhow::Error::new(e).context("cannot run cargo"),
+            e => e.into(),
+        })?;
+    let targets = meta
+        .packages
+        .iter()
+        .flat_map(|package| package.targets.iter().map(move |t| (package, t)))
+        .filter_map(|(package, target)| {
+            let kind = if target.is_bin() {
                 Kind::Bin
-            } else if kinds.contains(&"example") {
+            } else if target.is_example() {
                 Kind::Example
             } else {
-                continue;
+                return None;
             };
-            targets.push(Target {
-                package: package_name.to_string(),
-                name: target["name"].as_str().unwrap_or_default().to_string(),
+            Some(Target {
+                package: package.name.to_string(),
+                name: target.name.clone(),
                 kind,
-            });
-        }
-    }
+            })
+        })
+        .collect();
     Ok(Workspace {
-        target_directory,
+        target_directory: meta.target_directory.into_std_path_buf(),
         targets,
     })
 }
@@ -136,116 +129,4 @@ fn build(target: &Target) -> anyhow::Result<()> {
         anyhow::bail!("cargo build of `{}` failed ({status})", target.name);
     }
     Ok(())
-}
-
-/// How long an app gets to answer the handshake: it only builds its description.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// More output than any app's handshake answer: the program is something else.
-const HANDSHAKE_LIMIT: u64 = 1 << 20;
-
-/// What an app says about itself in the handshake (`APP brokers`): only what the CLI
-/// needs to start it, never a broker's properties (they hold credentials).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AppBrokers {
-    /// The broker the app runs against when `--kafka-broker` is not given.
-    pub(crate) default: String,
-    /// The names of the brokers the app defines.
-    pub(crate) names: Vec<String>,
-}
-
-/// Asks `binary` the app handshake (`APP brokers`); a program that does not answer it
-/// is not a fastkafka app, which is a usage error.
-pub(crate) async fn handshake(binary: &Path) -> anyhow::Result<AppBrokers> {
-    let mut child = tokio::process::Command::new(binary)
-        .arg("brokers")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            UsageError(format!(
-                "cannot run APP `{}`: {e}; give the path to a built fastkafka app binary",
-                binary.display()
-            ))
-        })?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        anyhow::bail!("cannot read the output of `{} brokers`", binary.display());
-    };
-    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let (mut stdout, mut stderr) = (stdout.take(HANDSHAKE_LIMIT), stderr.take(HANDSHAKE_LIMIT));
-        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-        if out.len() as u64 >= HANDSHAKE_LIMIT {
-            return (None, out, err);
-        }
-        (child.wait().await.ok(), out, err)
-    })
-    .await;
-    let not_an_app = |why: String| {
-        UsageError(format!(
-            "APP `{}` is not a fastkafka app (it did not answer the app handshake: {why})",
-            binary.display()
-        ))
-    };
-    let (status, out, err) = answer.map_err(|_| {
-        not_an_app(format!(
-            "`brokers` got no answer within {} s",
-            HANDSHAKE_TIMEOUT.as_secs()
-        ))
-    })?;
-    let Some(status) = status else {
-        return Err(not_an_app("`brokers` printed more than an app ever does".into()).into());
-    };
-    if !status.success() {
-        let err = String::from_utf8_lossy(&err);
-        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
-        return Err(not_an_app(match first {
-            Some(line) => format!("`brokers` failed ({status}): {line}"),
-            None => format!("`brokers` failed ({status})"),
-        })
-        .into());
-    }
-    parse_handshake(&out).ok_or_else(|| {
-        not_an_app(if out.iter().all(u8::is_ascii_whitespace) {
-            "`brokers` printed nothing".into()
-        } else {
-            "`brokers` did not print the brokers as JSON".into()
-        })
-        .into()
-    })
-}
-
-/// `{"default": NAME, "brokers": [{"name": NAME, ...}, ...]}`, as `APP brokers` prints it.
-fn parse_handshake(out: &[u8]) -> Option<AppBrokers> {
-    let answer: serde_json::Value = serde_json::from_slice(out).ok()?;
-    let default = answer.get("default")?.as_str()?.to_string();
-    let names = answer
-        .get("brokers")?
-        .as_array()?
-        .iter()
-        .map(|b| b.get("name")?.as_str().map(str::to_string))
-        .collect::<Option<Vec<_>>>()?;
-    Some(AppBrokers { default, names })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_handshake_answer_gives_the_default_and_the_names() {
-        let answer = br#"{"default":"development","brokers":[{"name":"development","bootstrap":"localhost:9092"},{"name":"production","bootstrap":"kafka:9092"}]}"#;
-        assert_eq!(
-            parse_handshake(answer),
-            Some(AppBrokers {
-                default: "development".into(),
-                names: vec!["development".into(), "production".into()],
-            })
-        );
-        for not_an_answer in [&b""[..], b"hello", b"{}", br#"{"default":1,"brokers":[]}"#] {
-            assert_eq!(parse_handshake(not_an_answer), None);
-        }
-    }
 }

@@ -4,11 +4,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::{app_target, docs_html, docs_server, UsageError};
+use crate::{app_protocol, app_target, docs_html, docs_server};
 
 /// Write or serve an app's AsyncAPI docs.
 #[derive(Args)]
@@ -68,7 +67,7 @@ pub(crate) async fn run(args: DocsArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         DocsCommand::Generate(args) => {
             let binary = app_target::resolve(&args.app)?;
-            let doc = app_document(&binary).await?;
+            let doc = app_protocol::asyncapi_document(&binary).await?;
             for file in write_docs(&doc, &args.output_dir)? {
                 println!("wrote {}", file.display());
             }
@@ -76,7 +75,7 @@ pub(crate) async fn run(args: DocsArgs) -> anyhow::Result<ExitCode> {
         }
         DocsCommand::Serve(args) => {
             let binary = app_target::resolve(&args.app)?;
-            let doc = app_document(&binary).await?;
+            let doc = app_protocol::asyncapi_document(&binary).await?;
             write_docs(&doc, &args.output_dir)?;
             let publisher = match &args.kafka_broker {
                 Some(name) => Some(docs_server::Publisher::new(&binary, name, &doc).await?),
@@ -92,32 +91,6 @@ pub(crate) async fn run(args: DocsArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// What `APP asyncapi --format json` prints.
-async fn app_document(binary: &Path) -> anyhow::Result<Value> {
-    let out = tokio::process::Command::new(binary)
-        .args(["asyncapi", "--format", "json"])
-        .output()
-        .await
-        .with_context(|| format!("cannot run `{}`", binary.display()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(UsageError(format!(
-            "`{} asyncapi` failed ({}): is it a fastkafka app? {}",
-            binary.display(),
-            out.status,
-            stderr.lines().next().unwrap_or_default().trim()
-        ))
-        .into());
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| {
-        UsageError(format!(
-            "`{} asyncapi` did not print an AsyncAPI document ({e}): is it a fastkafka app?",
-            binary.display()
-        ))
-        .into()
-    })
 }
 
 /// Writes `spec/asyncapi.yml`, `spec/asyncapi.json` and `docs/index.html` under `dir`.

@@ -1,30 +1,44 @@
-//! The docs server of `fastkafka docs serve`: the generated page and spec over plain
-//! HTTP/1.1, and `POST /publish` for the page's "publish example" button.
+//! The docs server of `fastkafka docs serve`: the generated page and spec over HTTP/1.1
+//! (axum on hyper), and `POST /publish` for the page's "publish example" button.
 //!
-//! A minimal handler on tokio's `TcpListener` rather than an HTTP framework: it serves
-//! a handful of local files and one JSON endpoint to a browser on this machine, one
-//! request per connection, which is about a hundred lines; hyper or axum would add a
-//! dependency tree for nothing the docs need.
+//! Routes: `/` and `/index.html` (the page, with the publish settings filled in),
+//! `/config`, `/asyncapi.yml`, `/asyncapi.json`, `POST /publish`, and any other file
+//! of the docs folder (tower-http's `ServeDir`, which refuses paths that climb out of
+//! it). Every response closes its connection and is not cached; request bodies are
+//! limited to [`MAX_REQUEST`] bytes and requests to [`REQUEST_TIMEOUT`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use fastkafka::EmbeddedBroker;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::docs_html;
 use crate::UsageError;
 
-/// Largest request accepted (headers and body).
+/// Largest request body accepted (413 beyond it).
 const MAX_REQUEST: usize = 1 << 20;
 
-/// How long one request may take, publishing included.
+/// How long one request may take, publishing included (408 beyond it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends the page's examples to a broker, to the topics the app consumes only.
@@ -47,7 +61,8 @@ impl Publisher {
     /// Resolves `--kafka-broker NAME` as `fastkafka run` does: a broker the app names,
     /// `embedded`, `localhost` or HOST:PORT.
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
-        let app = crate::app_target::handshake(binary).await?;
+        let topics = consumed_topics(doc)?;
+        let app = crate::app_protocol::handshake(binary).await?;
         let (broker_arg, embedded) = if app.names.iter().any(|n| n == name) {
             (name.to_string(), None)
         } else {
@@ -80,29 +95,35 @@ impl Publisher {
             name: name.to_string(),
             binary: binary.to_path_buf(),
             broker_arg,
-            topics: consumed_topics(doc),
+            topics,
             _embedded: embedded,
         })
     }
 
-    async fn publish(&self, request: &Value) -> (u16, Value) {
+    async fn publish(&self, request: &Value) -> (StatusCode, Value) {
         let Some(topic) = request.get("topic").and_then(Value::as_str) else {
-            return (400, json!({"error": "the request names no topic"}));
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the request names no topic"}),
+            );
         };
         if !self.topics.contains(topic) {
             return (
-                400,
+                StatusCode::BAD_REQUEST,
                 json!({"error": format!("the app does not consume `{topic}`; the page publishes only to the topics it consumes")}),
             );
         }
         let Some(payload) = request.get("payload").and_then(Value::as_str) else {
-            return (400, json!({"error": "the request has no payload"}));
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the request has no payload"}),
+            );
         };
         let key = request.get("key").and_then(Value::as_str);
         match self.send(topic, key, payload).await {
-            Ok(delivery) => (200, delivery),
+            Ok(delivery) => (StatusCode::OK, delivery),
             Err(e) => (
-                502,
+                StatusCode::BAD_GATEWAY,
                 json!({"error": format!("broker `{}` did not take the message: {e}", self.name)}),
             ),
         }
@@ -146,22 +167,55 @@ impl Publisher {
     }
 }
 
-/// The topics of channels with a `receive` operation.
-fn consumed_topics(doc: &Value) -> BTreeSet<String> {
+/// What the AsyncAPI document says about the topics the app consumes.
+#[derive(Deserialize)]
+struct ChannelsAndOperations {
+    #[serde(default)]
+    channels: BTreeMap<String, Channel>,
+    #[serde(default)]
+    operations: BTreeMap<String, Operation>,
+}
+
+#[derive(Deserialize)]
+struct Channel {
+    address: String,
+}
+
+#[derive(Deserialize)]
+struct Operation {
+    action: String,
+    channel: Reference,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(rename = "$ref")]
+    target: String,
+}
+
+/// The topics of channels with a `receive` operation; a document whose channels or
+/// operations are malformed, or an operation on a channel it does not define, is an
+/// error rather than a topic left out.
+fn consumed_topics(doc: &Value) -> anyhow::Result<BTreeSet<String>> {
+    let doc = ChannelsAndOperations::deserialize(doc)
+        .context("the app's AsyncAPI document has malformed channels or operations")?;
     let mut topics = BTreeSet::new();
-    for op in doc["operations"].as_object().into_iter().flatten() {
-        if op.1["action"] != "receive" {
+    for (id, operation) in &doc.operations {
+        if operation.action != "receive" {
             continue;
         }
-        let id = op.1["channel"]["$ref"]
-            .as_str()
-            .and_then(|r| r.strip_prefix("#/channels/"))
-            .unwrap_or_default();
-        if let Some(address) = doc["channels"][id]["address"].as_str() {
-            topics.insert(address.to_string());
-        }
+        let target = &operation.channel.target;
+        let Some(channel) = target
+            .strip_prefix("#/channels/")
+            .and_then(|channel| doc.channels.get(channel))
+        else {
+            anyhow::bail!(
+                "operation `{id}` of the app's AsyncAPI document is on `{target}`, which is not one of its channels"
+            );
+        };
+        topics.insert(channel.address.clone());
     }
-    topics
+    Ok(topics)
 }
 
 /// `host:port` (or several, comma-separated), as opposed to a broker's name.
@@ -196,243 +250,209 @@ pub(crate) async fn serve(
         ),
         None => println!("serving the docs at http://{local}/ (Ctrl-C stops)"),
     }
-    let site = Arc::new(Site {
+    let site = Site {
         docs,
         spec,
         publisher,
-    });
-    let shutdown = fastkafka::shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let site = Arc::clone(&site);
-                tokio::spawn(async move {
-                    // A client that never finishes its request does not hold a task forever.
-                    match tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, &site)).await {
-                        Ok(Err(e)) => tracing::debug!(error = %e, "docs request failed"),
-                        Err(_) => tracing::debug!("docs request timed out"),
-                        Ok(Ok(())) => {}
-                    }
-                });
-            }
-        }
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let header_end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        if buf.len() > MAX_REQUEST {
-            return Ok(None);
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
     };
-    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
-    let mut lines = head.lines();
-    let mut first = lines.next().unwrap_or_default().split(' ');
-    let method = first.next().unwrap_or_default().to_string();
-    let path = first.next().unwrap_or_default().to_string();
-    let mut content_length = 0usize;
-    let mut content_type = String::new();
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            match name.trim().to_ascii_lowercase().as_str() {
-                "content-length" => content_length = value.trim().parse().unwrap_or(0),
-                "content-type" => content_type = value.trim().to_ascii_lowercase(),
-                _ => {}
-            }
-        }
+    axum::serve(listener, router(site))
+        .with_graceful_shutdown(fastkafka::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+fn router(site: Site) -> Router {
+    Router::new()
+        .route("/config", get(config))
+        .route("/asyncapi.yml", get(spec_yaml))
+        .route("/asyncapi.json", get(spec_json))
+        .route("/publish", post(publish))
+        .fallback(page_or_file)
+        .with_state(Arc::new(site))
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // One request per connection, as a local docs server needs, and nothing cached
+        // or sniffed by the browser.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONNECTION,
+            HeaderValue::from_static("close"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+/// The page for `/` and `/index.html` (however percent-encoded); any other path is a
+/// file of the docs folder.
+async fn page_or_file(State(site): State<Arc<Site>>, request: Request) -> Response {
+    let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8_lossy();
+    let is_page = matches!(&*path, "/" | "/index.html");
+    if is_page && matches!(*request.method(), Method::GET | Method::HEAD) {
+        return page(&site).await;
     }
-    if content_length > MAX_REQUEST {
-        return Ok(None);
+    match ServeDir::new(&site.docs).oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
     }
-    let mut body = buf[header_end..].to_vec();
-    while body.len() < content_length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(content_length);
-    Ok(Some(Request {
-        method,
-        path,
-        content_type,
-        body,
+}
+
+/// `index.html`, with the publish settings when serving with `--kafka-broker`.
+async fn page(site: &Site) -> Response {
+    let Ok(page) = tokio::fs::read_to_string(site.docs.join("index.html")).await else {
+        return not_found();
+    };
+    let page = match &site.publisher {
+        Some(p) => page.replacen(
+            docs_html::PUBLISH_CONFIG_SLOT,
+            &docs_html::publish_config(&p.name),
+            1,
+        ),
+        None => page,
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+async fn config(State(site): State<Arc<Site>>) -> Json<Value> {
+    Json(json!({
+        "publish": site.publisher.is_some(),
+        "broker": site.publisher.as_ref().map(|p| p.name.clone()),
     }))
 }
 
-async fn handle(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
-    let Some(request) = read_request(&mut stream).await? else {
-        return respond(&mut stream, 400, "text/plain", b"bad request").await;
-    };
-    let path = request.path.split(['?', '#']).next().unwrap_or("/");
-    match (request.method.as_str(), path) {
-        ("GET", "/" | "/index.html") => {
-            match tokio::fs::read_to_string(site.docs.join("index.html")).await {
-                Ok(page) => {
-                    let page = match &site.publisher {
-                        Some(p) => page.replacen(
-                            docs_html::PUBLISH_CONFIG_SLOT,
-                            &docs_html::publish_config(&p.name),
-                            1,
-                        ),
-                        None => page,
-                    };
-                    respond(
-                        &mut stream,
-                        200,
-                        "text/html; charset=utf-8",
-                        page.as_bytes(),
-                    )
-                    .await
-                }
-                Err(_) => respond(&mut stream, 404, "text/plain", b"not found").await,
-            }
-        }
-        ("GET", "/config") => {
-            let config = json!({
-                "publish": site.publisher.is_some(),
-                "broker": site.publisher.as_ref().map(|p| p.name.clone()),
-            });
-            respond(
-                &mut stream,
-                200,
-                "application/json",
-                config.to_string().as_bytes(),
-            )
-            .await
-        }
-        ("GET", "/asyncapi.yml" | "/asyncapi.json") => {
-            let file = site.spec.join(&path[1..]);
-            let kind = if path.ends_with("json") {
-                "application/json"
-            } else {
-                "application/yaml"
-            };
-            match tokio::fs::read(file).await {
-                Ok(bytes) => respond(&mut stream, 200, kind, &bytes).await,
-                Err(_) => respond(&mut stream, 404, "text/plain", b"not found").await,
-            }
-        }
-        ("GET", _) => match static_file(&site.docs, path) {
-            Some(file) => match tokio::fs::read(&file).await {
-                Ok(bytes) => respond(&mut stream, 200, content_type_of(&file), &bytes).await,
-                Err(_) => respond(&mut stream, 404, "text/plain", b"not found").await,
-            },
-            None => respond(&mut stream, 404, "text/plain", b"not found").await,
+async fn spec_yaml(State(site): State<Arc<Site>>) -> Response {
+    spec_file(&site, "asyncapi.yml", "application/yaml").await
+}
+
+async fn spec_json(State(site): State<Arc<Site>>) -> Response {
+    spec_file(&site, "asyncapi.json", "application/json").await
+}
+
+async fn spec_file(site: &Site, name: &str, content_type: &'static str) -> Response {
+    match tokio::fs::read(site.spec.join(name)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(_) => not_found(),
+    }
+}
+
+/// `POST /publish`: `{"topic", "key"?, "payload"}` as JSON, sent by the app.
+async fn publish(State(site): State<Arc<Site>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let (status, body) = match &site.publisher {
+        None => (
+            StatusCode::NOT_FOUND,
+            json!({"error": "publishing is off: start `fastkafka docs serve` with --kafka-broker NAME"}),
+        ),
+        // Only JSON requests: a cross-site form cannot send them without a CORS
+        // preflight, which this server never grants.
+        Some(_) if !content_type.starts_with("application/json") => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({"error": "send the request as application/json"}),
+        ),
+        Some(publisher) => match serde_json::from_slice::<Value>(&body) {
+            Ok(value) => publisher.publish(&value).await,
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("the request is not JSON: {e}")}),
+            ),
         },
-        ("POST", "/publish") => {
-            let (status, body) = match &site.publisher {
-                None => (
-                    404,
-                    json!({"error": "publishing is off: start `fastkafka docs serve` with --kafka-broker NAME"}),
-                ),
-                // Only JSON requests: a cross-site form cannot send them without a CORS
-                // preflight, which this server never grants.
-                Some(_) if !request.content_type.starts_with("application/json") => (
-                    415,
-                    json!({"error": "send the request as application/json"}),
-                ),
-                Some(publisher) => match serde_json::from_slice::<Value>(&request.body) {
-                    Ok(value) => publisher.publish(&value).await,
-                    Err(e) => (
-                        400,
-                        json!({"error": format!("the request is not JSON: {e}")}),
-                    ),
-                },
-            };
-            respond(
-                &mut stream,
-                status,
-                "application/json",
-                body.to_string().as_bytes(),
-            )
-            .await
-        }
-        _ => respond(&mut stream, 405, "text/plain", b"method not allowed").await,
-    }
-}
-
-/// A file under `root` for a URL path, refusing anything that climbs out of it.
-fn static_file(root: &Path, path: &str) -> Option<PathBuf> {
-    let relative = Path::new(path.trim_start_matches('/'));
-    relative
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then(|| root.join(relative))
-}
-
-fn content_type_of(file: &Path) -> &'static str {
-    match file.extension().and_then(|e| e.to_str()) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("css") => "text/css",
-        Some("js") => "text/javascript",
-        Some("json") => "application/json",
-        Some("png") => "image/png",
-        Some("svg") => "image/svg+xml",
-        _ => "application/octet-stream",
-    }
-}
-
-async fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        415 => "Unsupported Media Type",
-        _ => "Bad Gateway",
     };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    stream.shutdown().await
+    (status, Json(body)).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn static_files_stay_inside_the_docs_folder() {
-        let root = Path::new("/srv/docs");
+    /// A docs folder with the page, one other file, and a spec folder beside it.
+    fn site(name: &str) -> (PathBuf, Router) {
+        let dir = std::env::temp_dir().join(format!(
+            "fastkafka-docs-server-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("docs/img")).unwrap();
+        std::fs::create_dir_all(dir.join("spec")).unwrap();
+        std::fs::write(
+            dir.join("docs/index.html"),
+            format!("<p>page</p>{}", docs_html::PUBLISH_CONFIG_SLOT),
+        )
+        .unwrap();
+        std::fs::write(dir.join("docs/img/a b.svg"), "<svg/>").unwrap();
+        std::fs::write(dir.join("spec/asyncapi.json"), "{}").unwrap();
+        let router = router(Site {
+            docs: dir.join("docs"),
+            spec: dir.join("spec"),
+            publisher: None,
+        });
+        (dir, router)
+    }
+
+    async fn get(router: &Router, path: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn static_files_stay_inside_the_docs_folder() {
+        let (dir, router) = site("inside");
         assert_eq!(
-            static_file(root, "/img/a.png"),
-            Some(root.join("img/a.png"))
+            get(&router, "/img/a%20b.svg").await,
+            (StatusCode::OK, "<svg/>".into())
         );
-        assert_eq!(static_file(root, "/../spec/x"), None);
         assert_eq!(
-            static_file(root, "//etc/passwd"),
-            Some(root.join("etc/passwd"))
+            get(&router, "/../spec/asyncapi.json").await.0,
+            StatusCode::NOT_FOUND
         );
+        assert_eq!(
+            get(&router, "/%2e%2e/spec/asyncapi.json").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(get(&router, "//etc/passwd").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&router, "/asyncapi.json").await,
+            (StatusCode::OK, "{}".into())
+        );
+        assert_eq!(get(&router, "/asyncapi.yml").await.0, StatusCode::NOT_FOUND);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_page_is_the_same_however_its_path_is_written() {
+        let (dir, router) = site("page");
+        let (status, page) = get(&router, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        for path in ["/index.html", "/index%2Ehtml", "/?x=1"] {
+            assert_eq!(
+                get(&router, path).await,
+                (StatusCode::OK, page.clone()),
+                "{path}"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -444,6 +464,25 @@ mod tests {
                 "to_c": {"action": "send", "channel": {"$ref": "#/channels/c"}}
             }
         });
-        assert_eq!(consumed_topics(&doc), BTreeSet::from(["a.b".to_string()]));
+        assert_eq!(
+            consumed_topics(&doc).unwrap(),
+            BTreeSet::from(["a.b".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_malformed_operation_is_an_error_not_a_topic_left_out() {
+        let unknown_channel = json!({
+            "channels": {"a": {"address": "a"}},
+            "operations": {"on_b": {"action": "receive", "channel": {"$ref": "#/channels/b"}}}
+        });
+        let err = consumed_topics(&unknown_channel).unwrap_err().to_string();
+        assert!(err.contains("operation `on_b`"), "{err}");
+        assert!(err.contains("#/channels/b"), "{err}");
+        let no_channel = json!({"operations": {"on_a": {"action": "receive"}}});
+        assert!(consumed_topics(&no_channel).is_err());
+        let no_address = json!({"channels": {"a": {}}, "operations": {}});
+        assert!(consumed_topics(&no_address).is_err());
+        assert!(consumed_topics(&json!({})).unwrap().is_empty());
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod app_protocol;
 mod app_target;
 mod bench;
 mod broker;
@@ -12,20 +13,11 @@ mod console;
 mod docs;
 mod docs_html;
 mod docs_server;
+mod exit;
 mod partition_cmd;
 mod supervisor;
 
-/// A user's mistake on the command line: one clear line, exit code 2.
-#[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
+pub(crate) use exit::UsageError;
 
 #[derive(Parser)]
 #[command(
@@ -53,7 +45,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     // Library warnings and errors (RUST_LOG=info for more), on stderr.
@@ -70,7 +66,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             console::err(&format!("error: cannot start the async runtime: {e}"));
-            return ExitCode::FAILURE;
+            return ExitCode::from(exit::FAILURE);
         }
     };
     let result = runtime.block_on(async {
@@ -86,11 +82,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             console::err(&format!("error: {e:#}"));
-            if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::from(exit::code_of(&e))
         }
     }
 }

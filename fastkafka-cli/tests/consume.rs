@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,25 +15,12 @@ const MESSAGES: usize = 10_000;
 const KEYS: usize = 50;
 
 fn start_uppercase_workers() -> (Watched, String) {
-    let run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
+    let run = Watched::spawn(&mut fastkafka_run(
+        2,
         "embedded",
-        example_bin("uppercase_app").to_str().unwrap(),
-    ]));
-    let line = run.wait_for_lines(
-        |l| l.contains("bootstrap.servers="),
-        1,
-        Duration::from_secs(20),
-    );
-    let bootstrap = line[0]
-        .split("bootstrap.servers=")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+        &example_bin("uppercase_app"),
+    ));
+    let bootstrap = run.embedded_bootstrap(Duration::from_secs(20));
     // Both workers joined the group and got partitions.
     run.wait_for_lines(
         |l| l.contains("partitions assigned") && l.contains("on_hello_world"),
@@ -212,8 +198,7 @@ fn killing_a_worker_mid_stream_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: a worker process this test's supervisor started.
-    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    send_signal(victim, libc::SIGKILL);
     producer.join().unwrap();
 
     let records = wait_for_all_outputs(&bootstrap, &run);

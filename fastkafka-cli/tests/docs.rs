@@ -77,6 +77,19 @@ fn http(url: &str, method: &str, path: &str, content_type: &str, body: &str) -> 
     (status, body)
 }
 
+/// Sends `request` as written; returns the whole response (status line, headers, body).
+fn http_raw(url: &str, request: &str) -> String {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 #[test]
 fn generate_writes_the_spec_and_a_self_contained_page() {
     let out = temp_dir("docs-generate");
@@ -375,20 +388,7 @@ fn publishing_to_the_embedded_broker_creates_the_declared_topics_first() {
         1,
         Duration::from_secs(10),
     );
-    server.wait_for_lines(
-        |l| l.contains("bootstrap.servers="),
-        1,
-        Duration::from_secs(10),
-    );
-    let output = server.output();
-    let bootstrap = output
-        .split("bootstrap.servers=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let bootstrap = server.embedded_bootstrap(Duration::from_secs(10));
     let request = serde_json::json!({"topic": "orders.v1", "payload": r#"{"id": 1, "customer": "c", "lines": []}"#});
     let (status, body) = http(
         &url,
@@ -401,6 +401,84 @@ fn publishing_to_the_embedded_broker_creates_the_declared_topics_first() {
     let records = read_topic(&bootstrap, "orders.v1", 1, Duration::from_secs(15)).unwrap();
     assert_eq!(records.len(), 1);
     assert!(records[0].key.is_none());
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn a_chunked_publish_request_reaches_the_broker() {
+    let broker = EmbeddedBroker::start().unwrap();
+    broker.create_topic("orders.v1", 3).unwrap();
+    let out = temp_dir("docs-chunked");
+    let (mut server, url) = serve(
+        "order_service",
+        &out,
+        &["--kafka-broker", broker.bootstrap_servers()],
+    );
+    let example = r#"{"id": 9, "customer": "carol", "lines": []}"#;
+    let body =
+        serde_json::json!({"topic": "orders.v1", "key": "carol", "payload": example}).to_string();
+    // The body in two chunks, as a streaming client sends it: no Content-Length.
+    let (first, second) = body.split_at(body.len() / 2);
+    let addr = url.trim_start_matches("http://");
+    let response = http_raw(
+        &url,
+        &format!(
+            "POST /publish HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+            first.len(),
+            second.len()
+        ),
+    );
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    let records = read_topic(
+        broker.bootstrap_servers(),
+        "orders.v1",
+        1,
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].payload_text(), example);
+    assert_eq!(records[0].key.as_deref(), Some(&b"carol"[..]));
+    server.signal(libc::SIGTERM);
+    assert!(server.wait(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn percent_encoded_paths_are_served_and_unknown_ones_are_not_found() {
+    let out = temp_dir("docs-paths");
+    let (mut server, url) = serve("order_service", &out, &[]);
+    std::fs::write(out.join("docs/read me.txt"), "notes beside the page").unwrap();
+
+    let (status, body) = http(&url, "GET", "/read%20me.txt", "text/plain", "");
+    assert_eq!(status, 200);
+    assert_eq!(body, "notes beside the page");
+    let (_, page) = http(&url, "GET", "/", "text/plain", "");
+    let (status, encoded) = http(&url, "GET", "/index%2Ehtml", "text/plain", "");
+    assert_eq!(status, 200);
+    assert_eq!(encoded, page);
+
+    let addr = url.trim_start_matches("http://");
+    let response = http_raw(
+        &url,
+        &format!("GET /no/such/file.css HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{response}"
+    );
+    // A body over the limit is refused before it is read, with the status that says so.
+    let response = http_raw(
+        &url,
+        &format!(
+            "POST /publish HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            2 << 20
+        ),
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{response}"
+    );
     server.signal(libc::SIGTERM);
     assert!(server.wait(Duration::from_secs(10)).success());
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{example_bin, fastkafka_bin, Watched};
+use common::{example_bin, fastkafka_bin, fastkafka_run, Watched};
 use fastkafka::partition::partition_for_key;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
@@ -461,14 +461,11 @@ fn a_two_worker_group_processes_everything_while_brokers_fail() {
     let total = fault_messages();
     let (input, output, group, partitions) =
         ("hello_world", "hello_world_upper", "uppercase-app", 6);
-    let mut workers = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
+    let mut workers = Watched::spawn(&mut fastkafka_run(
+        2,
         &bootstrap,
-        example_bin("uppercase_app").to_str().unwrap(),
-    ]));
+        &example_bin("uppercase_app"),
+    ));
     assert_three_replicas(&bootstrap, input, partitions as usize);
     assert_three_replicas(&bootstrap, output, partitions as usize);
     // The output topic may hold greetings of another test: count only this run's keys.

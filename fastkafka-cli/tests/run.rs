@@ -27,14 +27,11 @@ fn assert_hello_records(records: &[Record]) {
 #[test]
 fn two_workers_send_keyed_hello_messages_and_lose_none_on_sigterm() {
     let broker = EmbeddedBroker::start().unwrap();
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
+    let mut run = Watched::spawn(&mut fastkafka_run(
+        2,
         broker.bootstrap_servers(),
-        example_bin("hello_app").to_str().unwrap(),
-    ]));
+        &example_bin("hello_app"),
+    ));
     // Both workers send, each line prefixed with its pid as it is written.
     let sent = run.wait_for_lines(is_sent, 6, Duration::from_secs(30));
     let pids: HashSet<u32> = sent.iter().filter_map(|l| worker_pid(l)).collect();
@@ -94,25 +91,8 @@ fn two_workers_send_keyed_hello_messages_and_lose_none_on_sigterm() {
 
 #[test]
 fn the_embedded_broker_is_started_for_the_workers() {
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
-        "embedded",
-        example_bin("hello_app").to_str().unwrap(),
-    ]));
-    let line = run.wait_for_lines(
-        |l| l.contains("bootstrap.servers="),
-        1,
-        Duration::from_secs(10),
-    );
-    let bootstrap = line[0]
-        .split("bootstrap.servers=")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
+    let mut run = Watched::spawn(&mut fastkafka_run(2, "embedded", &example_bin("hello_app")));
+    let bootstrap = run.embedded_bootstrap(Duration::from_secs(10));
     run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
     // Read while it runs: the broker lives in the supervisor.
     let records = read_to_end(&bootstrap, "hello_world", Duration::from_secs(10)).unwrap();
@@ -141,14 +121,7 @@ fn a_crashed_worker_is_restarted() {
         ),
     );
 
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "1",
-        "--kafka-broker",
-        "localhost:9",
-        script.to_str().unwrap(),
-    ]));
+    let mut run = Watched::spawn(&mut fastkafka_run(1, "localhost:9", &script));
     run.wait_for_lines(|l| l.contains("running as"), 1, Duration::from_secs(15));
     let output = run.output();
     assert!(output.contains("crashing now"), "{output}");
@@ -191,14 +164,7 @@ fn bad_arguments_get_one_clear_line_and_exit_code_2() {
 
 #[test]
 fn an_unknown_broker_name_stops_the_run_with_exit_code_2() {
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
-        "prod",
-        example_bin("hello_app").to_str().unwrap(),
-    ]));
+    let mut run = Watched::spawn(&mut fastkafka_run(2, "prod", &example_bin("hello_app")));
     let status = run.wait(Duration::from_secs(20));
     assert_eq!(status.code(), Some(2), "{}", run.output());
     let output = run.output();
@@ -257,14 +223,7 @@ fn the_standalone_broker_prints_its_address_first_and_serves_a_fixed_port() {
 #[test]
 fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
     let script = fake_app("always_crashes", "localhost", "echo 'cannot start'\nexit 1");
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "1",
-        "--kafka-broker",
-        "localhost:9",
-        script.to_str().unwrap(),
-    ]));
+    let mut run = Watched::spawn(&mut fastkafka_run(1, "localhost:9", &script));
     // Backoff 0.5 + 1 + 2 + 4 s between the five crashes.
     let status = run.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(1), "{}", run.output());
@@ -281,14 +240,11 @@ fn a_crash_loop_stops_the_supervisor_with_a_clear_error() {
 fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
     // Nothing listens on port 1: the worker's queued message would hold its flush for
     // the whole flush timeout (30 s) after the first signal.
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "1",
-        "--kafka-broker",
+    let mut run = Watched::spawn(&mut fastkafka_run(
+        1,
         "127.0.0.1:1",
-        example_bin("hello_app").to_str().unwrap(),
-    ]));
+        &example_bin("hello_app"),
+    ));
     run.wait_for_lines(
         |l| l.contains("starting background task"),
         1,
@@ -354,14 +310,7 @@ fn without_kafka_broker_the_workers_use_the_apps_default_broker() {
 fn ctrl_c_with_stdout_closed_stops_every_worker_without_a_panic() {
     // `fastkafka run ... | head -n 2`: the reader leaves after two lines.
     let mut run = Watched::spawn_reading_stdout(
-        Command::new(fastkafka_bin()).args([
-            "run",
-            "--num-workers",
-            "2",
-            "--kafka-broker",
-            "embedded",
-            example_bin("hello_app").to_str().unwrap(),
-        ]),
+        &mut fastkafka_run(2, "embedded", &example_bin("hello_app")),
         2,
     );
     let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
@@ -389,14 +338,11 @@ fn ctrl_c_with_stdout_closed_stops_every_worker_without_a_panic() {
 #[test]
 fn workers_stop_when_their_supervisor_is_killed() {
     let broker = EmbeddedBroker::start().unwrap();
-    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        "2",
-        "--kafka-broker",
+    let mut run = Watched::spawn(&mut fastkafka_run(
+        2,
         broker.bootstrap_servers(),
-        example_bin("hello_app").to_str().unwrap(),
-    ]));
+        &example_bin("hello_app"),
+    ));
     let sent = run.wait_for_lines(is_sent, 4, Duration::from_secs(30));
     let pids: Vec<u32> = sent
         .iter()

@@ -74,14 +74,7 @@ fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 fn supervise(app: &str, workers: usize, bootstrap: &str) -> Watched {
-    Watched::spawn(Command::new(fastkafka_bin()).args([
-        "run",
-        "--num-workers",
-        &workers.to_string(),
-        "--kafka-broker",
-        bootstrap,
-        example_bin(app).to_str().unwrap(),
-    ]))
+    Watched::spawn(&mut fastkafka_run(workers, bootstrap, &example_bin(app)))
 }
 
 fn stop(mut run: Watched) {

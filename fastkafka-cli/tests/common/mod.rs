@@ -3,13 +3,28 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn fastkafka_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fastkafka"))
+}
+
+/// `fastkafka run --num-workers WORKERS --kafka-broker BROKER APP`, to spawn.
+pub fn fastkafka_run(workers: usize, broker: &str, app: &Path) -> Command {
+    let mut command = Command::new(fastkafka_bin());
+    command
+        .args([
+            "run",
+            "--num-workers",
+            &workers.to_string(),
+            "--kafka-broker",
+            broker,
+        ])
+        .arg(app);
+    command
 }
 
 /// An example app binary, built by `cargo test --workspace` beside `fastkafka`.
@@ -84,11 +99,21 @@ impl Watched {
         }
     }
 
+    /// The address the process printed as `bootstrap.servers=HOST:PORT` (the embedded
+    /// broker it started); panics with the output after `timeout`.
+    pub fn embedded_bootstrap(&self, timeout: Duration) -> String {
+        let line = self.wait_for_lines(|l| l.contains("bootstrap.servers="), 1, timeout);
+        line[0]
+            .split("bootstrap.servers=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("an address after bootstrap.servers=")
+            .to_string()
+    }
+
+    /// Sends `sig` (a `libc::SIG*` number) to the process.
     pub fn signal(&self, sig: i32) {
-        // SAFETY: our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
+        send_signal(self.child.id(), sig);
     }
 
     /// Waits for the exit; panics after `timeout`.
@@ -154,6 +179,13 @@ pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
     path
 }
 
+/// kill(2): `sig` (a `libc::SIG*` number) to `pid`; a process already gone is no error.
+pub fn send_signal(pid: u32, sig: i32) {
+    let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+    let _ = nix::sys::signal::kill(pid, signal);
+}
+
 /// Whether a process runs (a zombie does not: it only waits to be reaped).
 pub fn is_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -185,10 +217,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         for pid in &self.0 {
             if is_running(*pid) {
-                // SAFETY: kill(2) on a pid this test saw running.
-                unsafe {
-                    libc::kill(*pid as i32, libc::SIGKILL);
-                }
+                send_signal(*pid, libc::SIGKILL);
             }
         }
     }

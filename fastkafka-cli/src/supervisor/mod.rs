@@ -6,20 +6,21 @@
 //! worker also gets SIGTERM when the supervisor dies (Linux), so none outlives it.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use fastkafka::partition::PartitionCount;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use nix::sys::signal::Signal;
+use tokio::process::ChildStdin;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::{app_target, console, UsageError};
+use self::worker::{send_signal, worker};
+use crate::{app_protocol, app_target, console, exit, UsageError};
+
+mod worker;
 
 /// Run an app as N supervised worker processes.
 #[derive(Args)]
@@ -49,12 +50,6 @@ const CRASH_LIMIT: usize = 5;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A worker exiting with this code reported a usage error (e.g. an unknown broker):
-/// restarting cannot help.
-const EXIT_USAGE: i32 = 2;
-/// A worker exiting with this code was refused by its broker (credentials,
-/// certificate): restarting cannot help either.
-const EXIT_REFUSED: i32 = fastkafka::EXIT_REFUSED as i32;
 
 /// What a worker task reports to the supervisor.
 enum Event {
@@ -100,14 +95,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .await??;
     // Also what tells a fastkafka app from another program, before anything starts.
-    let app = app_target::handshake(&binary).await?;
+    let app = app_protocol::handshake(&binary).await?;
     let (kafka_broker, whose) = match &args.kafka_broker {
         Some(name) => (name.clone(), ""),
         None => (app.default, " (the app's default)"),
     };
 
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    let mut signals = stop_signals()?;
 
     let embedded = if kafka_broker == "embedded" {
         let broker = fastkafka::EmbeddedBroker::start()?;
@@ -154,10 +148,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let mut usage_error = false;
     let mut pending_restarts = 0usize;
-    let forwarded: i32 = loop {
+    let forwarded: Option<Signal> = loop {
         let event = tokio::select! {
-            _ = interrupt.recv() => break libc::SIGINT,
-            _ = terminate.recv() => break libc::SIGTERM,
+            Some(sig) = signals.recv() => break Some(sig),
             event = events.recv() => event,
         };
         match event {
@@ -174,7 +167,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     binary.display()
                 ));
                 failed = true;
-                break libc::SIGTERM;
+                break Some(Signal::SIGTERM);
             }
             Some(Event::Exited { slot, pid, status }) => {
                 slots[slot].pid = None;
@@ -183,14 +176,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     say(&format!(
                         "worker {pid} exited on its own ({status}); not restarting it"
                     ));
-                } else if status.code() == Some(EXIT_REFUSED) {
+                } else if status.code() == Some(exit::REFUSED.into()) {
                     console::err(&format!("error: worker {pid} was refused by its Kafka broker (see its message above); restarting cannot help, stopping"));
                     failed = true;
-                    break libc::SIGTERM;
-                } else if status.code() == Some(EXIT_USAGE) {
+                    break Some(Signal::SIGTERM);
+                } else if status.code() == Some(exit::USAGE.into()) {
                     console::err(&format!("error: worker {pid} rejected its arguments (see its message above); stopping"));
                     usage_error = true;
-                    break libc::SIGTERM;
+                    break Some(Signal::SIGTERM);
                 } else {
                     failed = true;
                     let now = Instant::now();
@@ -202,7 +195,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                             crashes.len(),
                             CRASH_WINDOW.as_secs()
                         ));
-                        break libc::SIGTERM;
+                        break Some(Signal::SIGTERM);
                     }
                     let delay = slots[slot].backoff;
                     slots[slot].backoff = (delay * 2).min(MAX_BACKOFF);
@@ -214,29 +207,30 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     spawn(slot, delay);
                 }
             }
-            None => break libc::SIGTERM,
+            None => break Some(Signal::SIGTERM),
         }
         if pending_restarts == 0 && slots.iter().all(|s| s.pid.is_none()) {
             say("every worker has exited");
-            break 0;
+            break None;
         }
     };
 
     let clean = cleanup(
         &mut slots,
         &mut events,
+        &mut signals,
         forwarded,
         Duration::from_secs(args.stop_timeout),
     )
     .await;
     drop(embedded);
-    Ok(if usage_error {
-        ExitCode::from(2)
+    Ok(ExitCode::from(if usage_error {
+        exit::USAGE
     } else if failed || !clean {
-        ExitCode::FAILURE
+        exit::FAILURE
     } else {
-        ExitCode::SUCCESS
-    })
+        exit::SUCCESS
+    }))
 }
 
 /// Workers cannot create topics on the embedded broker (it has no CreateTopics API),
@@ -246,43 +240,31 @@ pub(crate) async fn create_declared_topics(
     broker: &fastkafka::EmbeddedBroker,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let out = Command::new(binary).arg("topics").output().await?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "`{} topics` failed ({}): is it a fastkafka app? {}",
-            binary.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let topics: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
-    for t in topics {
-        let (Some(topic), Some(partitions)) = (t["topic"].as_str(), t["partitions"].as_i64())
-        else {
-            continue;
-        };
-        broker.create_topic(topic, partitions as i32)?;
+    for declared in app_protocol::declared_topics(binary).await? {
+        broker.create_topic(&declared.topic, declared.partitions)?;
         say(&format!(
-            "created topic {topic} with {}",
-            PartitionCount(partitions as i32)
+            "created topic {} with {}",
+            declared.topic,
+            PartitionCount(declared.partitions)
         ));
     }
     Ok(())
 }
 
-/// Stops every live worker with `sig` (0: none live) and waits for them; kills the ones
+/// Stops every live worker with `sig` (`None`: none live) and waits for them; kills the ones
 /// still running after `timeout`. Returns whether all of them stopped cleanly: exited
 /// successfully, or ended by the signal sent here (a worker still starting has no
 /// handler for it yet, and one without a fastkafka runtime none at all).
 async fn cleanup(
     slots: &mut [Slot],
     events: &mut mpsc::UnboundedReceiver<Event>,
-    sig: i32,
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+    sig: Option<Signal>,
     timeout: Duration,
 ) -> bool {
-    if sig == 0 {
+    let Some(sig) = sig else {
         return true;
-    }
+    };
     console::out("Starting process cleanup, this may take a few seconds...");
     let mut live: HashMap<usize, u32> = slots
         .iter()
@@ -304,7 +286,6 @@ async fn cleanup(
     let deadline = tokio::time::Instant::now() + timeout;
     // A second Ctrl-C while workers stop is passed on: a worker that gets a second
     // signal exits at once instead of waiting for its flush.
-    let mut again = second_signal();
     while !live.is_empty() {
         if !released && uncommitted.is_empty() {
             released = true;
@@ -314,11 +295,11 @@ async fn cleanup(
         }
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
-            Some(()) = again.recv() => {
+            Some(_) = signals.recv() => {
                 console::out("Second signal: workers exit now, without waiting for their flush...");
-                sent.push(libc::SIGINT);
+                sent.push(Signal::SIGINT);
                 for pid in live.values() {
-                    send_signal(*pid, libc::SIGINT);
+                    send_signal(*pid, Signal::SIGINT);
                 }
                 continue;
             }
@@ -334,8 +315,10 @@ async fn cleanup(
                 uncommitted.remove(&slot);
                 slots[slot].stdin = None;
                 if live.remove(&slot).is_some() {
-                    let stopped =
-                        status.success() || status.signal().is_some_and(|s| sent.contains(&s));
+                    let stopped = status.success()
+                        || status
+                            .signal()
+                            .is_some_and(|s| sent.iter().any(|&t| t as i32 == s));
                     clean &= stopped;
                     console::out(&format!("Process {pid} terminated."));
                     if !stopped {
@@ -362,7 +345,7 @@ async fn cleanup(
                         "error: worker {pid} did not stop within {} s; killing it",
                         timeout.as_secs()
                     ));
-                    send_signal(*pid, libc::SIGKILL);
+                    send_signal(*pid, Signal::SIGKILL);
                 }
                 clean = false;
                 break;
@@ -376,160 +359,28 @@ async fn cleanup(
     clean
 }
 
-fn send_signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a pid we spawned; at worst the process is already gone.
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
-}
-
 /// The supervisor's own lines, marked as such.
 fn say(message: &str) {
     console::out(&format!("[fastkafka] {message}"));
 }
 
-/// Starts one worker after `delay`, relays its output, reports its exit.
-async fn worker(
-    slot: usize,
-    binary: PathBuf,
-    broker: String,
-    embedded: bool,
-    delay: Duration,
-    events: mpsc::UnboundedSender<Event>,
-) {
-    let embedded_env = embedded.then(|| (fastkafka::EMBEDDED_BROKER_ENV, broker.clone()));
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-        if events.is_closed() {
-            return;
-        }
-    }
-    let mut command = Command::new(&binary);
-    command
-        .args(["run", "--kafka-broker", &broker])
-        .env("FASTKAFKA_WORKER", slot.to_string())
-        .env(fastkafka::STOP_BARRIER_ENV, "1")
-        .envs(embedded_env)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Own process group: a terminal's Ctrl-C reaches the supervisor only, which
-        // forwards it, so no worker sees a signal twice.
-        .process_group(0)
-        .kill_on_drop(false);
-    stop_with_supervisor(&mut command);
-    let child = command.spawn();
-    let mut child: Child = match child {
-        Ok(c) => c,
-        Err(error) => {
-            let _ = events.send(Event::SpawnFailed { slot, error });
-            return;
-        }
-    };
-    let pid = child.id().unwrap_or_default();
-    let stdin = child.stdin.take();
-    let _ = events.send(Event::Started { slot, pid, stdin });
-    let out = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(relay(s, pid, Some((slot, events.clone())))));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(relay(s, pid, None)));
-    let status = child.wait().await;
-    for relay in [out, err].into_iter().flatten() {
-        let _ = relay.await;
-    }
-    match status {
-        Ok(status) => {
-            let _ = events.send(Event::Exited { slot, pid, status });
-        }
-        Err(error) => {
-            let _ = events.send(Event::SpawnFailed { slot, error });
-        }
-    }
-}
-
-/// Makes the worker get SIGTERM (a clean stop) when the supervisor dies, however it
-/// dies: killed, or crashed. Linux only; elsewhere a worker outlives a killed supervisor.
-///
-/// `PR_SET_PDEATHSIG` fires when the thread that spawned the child ends, not the
-/// process: workers are spawned from the runtime's worker threads, which live as long
-/// as the supervisor.
-#[cfg(target_os = "linux")]
-fn stop_with_supervisor(command: &mut Command) {
-    let supervisor = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: prctl(2) and getppid(2) are plain system
-    // calls, and nothing here allocates or takes a lock.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The supervisor died before the line above: nobody would signal us.
-            if libc::getppid() != supervisor {
-                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn stop_with_supervisor(_command: &mut Command) {}
-
-/// Copies a worker's output line by line, each with the `[pid]: ` prefix, as it comes:
-/// its stdout (with its slot, where the stop protocol's line is taken out and reported)
-/// to stdout, its stderr to stderr.
-async fn relay(
-    stream: impl AsyncRead + Unpin,
-    pid: u32,
-    stdout_of: Option<(usize, mpsc::UnboundedSender<Event>)>,
-) {
-    let to_stderr = stdout_of.is_none();
-    let mut lines = BufReader::new(stream).split(b'\n');
-    while let Ok(Some(line)) = lines.next_segment().await {
-        let line = String::from_utf8_lossy(&line);
-        let line = line.trim_end_matches('\r');
-        if let Some((slot, events)) = &stdout_of {
-            if line == fastkafka::COMMITTED_LINE {
-                let _ = events.send(Event::Committed { slot: *slot });
-                continue;
-            }
-        }
-        if to_stderr {
-            let mut out = std::io::stderr().lock();
-            let _ = writeln!(out, "[{pid}]: {line}");
-        } else {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "[{pid}]: {line}");
-            let _ = out.flush();
-        }
-    }
-}
-
-/// SIGINT or SIGTERM, as a channel that yields once per signal (never, if signals
-/// cannot be watched).
-fn second_signal() -> mpsc::UnboundedReceiver<()> {
-    use tokio::signal::unix::{signal, SignalKind};
+/// SIGINT and SIGTERM, each as it arrives: the first stops the workers (and is
+/// forwarded to them), a later one makes them exit without waiting for their flush.
+fn stop_signals() -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let (tx, rx) = mpsc::unbounded_channel();
-    if let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                if tx.send(()).is_err() {
-                    break;
-                }
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                Some(()) = interrupt.recv() => Signal::SIGINT,
+                Some(()) = terminate.recv() => Signal::SIGTERM,
+                else => break,
+            };
+            if tx.send(sig).is_err() {
+                break;
             }
-        });
-    }
-    rx
+        }
+    });
+    Ok(rx)
 }

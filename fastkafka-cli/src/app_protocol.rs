@@ -1,0 +1,226 @@
+//! What the CLI asks an app binary and what the app answers, as typed structs: the
+//! handshake (`APP brokers`), the topics to create (`APP topics`) and the AsyncAPI
+//! document (`APP asyncapi --format json`). An answer that does not have the expected
+//! shape is an error, never a silently skipped entry.
+//!
+//! The app's side is `fastkafka::cli` (the hidden subcommands of `fastkafka::main!`).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use crate::UsageError;
+
+/// How long an app gets to answer the handshake: it only builds its description.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// More output than any app's handshake answer: the program is something else.
+const HANDSHAKE_LIMIT: u64 = 1 << 20;
+
+/// What an app says about itself in the handshake (`APP brokers`): only what the CLI
+/// needs to start it, never a broker's properties (they hold credentials).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AppBrokers {
+    /// The broker the app runs against when `--kafka-broker` is not given.
+    pub(crate) default: String,
+    /// The names of the brokers the app defines.
+    pub(crate) names: Vec<String>,
+}
+
+/// Asks `binary` the app handshake (`APP brokers`); a program that does not answer it
+/// is not a fastkafka app, which is a usage error.
+pub(crate) async fn handshake(binary: &Path) -> anyhow::Result<AppBrokers> {
+    let mut child = tokio::process::Command::new(binary)
+        .arg("brokers")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            UsageError(format!(
+                "cannot run APP `{}`: {e}; give the path to a built fastkafka app binary",
+                binary.display()
+            ))
+        })?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        anyhow::bail!("cannot read the output of `{} brokers`", binary.display());
+    };
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let (mut stdout, mut stderr) = (stdout.take(HANDSHAKE_LIMIT), stderr.take(HANDSHAKE_LIMIT));
+        let _ = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        if out.len() as u64 >= HANDSHAKE_LIMIT {
+            return (None, out, err);
+        }
+        (child.wait().await.ok(), out, err)
+    })
+    .await;
+    let not_an_app = |why: String| {
+        UsageError(format!(
+            "APP `{}` is not a fastkafka app (it did not answer the app handshake: {why})",
+            binary.display()
+        ))
+    };
+    let (status, out, err) = answer.map_err(|_| {
+        not_an_app(format!(
+            "`brokers` got no answer within {} s",
+            HANDSHAKE_TIMEOUT.as_secs()
+        ))
+    })?;
+    let Some(status) = status else {
+        return Err(not_an_app("`brokers` printed more than an app ever does".into()).into());
+    };
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
+        return Err(not_an_app(match first {
+            Some(line) => format!("`brokers` failed ({status}): {line}"),
+            None => format!("`brokers` failed ({status})"),
+        })
+        .into());
+    }
+    parse_handshake(&out).ok_or_else(|| {
+        not_an_app(if out.iter().all(u8::is_ascii_whitespace) {
+            "`brokers` printed nothing".into()
+        } else {
+            "`brokers` did not print the brokers as JSON".into()
+        })
+        .into()
+    })
+}
+
+/// What `APP brokers` prints: `{"default": NAME, "brokers": [{"name": NAME, ...}, ...]}`.
+#[derive(Deserialize)]
+struct BrokersAnswer {
+    default: String,
+    brokers: Vec<BrokerEntry>,
+}
+
+/// One broker of the answer; its address is the app's business.
+#[derive(Deserialize)]
+struct BrokerEntry {
+    name: String,
+}
+
+/// The answer, or `None` when the output is not one (a malformed entry included).
+fn parse_handshake(out: &[u8]) -> Option<AppBrokers> {
+    let answer: BrokersAnswer = serde_json::from_slice(out).ok()?;
+    Some(AppBrokers {
+        default: answer.default,
+        names: answer.brokers.into_iter().map(|b| b.name).collect(),
+    })
+}
+
+/// A topic the app declares, with its partition count: one entry of `APP topics`.
+#[derive(Debug, Deserialize, PartialEq)]
+pub(crate) struct DeclaredTopic {
+    pub(crate) topic: String,
+    pub(crate) partitions: i32,
+}
+
+/// `APP topics`: the topics the app declares.
+pub(crate) async fn declared_topics(binary: &Path) -> anyhow::Result<Vec<DeclaredTopic>> {
+    let out = Command::new(binary).arg("topics").output().await?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`{} topics` failed ({}): is it a fastkafka app? {}",
+            binary.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parse_topics(&out.stdout).with_context(|| {
+        format!(
+            "`{} topics` did not print its topics as JSON",
+            binary.display()
+        )
+    })
+}
+
+/// `[{"topic": NAME, "partitions": N}, ...]`, as `APP topics` prints it.
+fn parse_topics(out: &[u8]) -> serde_json::Result<Vec<DeclaredTopic>> {
+    serde_json::from_slice(out)
+}
+
+/// `APP asyncapi --format json`: the app's AsyncAPI document.
+pub(crate) async fn asyncapi_document(binary: &Path) -> anyhow::Result<Value> {
+    let out = Command::new(binary)
+        .args(["asyncapi", "--format", "json"])
+        .output()
+        .await
+        .with_context(|| format!("cannot run `{}`", binary.display()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(UsageError(format!(
+            "`{} asyncapi` failed ({}): is it a fastkafka app? {}",
+            binary.display(),
+            out.status,
+            stderr.lines().next().unwrap_or_default().trim()
+        ))
+        .into());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        UsageError(format!(
+            "`{} asyncapi` did not print an AsyncAPI document ({e}): is it a fastkafka app?",
+            binary.display()
+        ))
+        .into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handshake_answer_gives_the_default_and_the_names() {
+        let answer = br#"{"default":"development","brokers":[{"name":"development","bootstrap":"localhost:9092"},{"name":"production","bootstrap":"kafka:9092"}]}"#;
+        assert_eq!(
+            parse_handshake(answer),
+            Some(AppBrokers {
+                default: "development".into(),
+                names: vec!["development".into(), "production".into()],
+            })
+        );
+        for not_an_answer in [&b""[..], b"hello", b"{}", br#"{"default":1,"brokers":[]}"#] {
+            assert_eq!(parse_handshake(not_an_answer), None);
+        }
+    }
+
+    #[test]
+    fn a_malformed_topic_entry_is_an_error_not_a_skipped_topic() {
+        assert_eq!(
+            parse_topics(br#"[{"topic":"a","partitions":3}]"#).unwrap(),
+            vec![DeclaredTopic {
+                topic: "a".into(),
+                partitions: 3
+            }]
+        );
+        for malformed in [
+            &br#"[{"topic":"a"}]"#[..],
+            br#"[{"topic":1,"partitions":3}]"#,
+            br#"[{"topic":"a","partitions":3},{"partitions":1}]"#,
+            br#"[{"topic":"a","partitions":4294967296}]"#,
+            br#"{"topic":"a","partitions":3}"#,
+        ] {
+            assert!(
+                parse_topics(malformed).is_err(),
+                "{}",
+                String::from_utf8_lossy(malformed)
+            );
+        }
+        for not_an_answer in [
+            &br#"{"default":"d","brokers":[{"bootstrap":"x:1"}]}"#[..],
+            br#"{"default":"d","brokers":[{"name":2}]}"#,
+        ] {
+            assert_eq!(parse_handshake(not_an_answer), None);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The consume runs: a `#[consumes]` handler against a raw `StreamConsumer`, both
+//! decoding the same JSON from a topic filled beforehand.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fastkafka::prelude::*;
+use fastkafka::rdkafka::consumer::{Consumer, StreamConsumer};
+use fastkafka::rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
+};
+use fastkafka::rdkafka::ClientConfig;
+use fastkafka::rdkafka::Message as _;
+
+use super::measure::{cpu_time, measured, Run};
+use super::{framework_app, message, raw_config, BenchMessage, CONSUMER, CONSUME_TOPIC};
+
+static CONSUMED: AtomicUsize = AtomicUsize::new(0);
+static FIRST_CONSUMED: Mutex<Option<Instant>> = Mutex::new(None);
+static LAST_CONSUMED: Mutex<Option<Instant>> = Mutex::new(None);
+static CHECKSUM: AtomicU64 = AtomicU64::new(0);
+
+#[consumes(topic = "fastkafka-bench-consume")]
+async fn bench_consume(msg: BenchMessage) {
+    let n = CONSUMED.fetch_add(1, Ordering::Relaxed);
+    CHECKSUM.fetch_add(msg.id, Ordering::Relaxed);
+    // Like the raw loop: read the clock at the first and the last message only.
+    if n == 0 {
+        *FIRST_CONSUMED.lock().unwrap() = Some(Instant::now());
+    }
+    if n + 1 == CONSUME_TARGET.load(Ordering::Relaxed) {
+        *LAST_CONSUMED.lock().unwrap() = Some(Instant::now());
+    }
+}
+
+/// How many messages the running consume measurement expects.
+static CONSUME_TARGET: AtomicUsize = AtomicUsize::new(0);
+
+/// Fills the consume topic with `n` messages (raw producer, outside any measurement).
+pub(super) fn fill_consume_topic(bootstrap: &str, n: usize, size: usize) -> anyhow::Result<u64> {
+    let producer: ThreadedProducer<DefaultProducerContext> = raw_config(bootstrap).create()?;
+    let mut sum = 0u64;
+    for i in 0..n as u64 {
+        sum += i;
+        let payload = serde_json::to_vec(&message(i, size))?;
+        let key = i.to_string();
+        let mut record = BaseRecord::to(CONSUME_TOPIC).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(sum)
+}
+
+pub(super) async fn framework_consume(
+    bootstrap: &str,
+    n: usize,
+    run: usize,
+    checksum: u64,
+) -> anyhow::Result<Run> {
+    CONSUMED.store(0, Ordering::SeqCst);
+    CHECKSUM.store(0, Ordering::SeqCst);
+    *FIRST_CONSUMED.lock().unwrap() = None;
+    *LAST_CONSUMED.lock().unwrap() = None;
+    CONSUME_TARGET.store(n, Ordering::SeqCst);
+    let app = framework_app(&format!("bench-consume-{run}"))
+        .start(bootstrap)
+        .await?;
+    // Like the raw side: CPU from after the consumer is created and subscribed
+    // (the app's start-up, its producers and topic creation are not consuming).
+    let cpu0 = cpu_time();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while CONSUMED.load(Ordering::Relaxed) < n {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the #[consumes] handler got only {} of {n}",
+            CONSUMED.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cpu = cpu_time() - cpu0;
+    let first = FIRST_CONSUMED.lock().unwrap().unwrap_or_else(Instant::now);
+    let last = LAST_CONSUMED.lock().unwrap().unwrap_or_else(Instant::now);
+    app.stop().await?;
+    anyhow::ensure!(
+        CHECKSUM.load(Ordering::SeqCst) == checksum,
+        "the handler saw different messages than were produced"
+    );
+    Ok(measured(n, last.duration_since(first), cpu))
+}
+
+pub(super) async fn raw_consume(
+    bootstrap: &str,
+    n: usize,
+    run: usize,
+    checksum: u64,
+) -> anyhow::Result<Run> {
+    let mut config = ClientConfig::new();
+    for (k, v) in CONSUMER {
+        config.set(*k, *v);
+    }
+    let consumer: StreamConsumer = config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-raw-consume-{run}"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("session.timeout.ms", "6000")
+        .create()?;
+    consumer.subscribe(&[CONSUME_TOPIC])?;
+    let cpu0 = cpu_time();
+    let mut first = None;
+    let mut sum = 0u64;
+    for _ in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+        first.get_or_insert_with(Instant::now);
+        let msg: BenchMessage = serde_json::from_slice(m.payload().unwrap_or_default())?;
+        sum += msg.id;
+    }
+    let elapsed = first.map_or(Duration::ZERO, |f: Instant| f.elapsed());
+    let cpu = cpu_time() - cpu0;
+    anyhow::ensure!(
+        sum == checksum,
+        "the raw consumer saw different messages than were produced"
+    );
+    Ok(measured(n, elapsed, cpu))
+}
