@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use crate::embedded::EmbeddedBroker;
 use crate::error::{BoxError, Error, IntoTaskResult, NameList, Result};
 use crate::partition::KeylessStrategy;
+use crate::partition::PartitionerFn;
 use crate::producer::{DeliveryHook, DeliveryReport};
-use crate::routing::PartitionerFn;
 use crate::security::{is_secret_property, OAuth, OAuthHook, Security, TokenProvider, REDACTED};
 
 /// A lifespan hook: runs once, before producers start or after they stop.

@@ -743,7 +743,7 @@ fn key_schema(on_topic: &[&Endpoint]) -> Value {
     json!({ "type": "string", "description": description })
 }
 
-/// Where a producer's records go, as `crate::routing::Router::choose` decides: a pinned
+/// Where a producer's records go, as `crate::producer::Router::choose` decides: a pinned
 /// partition, else the custom partitioner, else murmur2 of the key (librdkafka's
 /// `murmur2_random`, the Java client's rule), else the keyless strategy.
 fn placement(keyed: bool, partitioner: Option<&str>, keyless: KeylessStrategy) -> String {

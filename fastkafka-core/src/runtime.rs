@@ -17,8 +17,7 @@ use crate::background;
 use crate::consumer::{self, ConsumerCounts, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
-use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
-use crate::routing::Router;
+use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, Router, TopicBinding};
 
 /// One app per process: producer functions find their producer through process-wide
 /// registrations, so two apps at once would fight over them.
