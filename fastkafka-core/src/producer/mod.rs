@@ -9,7 +9,7 @@
 //! - `broker`: one broker's librdkafka producer and its delivery reports;
 //! - `send`: encoding a call into a record and queueing it, [`PendingDelivery`];
 //! - `routing`: choosing the partition, asking for partition counts through
-//!   [`PartitionCounts`].
+//!   `PartitionCounts`.
 
 mod broker;
 mod routing;
