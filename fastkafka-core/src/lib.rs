@@ -47,6 +47,7 @@
 mod app;
 pub mod asyncapi;
 mod background;
+mod backoff;
 mod cli;
 mod client_log;
 mod connect;
@@ -59,6 +60,7 @@ pub mod partition;
 mod producer;
 mod runtime;
 mod security;
+mod sync;
 pub mod testing;
 mod topics;
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::handle::{RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF};
+use super::handle::retry_backoff;
 use super::partition::PartitionState;
 use super::poll::Fetched;
 use super::Shared;
@@ -93,7 +93,7 @@ pub(super) async fn settle_failed(
             .headers
             .push((dead_letter_headers::TOMBSTONE.to_string(), b"true".to_vec()));
     }
-    let mut backoff = RETRY_INITIAL_BACKOFF;
+    let mut backoff = retry_backoff();
     let mut without_payload = false;
     loop {
         let sent = match send_event(dlq, event.clone()).await {
@@ -164,8 +164,7 @@ pub(super) async fn settle_failed(
             }
             Err(e) => {
                 tracing::error!(function = spec.function, error = %e, "cannot write to the dead-letter topic; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(RETRY_MAX_BACKOFF);
+                backoff.wait().await;
                 if state.stop.load(Ordering::SeqCst) {
                     return false;
                 }

@@ -13,10 +13,17 @@ use super::partition::PartitionState;
 use super::poll::Fetched;
 use super::spec::EventMetadata;
 use super::Shared;
+use crate::backoff::Backoff;
 use crate::error::{panic_message, Error};
 
-pub(super) const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-pub(super) const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
+const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The delays between attempts at a message: a failing handler's retries, and a
+/// dead-letter write that failed for now.
+pub(super) fn retry_backoff() -> Backoff {
+    Backoff::new(RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF)
+}
 
 /// Handles one message for a function that takes one: decode, call with retries,
 /// dead-letter or skip what fails. True when the message is settled and its offset may
@@ -187,7 +194,7 @@ impl Failure {
 /// A failing handler's retries: up to `spec.retries`, with exponential backoff.
 struct Retries {
     attempt: u32,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 /// What to do after a failed call.
@@ -204,7 +211,7 @@ impl Retries {
     fn new() -> Self {
         Retries {
             attempt: 0,
-            backoff: RETRY_INITIAL_BACKOFF,
+            backoff: retry_backoff(),
         }
     }
 
@@ -239,6 +246,7 @@ impl Retries {
             return Next::GiveUp;
         }
         self.attempt += 1;
+        let delay = self.backoff.next_delay();
         tracing::warn!(
             function = spec.function,
             topic = spec.topic,
@@ -246,12 +254,11 @@ impl Retries {
             offset = first.offset,
             attempt = self.attempt,
             retries = spec.retries,
-            delay_ms = self.backoff.as_millis() as u64,
+            delay_ms = delay.as_millis() as u64,
             error,
             "handler failed; retrying"
         );
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(RETRY_MAX_BACKOFF);
+        tokio::time::sleep(delay).await;
         if state.stop.load(Ordering::SeqCst) {
             Next::Stopped
         } else {

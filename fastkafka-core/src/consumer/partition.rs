@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::handle::{handle, handle_one};
 use super::poll::Fetched;
 use super::Shared;
+use crate::sync::LockUnpoisoned;
 
 /// A task stores its progress for commit at least every this many messages (and
 /// whenever it has nothing queued).
@@ -48,7 +49,7 @@ impl Default for PartitionState {
 
 impl PartitionState {
     fn set_busy(&self, busy: bool) {
-        let mut b = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = self.busy.lock_unpoisoned();
         *b = busy;
         if !busy {
             self.idle.notify_all();
@@ -57,7 +58,7 @@ impl PartitionState {
 
     /// Blocks until the task holds no message or `deadline` passes; true if idle.
     fn wait_idle(&self, deadline: Instant) -> bool {
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let mut busy = self.busy.lock_unpoisoned();
         while *busy {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -66,7 +67,7 @@ impl PartitionState {
             busy = self
                 .idle
                 .wait_timeout(busy, left)
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
         true
@@ -83,12 +84,7 @@ pub(super) fn store(shared: &Shared, partition: i32, offset: i64) {
         .store_offset(&shared.topic, partition, offset)
     {
         Ok(()) => {
-            let mut stored = shared
-                .consumer
-                .context()
-                .stored
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut stored = shared.consumer.context().stored.lock_unpoisoned();
             let next = stored.entry(partition).or_insert(offset + 1);
             *next = (*next).max(offset + 1);
         }

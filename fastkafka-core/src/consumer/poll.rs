@@ -16,6 +16,7 @@ use super::partition::{
 use super::rebalance::commit;
 use super::spec::EventMetadata;
 use super::Shared;
+use crate::sync::LockUnpoisoned;
 
 /// Messages waiting for one partition's task; a full queue pauses polling.
 const PARTITION_QUEUE: usize = 1024;
@@ -217,13 +218,8 @@ impl Poller {
             let drained = polled.is_none();
             // Set (SeqCst) in the rebalance callback, which runs inside `poll`.
             if consumer.context().has_revoked.swap(false, Ordering::SeqCst) {
-                let revoked: Vec<i32> = std::mem::take(
-                    &mut *consumer
-                        .context()
-                        .revoked
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()),
-                );
+                let revoked: Vec<i32> =
+                    std::mem::take(&mut *consumer.context().revoked.lock_unpoisoned());
                 pending.retain(|c| !revoked.contains(&c.partition));
             }
             match polled {
@@ -272,12 +268,7 @@ impl Poller {
             }
         }
         // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.
-        let tasks: Vec<(i32, PartitionTask)> = self
-            .partitions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
+        let tasks: Vec<(i32, PartitionTask)> = self.partitions.lock_unpoisoned().drain().collect();
         let stopped = stop_partitions(&self.shared, tasks, self.grace);
         if !stopped.abandoned.is_empty() {
             tracing::warn!(
@@ -294,8 +285,7 @@ impl Poller {
         let unsaved: Vec<i32> = consumer
             .context()
             .unsaved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_unpoisoned()
             .keys()
             .copied()
             .collect();
@@ -312,7 +302,7 @@ impl Poller {
     /// Hands messages to their partition's task, starting the task on first use.
     fn dispatch(&self, partition: i32, chunk: Vec<Fetched>) {
         let tx = {
-            let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.partitions.lock_unpoisoned();
             let task = map.entry(partition).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(PARTITION_QUEUE / CHUNK);
                 let state = Arc::new(PartitionState::default());

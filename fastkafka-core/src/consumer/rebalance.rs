@@ -13,6 +13,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use super::partition::{stop_partitions, PartitionTask, Partitions};
 use super::Shared;
 use crate::client_log::ClientLog;
+use crate::sync::LockUnpoisoned;
 
 /// The librdkafka consumer context: drains revoked partitions before they are handed over.
 pub(super) struct RebalanceGuard {
@@ -71,13 +72,10 @@ impl ConsumerContext for RebalanceGuard {
             }
             Rebalance::Error(_) => return,
         };
-        self.revoked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(&revoked);
+        self.revoked.lock_unpoisoned().extend(&revoked);
         self.has_revoked.store(true, Ordering::SeqCst);
         let tasks: Vec<(i32, PartitionTask)> = {
-            let mut map = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.partitions.lock_unpoisoned();
             revoked
                 .iter()
                 .filter_map(|p| map.remove(p).map(|t| (*p, t)))
@@ -111,13 +109,13 @@ impl ConsumerContext for RebalanceGuard {
         );
         {
             // librdkafka forgets the stored offsets of revoked partitions.
-            let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stored = self.stored.lock_unpoisoned();
             for p in &revoked {
                 stored.remove(p);
             }
         }
         if !handed_over {
-            let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+            let mut unsaved = self.unsaved.lock_unpoisoned();
             for (p, next) in settled {
                 let entry = unsaved.entry(p).or_insert(next);
                 *entry = (*entry).max(next);
@@ -147,7 +145,7 @@ impl RebalanceGuard {
     /// below an offset committed here was processed, by this member or before it.
     fn commit_unsaved(&self, consumer: &BaseConsumer<Self>, assigned: &[i32]) {
         let mine: Vec<(i32, i64)> = {
-            let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+            let mut unsaved = self.unsaved.lock_unpoisoned();
             assigned
                 .iter()
                 .filter_map(|p| unsaved.remove(p).map(|next| (*p, next)))
@@ -182,12 +180,7 @@ impl RebalanceGuard {
             if *next <= theirs {
                 continue;
             }
-            let confirmed = self
-                .confirmed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(p)
-                .copied();
+            let confirmed = self.confirmed.lock_unpoisoned().get(p).copied();
             if let Some(confirmed) = confirmed.filter(|c| theirs < *c) {
                 tracing::warn!(
                     function = self.function,
@@ -258,14 +251,10 @@ const UNSAVED_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// thread.
 pub(super) fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) -> bool {
     let guard = consumer.context();
-    let stored = guard
-        .stored
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let stored = guard.stored.lock_unpoisoned().clone();
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => {
-            let mut confirmed = guard.confirmed.lock().unwrap_or_else(|e| e.into_inner());
+            let mut confirmed = guard.confirmed.lock_unpoisoned();
             for (p, next) in stored {
                 let entry = confirmed.entry(p).or_insert(next);
                 *entry = (*entry).max(next);

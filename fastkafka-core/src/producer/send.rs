@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::broker::{DeliveryOpaque, RawOutcome};
 use super::{ProducerSpec, TopicBinding};
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
 
@@ -90,7 +91,7 @@ pub(crate) async fn send_event(
     if let Some(headers) = headers {
         record = record.headers(headers);
     }
-    let mut backoff = Duration::from_millis(1);
+    let mut backoff = Backoff::new(Duration::from_millis(1), QUEUE_FULL_MAX_BACKOFF);
     loop {
         match binding.producer.inner.send(record) {
             Ok(()) => {
@@ -102,8 +103,7 @@ pub(crate) async fn send_event(
             // A full local queue is back-pressure: wait for deliveries to make room.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                 record = returned;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(QUEUE_FULL_MAX_BACKOFF);
+                backoff.wait().await;
             }
             Err((source, _)) => {
                 return Err(Error::Enqueue {
