@@ -41,9 +41,9 @@ pub(crate) struct ConsumerSetup {
 /// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
 pub(crate) struct RunningConsumer {
     pub(crate) function: &'static str,
-    pub(super) stop: Arc<AtomicBool>,
-    pub(super) counts: Arc<Counters>,
-    pub(super) thread: Option<std::thread::JoinHandle<Committed>>,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counters>,
+    thread: Option<std::thread::JoinHandle<StoppedMember>>,
 }
 
 impl RunningConsumer {
@@ -152,10 +152,10 @@ impl RunningConsumer {
 
     /// Stops fetching, lets in-flight handlers finish (or abandons them after the grace
     /// period) and commits what was processed. The consumer stays in its group until
-    /// the returned [`Committed`] is closed: an app stops all its consumers first and
+    /// the returned [`StoppedMember`] is closed: an app stops all its consumers first and
     /// only then lets them leave, because a member leaving starts a rebalance, and a
     /// rebalance in progress fails the final commit of every other member.
-    pub(crate) async fn stop(mut self) -> Option<Committed> {
+    pub(crate) async fn stop(mut self) -> Option<StoppedMember> {
         self.stop.store(true, Ordering::SeqCst);
         let thread = self.thread.take()?;
         let committed = tokio::task::spawn_blocking(move || thread.join())
@@ -176,12 +176,12 @@ impl RunningConsumer {
 }
 
 /// A stopped consumer whose offsets are committed, still a member of its group.
-pub(crate) struct Committed(pub(super) Arc<BaseConsumer<RebalanceGuard>>);
+pub(crate) struct StoppedMember(pub(super) Arc<BaseConsumer<RebalanceGuard>>);
 
 /// How long leaving the group may take before the consumer is closed regardless.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Committed {
+impl StoppedMember {
     /// Leaves the group and closes the consumer. Blocks until librdkafka has closed it.
     ///
     /// It unsubscribes, then keeps polling (serving the rebalance callbacks, dropping

@@ -31,9 +31,9 @@ pub(super) type Partitions = Arc<Mutex<HashMap<i32, PartitionTask>>>;
 /// the offset of the last message it settled.
 pub(super) struct PartitionState {
     pub(super) stop: AtomicBool,
-    pub(super) busy: Mutex<bool>,
-    pub(super) idle: Condvar,
-    pub(super) processed: std::sync::atomic::AtomicI64,
+    busy: Mutex<bool>,
+    idle: Condvar,
+    processed: std::sync::atomic::AtomicI64,
 }
 
 impl Default for PartitionState {

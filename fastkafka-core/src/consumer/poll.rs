@@ -9,7 +9,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use tokio::sync::mpsc;
 
-use super::lifecycle::Committed;
+use super::lifecycle::StoppedMember;
 use super::partition::{
     partition_task, stop_partitions, PartitionState, PartitionTask, Partitions,
 };
@@ -196,7 +196,7 @@ pub(super) struct Poller {
 impl Poller {
     /// Polls until told to stop, then settles and commits; returns the consumer,
     /// still in its group (see [`RunningConsumer::stop`]).
-    pub(super) fn run(self) -> Committed {
+    pub(super) fn run(self) -> StoppedMember {
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         // Chunks being filled, by partition: a few partitions, so a list beats a map.
@@ -296,7 +296,7 @@ impl Poller {
                 "the broker refused to commit progress during a rebalance and these partitions did not come back before the stop; their last processed messages will be redelivered"
             );
         }
-        Committed(consumer)
+        StoppedMember(consumer)
     }
 
     /// Hands messages to their partition's task, starting the task on first use.
