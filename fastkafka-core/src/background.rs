@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+use crate::backoff::Backoff;
 use crate::error::{panic_message, BoxError};
 
 /// What the runtime does when a background task fails (returns an error or panics).
@@ -44,7 +45,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// Runs one background task until it ends, restarting it on failure as its policy says.
 /// Cancelling (dropping) this future cancels the task.
 pub(crate) async fn supervise(task: &'static BackgroundTaskSpec) {
-    let mut backoff = INITIAL_BACKOFF;
+    let mut backoff = Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF);
     loop {
         tracing::info!(task = task.name, "starting background task");
         let started = Instant::now();
@@ -69,14 +70,14 @@ pub(crate) async fn supervise(task: &'static BackgroundTaskSpec) {
             return;
         }
         if started.elapsed() >= HEALTHY_RUN {
-            backoff = INITIAL_BACKOFF;
+            backoff.reset();
         }
+        let delay = backoff.next_delay();
         tracing::info!(
             task = task.name,
-            delay_ms = backoff.as_millis() as u64,
+            delay_ms = delay.as_millis() as u64,
             "restarting background task"
         );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(delay).await;
     }
 }

@@ -15,6 +15,8 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::sync::LockUnpoisoned;
+
 /// How often a repeating failure is logged again.
 pub(crate) const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
@@ -65,10 +67,7 @@ impl ClientLog {
     /// The first failure no retry can fix, if there was one: what it means, then
     /// librdkafka's reason (which names the broker's address).
     pub(crate) fn refused(&self) -> Option<String> {
-        self.refused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.refused.lock_unpoisoned().clone()
     }
 
     /// librdkafka's error callback.
@@ -77,7 +76,7 @@ impl ClientLog {
             if let Some(code) = error.rdkafka_error_code() {
                 if let Failure::Connection { key, what } = describe(code, reason) {
                     if REFUSALS.contains(&key) {
-                        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut refused = self.refused.lock_unpoisoned();
                         refused.get_or_insert_with(|| format!("{what}: {reason}"));
                     }
                 }
@@ -141,7 +140,7 @@ impl ClientLog {
 
     /// Whether a failure under one of `keys` was logged within [`REPEAT_EVERY`].
     fn logged_recently(&self, keys: &[&str]) -> bool {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = self.seen.lock_unpoisoned();
         keys.iter().any(|key| {
             seen.get(*key)
                 .is_some_and(|(last, _)| last.elapsed() < REPEAT_EVERY)
@@ -151,7 +150,7 @@ impl ClientLog {
     /// `Some(repeats held back since)` when a failure is to be logged now.
     fn due(&self, key: String) -> Option<u64> {
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock_unpoisoned();
         match seen.get_mut(&key) {
             Some((last, held)) if now.duration_since(*last) < REPEAT_EVERY => {
                 *held += 1;

@@ -12,6 +12,7 @@ use rdkafka::types::RDKafkaType;
 use rdkafka_sys as rdsys;
 
 use crate::error::{Error, Result};
+use crate::sync::LockUnpoisoned;
 
 /// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
 /// of the embedded broker it started.
@@ -42,7 +43,7 @@ unsafe impl Send for ClusterPtr {}
 
 /// Whether an embedded broker of this process serves `bootstrap`.
 pub(crate) fn is_in_process(bootstrap: &str) -> bool {
-    let live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let live = IN_PROCESS.lock_unpoisoned();
     live.iter().any(|(b, _)| b == bootstrap)
 }
 
@@ -53,7 +54,7 @@ pub(crate) fn create_topic_in_process(
     topic: &str,
     partitions: i32,
 ) -> Option<Result<()>> {
-    let live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let live = IN_PROCESS.lock_unpoisoned();
     let (_, cluster) = live.iter().find(|(b, _)| b == bootstrap)?;
     Some(create_topic_on(cluster.0, topic, partitions))
 }
@@ -202,8 +203,7 @@ impl EmbeddedBroker {
             .to_string_lossy()
             .into_owned();
         IN_PROCESS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_unpoisoned()
             .push((bootstrap.clone(), ClusterPtr(cluster)));
         Ok(EmbeddedBroker {
             cluster,
@@ -283,7 +283,7 @@ impl EmbeddedBroker {
         })?;
         let target = self.bootstrap.clone();
         self.advertise("127.0.0.1", port)?;
-        let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = IN_PROCESS.lock_unpoisoned();
         live.push((format!("127.0.0.1:{port}"), ClusterPtr(self.cluster)));
         drop(live);
         self.forwarder = Some(Forwarder::start(listener, target)?);
@@ -345,7 +345,7 @@ impl Forwarder {
                         continue;
                     };
                     {
-                        let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut live = live.lock_unpoisoned();
                         live.retain(|c| c.peer_addr().is_ok());
                         for s in [&client, &upstream] {
                             if let Ok(s) = s.try_clone() {
@@ -369,12 +369,7 @@ impl Drop for Forwarder {
         self.stop.store(true, Ordering::SeqCst);
         // Wakes the accept loop, which sees `stop` and drops the listener.
         let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
-        for c in self
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for c in self.connections.lock_unpoisoned().drain(..) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -400,7 +395,7 @@ fn relay(client: std::net::TcpStream, upstream: std::net::TcpStream) {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        let mut live = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = IN_PROCESS.lock_unpoisoned();
         live.retain(|(_, c)| c.0 != self.cluster);
         drop(live);
         // The fixed port goes first, so that clients see the broker go away at once.

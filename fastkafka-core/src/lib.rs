@@ -47,6 +47,7 @@
 mod app;
 pub mod asyncapi;
 mod background;
+mod backoff;
 mod cli;
 mod client_log;
 mod connect;
@@ -57,9 +58,9 @@ mod error;
 mod event;
 pub mod partition;
 mod producer;
-mod routing;
 mod runtime;
 mod security;
+mod sync;
 pub mod testing;
 mod topics;
 
@@ -70,9 +71,8 @@ pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BR
 pub use encoding::Message;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
 pub use event::{Delivery, IntoKey, KafkaEvent};
-pub use partition::KeylessStrategy;
+pub use partition::{KeylessStrategy, PartitionerFn};
 pub use producer::{DeliveryCounts, DeliveryReport, PendingDelivery};
-pub use routing::PartitionerFn;
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};

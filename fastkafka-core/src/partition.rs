@@ -86,6 +86,21 @@ pub fn partition_for_key(key: &[u8], partition_count: i32) -> i32 {
     to_positive(murmur2(key)) % partition_count
 }
 
+/// A custom partitioner: given the key (if any) and the topic's partition count, the
+/// partition to use, in `0..partition_count`.
+///
+/// ```
+/// /// Numeric keys modulo the partition count; everything else to partition 0.
+/// fn by_number(key: Option<&[u8]>, partition_count: i32) -> i32 {
+///     key.and_then(|k| std::str::from_utf8(k).ok())
+///         .and_then(|k| k.parse::<i64>().ok())
+///         .map_or(0, |n| n.rem_euclid(i64::from(partition_count)) as i32)
+/// }
+/// let _: fastkafka::PartitionerFn = by_number;
+/// assert_eq!(by_number(Some(b"369"), 3), 0);
+/// ```
+pub type PartitionerFn = fn(key: Option<&[u8]>, partition_count: i32) -> i32;
+
 /// Where keyless messages go. Parses from and prints as `round_robin`, `sticky` and
 /// `random`, the names `#[produces(keyless = "...")]` accepts.
 ///

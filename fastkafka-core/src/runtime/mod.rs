@@ -4,6 +4,12 @@
 //! Stop (SIGINT/SIGTERM or [`RunningApp::stop`]): cancel background tasks within the
 //! grace period, unbind and flush producers so nothing queued is lost, run the
 //! lifespan shutdown hook.
+//!
+//! Signals (`signals`) and the two-phase stop of `fastkafka run`'s workers
+//! (`stop_barrier`) live beside this file.
+
+mod signals;
+mod stop_barrier;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,20 +18,20 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use self::signals::exit_on_second_signal;
+pub use self::signals::shutdown_signal;
+use self::stop_barrier::stop_barrier;
+pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, Hook, ResolvedBroker};
 use crate::background;
 use crate::consumer::{self, ConsumerCounts, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
-use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, TopicBinding};
-use crate::routing::Router;
+use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, Router, TopicBinding};
 
 /// One app per process: producer functions find their producer through process-wide
 /// registrations, so two apps at once would fight over them.
 static RUNNING: AtomicBool = AtomicBool::new(false);
-
-/// The exit code after a second shutdown signal: 128 + SIGINT, as shells report Ctrl-C.
-const EXIT_INTERRUPTED: i32 = 130;
 
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
@@ -506,92 +512,4 @@ fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
             failed: a.failed + b.failed,
             failed_unobserved: a.failed_unobserved + b.failed_unobserved,
         })
-}
-
-/// From now on, SIGINT or SIGTERM exits the process at once: the user pressed Ctrl-C
-/// again while the app was shutting down (a broker that does not answer can hold the
-/// flush for its whole timeout). The listeners exist before this returns, so a signal
-/// sent right after is not missed.
-fn exit_on_second_signal() {
-    let Some(next) = listen_for_shutdown() else {
-        return;
-    };
-    tokio::spawn(async move {
-        next.await;
-        tracing::error!(
-            "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
-        );
-        std::process::exit(EXIT_INTERRUPTED);
-    });
-}
-
-/// Set by `fastkafka run` for its workers: they take part in a two-phase stop.
-pub const STOP_BARRIER_ENV: &str = "FASTKAFKA_STOP_BARRIER";
-
-/// The line a worker prints on stdout once its consumers have committed at a stop.
-pub const COMMITTED_LINE: &str = "@fastkafka-stop: committed";
-
-/// How long a worker waits for its supervisor's go-ahead to leave its groups.
-const STOP_BARRIER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The second phase of a supervised stop. A worker's consumers share their groups with
-/// the other workers' consumers; the first to leave a group rebalances it, and a broker
-/// may refuse the others' final commits during that rebalance, so their last messages
-/// would be processed twice. So each worker of `fastkafka run` says on stdout when it
-/// has committed ([`COMMITTED_LINE`]) and leaves only once the supervisor, having heard
-/// it from every worker, writes a line to its stdin (or closes it, or
-/// [`STOP_BARRIER_TIMEOUT`] passes). Outside the supervisor this does nothing.
-async fn stop_barrier() {
-    if std::env::var_os(STOP_BARRIER_ENV).is_none() {
-        return;
-    }
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{COMMITTED_LINE}");
-        let _ = out.flush();
-    }
-    tracing::debug!("committed; waiting for the other workers before leaving the group");
-    let go = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        // A line or end of input: either way, the supervisor lets us go.
-        let _ = std::io::stdin().read_line(&mut line);
-    });
-    if tokio::time::timeout(STOP_BARRIER_TIMEOUT, go)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            timeout_s = STOP_BARRIER_TIMEOUT.as_secs(),
-            "the supervisor did not say the other workers committed; leaving the group anyway"
-        );
-    }
-}
-
-/// Completes on the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let Some(next) = listen_for_shutdown() else {
-        tracing::error!("cannot listen for SIGINT/SIGTERM; the app will run until killed");
-        return std::future::pending().await;
-    };
-    let name = next.await;
-    tracing::info!(signal = name, "received shutdown signal");
-}
-
-/// Listens for SIGINT and SIGTERM from the moment it is called; the future completes
-/// with the name of the next one. `None` if signals cannot be watched.
-fn listen_for_shutdown() -> Option<impl Future<Output = &'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return None;
-    };
-    Some(async move {
-        tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        }
-    })
 }

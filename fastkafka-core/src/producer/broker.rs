@@ -1,125 +1,26 @@
-//! Producing: one librdkafka producer per broker, shared by every `#[produces]` function.
-//!
-//! A call encodes the message, puts it on the producer's local queue and returns a
-//! [`PendingDelivery`] at once; the broker's acknowledgement arrives later through it.
-//! A loop of calls is therefore bound by encoding and queueing, not by broker latency.
+//! One broker's producer, shared by every producer function sending to that broker,
+//! and the delivery reports librdkafka hands back for its messages.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-
-use crate::app::ResolvedBroker;
-use crate::security::OAuthHook;
 use tokio::sync::oneshot;
 
+use super::routing::PartitionCounts;
+use crate::app::ResolvedBroker;
 use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
-use crate::event::{Delivery, KafkaEvent};
-use crate::partition::KeylessStrategy;
-use crate::routing::{PartitionerFn, Router};
-
-/// A producer function, as `#[produces]` registers it. Not written by hand.
-#[doc(hidden)]
-pub struct ProducerSpec {
-    /// The function's name.
-    pub function: &'static str,
-    /// The topic it writes to.
-    pub topic: &'static str,
-    /// The named broker it is pinned to; `None` follows `--kafka-broker`.
-    pub broker: Option<&'static str>,
-    /// `description = "..."`, else the function's doc comment.
-    pub description: &'static str,
-    /// Whether one call produces a batch (`Vec<T>`).
-    pub batch: bool,
-    /// Whether the function returns `KafkaEvent<..>`, so its messages may carry a key.
-    pub keyed: bool,
-    /// The message type's JSON schema.
-    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
-    /// The message type's Rust name, for the docs.
-    pub message_type: &'static str,
-    /// `partitioner = path`: a custom partitioner for this function.
-    pub partitioner: Option<PartitionerFn>,
-    /// The `partitioner` path as written, for the docs.
-    pub partitioner_name: Option<&'static str>,
-    /// `keyless = "..."`: the keyless strategy for this function.
-    pub keyless: Option<KeylessStrategy>,
-    /// Bound to a running producer while the app runs.
-    pub slot: ProducerSlot,
-}
-
-/// Checks a `partitioner = path` argument's signature at the user's span.
-#[doc(hidden)]
-pub const fn custom_partitioner(f: PartitionerFn) -> Option<PartitionerFn> {
-    Some(f)
-}
-
-/// A registered producer function.
-#[doc(hidden)]
-pub struct ProducerRef(pub &'static ProducerSpec);
-
-inventory::collect!(ProducerRef);
-
-/// Every `#[produces]` function linked into this binary.
-pub(crate) fn registered() -> impl Iterator<Item = &'static ProducerSpec> {
-    inventory::iter::<ProducerRef>.into_iter().map(|r| r.0)
-}
-
-/// Where a producer function sends while the app runs. Lock-free to read.
-#[doc(hidden)]
-pub struct ProducerSlot(ArcSwapOption<TopicBinding>);
-
-impl ProducerSlot {
-    /// An unbound slot.
-    pub const fn new() -> Self {
-        ProducerSlot(ArcSwapOption::const_empty())
-    }
-
-    pub(crate) fn bind(&self, binding: Arc<TopicBinding>) {
-        self.0.store(Some(binding));
-    }
-
-    pub(crate) fn unbind(&self) {
-        self.0.store(None);
-    }
-}
-
-impl Default for ProducerSlot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// A producer function's topic on its broker's producer, and how it routes.
-#[doc(hidden)]
-pub struct TopicBinding {
-    producer: Arc<BrokerProducer>,
-    topic: Arc<str>,
-    router: Router,
-}
-
-impl TopicBinding {
-    pub(crate) fn new(producer: Arc<BrokerProducer>, topic: &str, router: Router) -> Self {
-        TopicBinding {
-            producer,
-            topic: Arc::from(topic),
-            router,
-        }
-    }
-}
+use crate::security::OAuthHook;
 
 /// What the delivery callback hands back for one message.
-type RawOutcome = std::result::Result<(i32, i64, Option<i64>), KafkaError>;
-type DeliveryOpaque = Box<oneshot::Sender<RawOutcome>>;
+pub(super) type RawOutcome = std::result::Result<(i32, i64, Option<i64>), KafkaError>;
+pub(super) type DeliveryOpaque = Box<oneshot::Sender<RawOutcome>>;
 
 /// Counts of what a producer delivered, for the runtime's shutdown report and tests.
 #[derive(Debug, Default)]
@@ -256,7 +157,7 @@ impl ProducerContext for DeliveryRouter {
 /// One broker's producer, shared by every producer function sending to that broker.
 pub(crate) struct BrokerProducer {
     pub(crate) broker: String,
-    inner: ThreadedProducer<DeliveryRouter>,
+    pub(super) inner: ThreadedProducer<DeliveryRouter>,
     pub(crate) stats: Arc<ProducerStats>,
 }
 
@@ -324,10 +225,21 @@ impl BrokerProducer {
         Ok(())
     }
 
+    /// Waits until every queued message was acknowledged or failed; returns how many
+    /// are still in flight when `timeout` ran out.
+    pub(crate) fn flush(&self, timeout: Duration) -> i32 {
+        match self.inner.flush(timeout) {
+            Ok(()) => 0,
+            Err(_) => self.inner.in_flight_count(),
+        }
+    }
+}
+
+impl PartitionCounts for BrokerProducer {
     /// How many partitions `topic` has, asking the broker (blocking). A topic that does
     /// not exist yet is created by the request where the broker allows it; a new topic
     /// may need a moment before it has leaders, so this retries for a few seconds.
-    pub(crate) fn partition_count(&self, topic: &str) -> Result<i32> {
+    fn partition_count(&self, topic: &str) -> Result<i32> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let metadata = self
@@ -359,154 +271,5 @@ impl BrokerProducer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    /// Waits until every queued message was acknowledged or failed; returns how many
-    /// are still in flight when `timeout` ran out.
-    pub(crate) fn flush(&self, timeout: Duration) -> i32 {
-        match self.inner.flush(timeout) {
-            Ok(()) => 0,
-            Err(_) => self.inner.in_flight_count(),
-        }
-    }
-}
-
-/// Queues one encoded message on the producer bound to `spec`. Called by `#[produces]`.
-#[doc(hidden)]
-pub async fn produce(
-    spec: &'static ProducerSpec,
-    event: KafkaEvent<Vec<u8>>,
-) -> Result<PendingDelivery> {
-    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
-        function: spec.function,
-    })?;
-    send_event(&binding, event).await
-}
-
-/// Queues a batch, one message per element, in order. Called by `#[produces]`.
-///
-/// Stops at the first message that cannot be queued; the ones before it stay queued
-/// and their deliveries are still reported (and logged if they fail).
-#[doc(hidden)]
-pub async fn produce_batch(
-    spec: &'static ProducerSpec,
-    events: Vec<KafkaEvent<Vec<u8>>>,
-) -> Result<Vec<PendingDelivery>> {
-    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
-        function: spec.function,
-    })?;
-    let mut pending = Vec::with_capacity(events.len());
-    for event in events {
-        pending.push(send_event(&binding, event).await?);
-    }
-    Ok(pending)
-}
-
-/// Longest pause between two attempts to queue a message while the local queue is full.
-const QUEUE_FULL_MAX_BACKOFF: Duration = Duration::from_millis(50);
-
-pub(crate) async fn send_event(
-    binding: &TopicBinding,
-    event: KafkaEvent<Vec<u8>>,
-) -> Result<PendingDelivery> {
-    let partition = binding
-        .router
-        .choose(
-            &binding.producer,
-            &binding.topic,
-            event.key.as_deref(),
-            event.partition,
-        )
-        .await?;
-    let (tx, rx) = oneshot::channel();
-    let headers = (!event.headers.is_empty()).then(|| {
-        event.headers.iter().fold(
-            OwnedHeaders::new_with_capacity(event.headers.len()),
-            |h, (name, value)| {
-                h.insert(Header {
-                    key: name,
-                    value: Some(value),
-                })
-            },
-        )
-    });
-    let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> =
-        BaseRecord::with_opaque_to(&binding.topic, Box::new(tx)).payload(&event.message[..]);
-    if let Some(key) = &event.key {
-        record = record.key(&key[..]);
-    }
-    if let Some(partition) = partition {
-        record = record.partition(partition);
-    }
-    if let Some(ts) = event.timestamp {
-        record = record.timestamp(ts);
-    }
-    if let Some(headers) = headers {
-        record = record.headers(headers);
-    }
-    let mut backoff = Duration::from_millis(1);
-    loop {
-        match binding.producer.inner.send(record) {
-            Ok(()) => {
-                return Ok(PendingDelivery {
-                    rx,
-                    topic: Arc::clone(&binding.topic),
-                })
-            }
-            // A full local queue is back-pressure: wait for deliveries to make room.
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                record = returned;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(QUEUE_FULL_MAX_BACKOFF);
-            }
-            Err((source, _)) => {
-                return Err(Error::Enqueue {
-                    topic: binding.topic.to_string(),
-                    source,
-                })
-            }
-        }
-    }
-}
-
-/// A queued message's delivery report, still to come: await it for the [`Delivery`]
-/// (topic, partition, offset) or the reason it failed.
-///
-/// Dropping it is allowed (fire and forget); a failure is then logged and counted by
-/// the runtime instead of being returned.
-#[derive(Debug)]
-pub struct PendingDelivery {
-    rx: oneshot::Receiver<RawOutcome>,
-    topic: Arc<str>,
-}
-
-impl PendingDelivery {
-    /// The topic the message was queued for.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-}
-
-impl Future for PendingDelivery {
-    type Output = Result<Delivery>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let outcome = std::task::ready!(Pin::new(&mut self.rx).poll(cx));
-        let topic = Arc::clone(&self.topic);
-        Poll::Ready(match outcome {
-            Ok(Ok((partition, offset, timestamp))) => Ok(Delivery {
-                topic,
-                partition,
-                offset,
-                timestamp,
-            }),
-            Ok(Err(source)) => Err(Error::Delivery {
-                topic: topic.to_string(),
-                source,
-            }),
-            Err(_) => Err(Error::DeliveryLost {
-                topic: topic.to_string(),
-            }),
-        })
     }
 }

@@ -1,0 +1,221 @@
+//! Building an app: [`FastKafkaBuilder`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{Broker, Contact, FastKafka, Hook};
+use crate::error::IntoTaskResult;
+use crate::partition::{KeylessStrategy, PartitionerFn};
+use crate::producer::DeliveryReport;
+
+/// Builds a [`FastKafka`] app.
+pub struct FastKafkaBuilder {
+    pub(super) app: FastKafka,
+}
+
+impl FastKafkaBuilder {
+    /// The app's title (AsyncAPI `info.title`).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.app.info.title = title.into();
+        self
+    }
+
+    /// The app's version (AsyncAPI `info.version`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.app.info.version = version.into();
+        self
+    }
+
+    /// The app's description (AsyncAPI `info.description`).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.app.info.description = description.into();
+        self
+    }
+
+    /// Who to contact about the app.
+    pub fn contact(mut self, contact: Contact) -> Self {
+        self.app.info.contact = Some(contact);
+        self
+    }
+
+    /// Names a broker; `fastkafka run --kafka-broker NAME` picks it at run time.
+    /// Adding a name twice replaces the first.
+    pub fn broker(mut self, name: impl Into<String>, broker: Broker) -> Self {
+        let name = name.into();
+        self.app.brokers.retain(|(n, _)| *n != name);
+        self.app.brokers.push((name, broker));
+        self
+    }
+
+    /// The broker used when none is given on the command line (default: `localhost`).
+    pub fn default_broker(mut self, name: impl Into<String>) -> Self {
+        self.app.default_broker = Some(name.into());
+        self
+    }
+
+    /// Sets a librdkafka producer property for every producer of the app, e.g.
+    /// `("linger.ms", "5")` or `("acks", "all")`. See librdkafka's CONFIGURATION.md.
+    pub fn producer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.app.producer_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// The consumer group of the app's consumers (default: derived from the title).
+    pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.app.group_id = Some(group_id.into());
+        self
+    }
+
+    /// Sets a librdkafka consumer property for every consumer of the app.
+    pub fn consumer_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.app.consumer_config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs `hook` once at start, before producers and background tasks start
+    /// (FastKafka's `lifespan`, first half). An error stops the app from starting.
+    pub fn on_startup<F, Fut, R>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoTaskResult,
+    {
+        self.app.startup = Some(boxed_hook(hook));
+        self
+    }
+
+    /// Runs `hook` once at the end, after background tasks stopped and producers
+    /// were flushed (FastKafka's `lifespan`, second half).
+    pub fn on_shutdown<F, Fut, R>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoTaskResult,
+    {
+        self.app.shutdown = Some(boxed_hook(hook));
+        self
+    }
+
+    /// How long background tasks get to finish after SIGINT/SIGTERM (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.app.shutdown_grace = grace;
+        self
+    }
+
+    /// How long shutdown waits for queued messages to be acknowledged (default 30 s).
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.app.flush_timeout = timeout;
+        self
+    }
+
+    /// How long the app waits at start for its broker to answer, when it has topics
+    /// to check or create. By default it waits as long as it takes, saying once that
+    /// the broker cannot be reached and then every 30 s, as producers do: an app
+    /// started before its broker (a supervisor, a compose file, a reboot) comes up
+    /// when the broker does. With a timeout, the start fails after it with
+    /// [`Error::Config`] naming the broker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .topic("orders", 6)
+    ///     .startup_timeout(Duration::from_secs(60))
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.app.startup_timeout = Some(timeout);
+        self
+    }
+
+    /// Declares a topic the app needs, with its partition count. At start, a declared
+    /// topic that does not exist yet is created (on a real broker with the replication
+    /// factor set with [`FastKafkaBuilder::replication_factor`], else the broker's
+    /// default); one that exists is left as it is.
+    ///
+    /// Without a declaration, a topic is created on first use with the broker's
+    /// default partition count (3 on the embedded broker), if the broker allows it.
+    /// Dead-letter topics are created at start like declared ones (see
+    /// [`FastKafka::topics_to_create`]); declare one to choose its partition count.
+    pub fn topic(mut self, name: impl Into<String>, partitions: i32) -> Self {
+        let name = name.into();
+        self.app.topics.retain(|(n, _)| *n != name);
+        self.app.topics.push((name, partitions));
+        self
+    }
+
+    /// The replication factor of every topic the app creates at start (the declared
+    /// topics and the dead-letter topics, see [`FastKafka::topics_to_create`]): how many
+    /// brokers keep a copy of each partition. Without it, the broker's
+    /// `default.replication.factor` applies (1 unless the cluster sets it).
+    ///
+    /// In production, 3 with the topic's `min.insync.replicas` at 2 (the app produces
+    /// with `acks=all`) keeps every acknowledged message through the loss of one broker
+    /// (see `docs/production.md`). A cluster with fewer brokers than this refuses to
+    /// create the topic and the app stops at start, saying so; a topic that exists is
+    /// left as it is. The embedded broker is a single broker and ignores it.
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    ///
+    /// let app = FastKafka::builder()
+    ///     .topic("orders", 6)
+    ///     .replication_factor(3)
+    ///     .build();
+    /// assert_eq!(app.replication_factor(), Some(3));
+    /// ```
+    pub fn replication_factor(mut self, replicas: i32) -> Self {
+        self.app.replication_factor = Some(replicas);
+        self
+    }
+
+    /// A custom partitioner for every producer function of the app that does not name
+    /// its own (`#[produces(partitioner = path)]`). A result outside
+    /// `0..partition_count` is an error returned to the caller; nothing is sent.
+    pub fn partitioner(mut self, partitioner: PartitionerFn) -> Self {
+        self.app.partitioner = Some(partitioner);
+        self
+    }
+
+    /// Where keyless messages go, for every producer function that does not choose
+    /// (`#[produces(keyless = "round_robin")]`). Default: [`KeylessStrategy::Sticky`].
+    pub fn keyless_strategy(mut self, strategy: KeylessStrategy) -> Self {
+        self.app.keyless = strategy;
+        self
+    }
+
+    /// Calls `hook` with every message's delivery report, delivered or failed, on the
+    /// producer's delivery thread: keep it short (log, count), never block in it.
+    ///
+    /// ```
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .on_delivery(|report| match report.error {
+    ///         None => println!("Produced record to topic {} partition [{}] @ offset {}",
+    ///             report.topic, report.partition, report.offset),
+    ///         Some(e) => println!("Failed to deliver message: {e}"),
+    ///     })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn on_delivery(
+        mut self,
+        hook: impl Fn(&DeliveryReport<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.app.on_delivery = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Finishes the app.
+    pub fn build(self) -> FastKafka {
+        self.app
+    }
+}
+
+fn boxed_hook<F, Fut, R>(hook: F) -> Hook
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoTaskResult,
+{
+    Box::new(move || Box::pin(async move { hook().await.into_task_result() }))
+}

@@ -1,0 +1,200 @@
+//! The app: its description, its brokers, its client settings and its lifespan hooks.
+//!
+//! The builder lives in `builder`; the brokers, and what `--kafka-broker NAME` resolves
+//! to, in `broker`.
+
+mod broker;
+mod builder;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+pub use self::broker::Broker;
+pub(crate) use self::broker::ResolvedBroker;
+pub use self::builder::FastKafkaBuilder;
+use crate::error::{BoxError, Result};
+use crate::partition::{KeylessStrategy, PartitionerFn};
+use crate::producer::DeliveryHook;
+
+/// A lifespan hook: runs once, before producers start or after they stop.
+pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+
+/// A fastkafka app: what it is called, which brokers it knows, and how it starts and stops.
+///
+/// The producer, consumer and background functions are not listed here: annotating them
+/// with `#[produces]`, `#[consumes]` or `#[run_in_background]` registers them.
+///
+/// ```
+/// use fastkafka::{Broker, FastKafka};
+///
+/// let app = FastKafka::builder()
+///     .title("Demo Kafka producer app")
+///     .version("0.1.0")
+///     .broker("demo_broker", Broker::new("localhost", 9092).description("local demo kafka broker"))
+///     .build();
+/// assert_eq!(app.title(), "Demo Kafka producer app");
+/// ```
+pub struct FastKafka {
+    pub(crate) info: AppInfo,
+    pub(crate) brokers: Vec<(String, Broker)>,
+    pub(crate) default_broker: Option<String>,
+    pub(crate) producer_config: Vec<(String, String)>,
+    pub(crate) consumer_config: Vec<(String, String)>,
+    pub(crate) startup: Option<Hook>,
+    pub(crate) shutdown: Option<Hook>,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) startup_timeout: Option<Duration>,
+    pub(crate) topics: Vec<(String, i32)>,
+    pub(crate) replication_factor: Option<i32>,
+    pub(crate) partitioner: Option<PartitionerFn>,
+    pub(crate) keyless: KeylessStrategy,
+    pub(crate) on_delivery: Option<DeliveryHook>,
+    pub(crate) group_id: Option<String>,
+}
+
+/// The app's description, shown in its AsyncAPI docs.
+#[derive(Debug, Clone, Default)]
+pub struct AppInfo {
+    /// Title.
+    pub title: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Contact: name, url, email.
+    pub contact: Option<Contact>,
+}
+
+/// Who to contact about the app.
+#[derive(Debug, Clone, Default)]
+pub struct Contact {
+    /// Name of the person or team.
+    pub name: String,
+    /// A URL.
+    pub url: Option<String>,
+    /// An email address.
+    pub email: Option<String>,
+}
+
+impl FastKafka {
+    /// Starts describing an app.
+    pub fn builder() -> FastKafkaBuilder {
+        FastKafkaBuilder {
+            app: FastKafka {
+                info: AppInfo {
+                    title: "FastKafka app".into(),
+                    version: "0.1.0".into(),
+                    description: String::new(),
+                    contact: None,
+                },
+                brokers: Vec::new(),
+                default_broker: None,
+                producer_config: Vec::new(),
+                consumer_config: Vec::new(),
+                startup: None,
+                shutdown: None,
+                shutdown_grace: Duration::from_secs(10),
+                flush_timeout: Duration::from_secs(30),
+                startup_timeout: None,
+                topics: Vec::new(),
+                replication_factor: None,
+                partitioner: None,
+                keyless: KeylessStrategy::default(),
+                on_delivery: None,
+                group_id: None,
+            },
+        }
+    }
+
+    /// The app's title.
+    pub fn title(&self) -> &str {
+        &self.info.title
+    }
+
+    /// The app's description (title, version, description, contact).
+    pub fn info(&self) -> &AppInfo {
+        &self.info
+    }
+
+    /// The named brokers, in the order they were added.
+    pub fn brokers(&self) -> impl Iterator<Item = (&str, &Broker)> {
+        self.brokers.iter().map(|(n, b)| (n.as_str(), b))
+    }
+
+    /// The topics the app declares with [`FastKafkaBuilder::topic`], with their
+    /// partition counts.
+    pub fn declared_topics(&self) -> &[(String, i32)] {
+        &self.topics
+    }
+
+    /// The replication factor of the topics the app creates, set with
+    /// [`FastKafkaBuilder::replication_factor`]; `None`: the broker's default.
+    pub fn replication_factor(&self) -> Option<i32> {
+        self.replication_factor
+    }
+
+    /// What the app creates at start when missing: the declared topics, and the
+    /// dead-letter topic of every `#[consumes(dead_letter = "...")]` that follows
+    /// `--kafka-broker` (with one partition, unless declared otherwise), so that the
+    /// first undecodable message does not wait on a broker that does not create topics
+    /// on first use.
+    pub fn topics_to_create(&self) -> Vec<(String, i32)> {
+        let mut topics = self.topics.clone();
+        for spec in crate::consumer::registered() {
+            if let (Some(dlq), None) = (spec.dead_letter, spec.broker) {
+                if !topics.iter().any(|(t, _)| t == dlq) {
+                    topics.push((dlq.to_string(), 1));
+                }
+            }
+        }
+        topics
+    }
+
+    /// The consumer group of every `#[consumes]` function that does not name its own:
+    /// the one set with [`FastKafkaBuilder::group_id`], else derived from the title
+    /// (`"Demo app"` gives `demo-app`). One group per app means that N workers share
+    /// the partitions instead of each processing every message.
+    pub fn group_id(&self) -> String {
+        self.group_id.clone().unwrap_or_else(|| {
+            let slug: String = self
+                .info
+                .title
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let slug: Vec<&str> = slug.split('-').filter(|s| !s.is_empty()).collect();
+            if slug.is_empty() {
+                "fastkafka-app".to_string()
+            } else {
+                slug.join("-")
+            }
+        })
+    }
+
+    /// The broker used when `--kafka-broker` is not given: the one set with
+    /// [`FastKafkaBuilder::default_broker`], else `localhost`.
+    pub fn default_broker(&self) -> &str {
+        self.default_broker.as_deref().unwrap_or("localhost")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_group_comes_from_the_title() {
+        let app = FastKafka::builder()
+            .title("Demo Kafka  producer app!")
+            .build();
+        assert_eq!(app.group_id(), "demo-kafka-producer-app");
+        assert_eq!(
+            FastKafka::builder().title("***").build().group_id(),
+            "fastkafka-app"
+        );
+        assert_eq!(FastKafka::builder().group_id("g1").build().group_id(), "g1");
+    }
+}

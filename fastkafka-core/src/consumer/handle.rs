@@ -1,0 +1,268 @@
+//! Calling the user's function: decoding, retries with backoff, and handing what fails
+//! to dead-lettering.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use super::dead_letter::settle_failed;
+use super::partition::PartitionState;
+use super::poll::Fetched;
+use super::spec::EventMetadata;
+use super::Shared;
+use crate::backoff::Backoff;
+use crate::error::{panic_message, Error};
+
+const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The delays between attempts at a message: a failing handler's retries, and a
+/// dead-letter write that failed for now.
+pub(super) fn retry_backoff() -> Backoff {
+    Backoff::new(RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF)
+}
+
+/// Handles one message for a function that takes one: decode, call with retries,
+/// dead-letter or skip what fails. True when the message is settled and its offset may
+/// be committed; false when the partition was stopped first.
+pub(super) async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> bool {
+    let spec = shared.spec;
+    let mut decoded = match (spec.decode)(m.payload()) {
+        Ok(value) => Some(value),
+        Err(error) => return settle_undecodable(shared, state, m, &error).await,
+    };
+    let mut retries = Retries::new();
+    loop {
+        let meta = spec.with_metadata.then(|| m.metadata(&shared.topic));
+        // The handler takes the message by value: decode afresh for a retry.
+        let value = match decoded.take() {
+            Some(value) => Ok(value),
+            None => (spec.decode)(m.payload()),
+        };
+        let error = match value {
+            Ok(value) => match AssertUnwindSafe(match spec.call_one {
+                Some(call_one) => call_one(value, meta),
+                None => (spec.call)(vec![value], meta.into_iter().collect()),
+            })
+            .catch_unwind()
+            .await
+            {
+                Ok(Ok(())) => {
+                    shared.counts.handled.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Ok(Err(e)) => Failure::of(&*e),
+                Err(panic) => Failure::panic(panic.as_ref()),
+            },
+            Err(e) => Failure::transient(e),
+        };
+        match retries.after_failure(shared, state, m, 1, &error).await {
+            Next::Again => {}
+            Next::GiveUp => {
+                return settle_failed(shared, state, m, "handler", &error.message).await
+            }
+            Next::Stopped => return false,
+        }
+    }
+}
+
+/// Handles a batch (one message unless the function takes a batch): decode, call with
+/// retries, dead-letter or skip what fails. True when every message is settled and its
+/// offset may be committed; false when the partition was stopped first.
+pub(super) async fn handle(
+    shared: &Shared,
+    state: &PartitionState,
+    messages: Vec<Fetched>,
+) -> bool {
+    let spec = shared.spec;
+    // Undecodable messages are settled on their own; the rest go to the handler.
+    let mut good = Vec::with_capacity(messages.len());
+    let mut decoded = Vec::with_capacity(messages.len());
+    for m in messages {
+        match (spec.decode)(m.payload()) {
+            Ok(value) => {
+                decoded.push(value);
+                good.push(m);
+            }
+            Err(error) => {
+                if !settle_undecodable(shared, state, &m, &error).await {
+                    return false;
+                }
+            }
+        }
+    }
+    if good.is_empty() {
+        return true;
+    }
+    let mut retries = Retries::new();
+    loop {
+        let metas: Vec<EventMetadata> = if spec.with_metadata {
+            good.iter().map(|m| m.metadata(&shared.topic)).collect()
+        } else {
+            Vec::new()
+        };
+        // The handler takes the messages by value: decode afresh for a retry.
+        let values = if decoded.is_empty() {
+            good.iter()
+                .filter_map(|m| (spec.decode)(m.payload()).ok())
+                .collect()
+        } else {
+            std::mem::take(&mut decoded)
+        };
+        let error = match AssertUnwindSafe((spec.call)(values, metas))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => {
+                shared
+                    .counts
+                    .handled
+                    .fetch_add(good.len() as u64, Ordering::Relaxed);
+                return true;
+            }
+            Ok(Err(e)) => Failure::of(&*e),
+            Err(panic) => Failure::panic(panic.as_ref()),
+        };
+        match retries
+            .after_failure(shared, state, &good[0], good.len(), &error)
+            .await
+        {
+            Next::Again => {}
+            Next::GiveUp => {
+                for m in &good {
+                    if !settle_failed(shared, state, m, "handler", &error.message).await {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            Next::Stopped => return false,
+        }
+    }
+}
+
+/// Logs a message that does not decode, with where it sits, then dead-letters or
+/// skips it; false when the partition was stopped first.
+async fn settle_undecodable(
+    shared: &Shared,
+    state: &PartitionState,
+    m: &Fetched,
+    error: &str,
+) -> bool {
+    tracing::error!(
+        function = shared.spec.function,
+        topic = shared.spec.topic,
+        partition = m.partition,
+        offset = m.offset,
+        error,
+        "cannot decode message"
+    );
+    settle_failed(shared, state, m, "decode", error).await
+}
+
+/// Why a handler call failed, and whether trying again could help.
+struct Failure {
+    message: String,
+    /// A permanent fastkafka error (e.g. an output too large for the broker): the
+    /// same call would fail the same way, so it is not retried.
+    permanent: bool,
+}
+
+impl Failure {
+    fn of(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Self {
+        Failure {
+            message: error.to_string(),
+            permanent: Error::is_permanent_in(error),
+        }
+    }
+
+    fn panic(payload: &(dyn Any + Send)) -> Self {
+        Failure::transient(format!("panicked: {}", panic_message(payload)))
+    }
+
+    fn transient(message: String) -> Self {
+        Failure {
+            message,
+            permanent: false,
+        }
+    }
+}
+
+/// A failing handler's retries: up to `spec.retries`, with exponential backoff.
+struct Retries {
+    attempt: u32,
+    backoff: Backoff,
+}
+
+/// What to do after a failed call.
+enum Next {
+    /// Call the handler again (the backoff has passed).
+    Again,
+    /// No retries left: dead-letter or skip.
+    GiveUp,
+    /// The partition was stopped while waiting: leave the message uncommitted.
+    Stopped,
+}
+
+impl Retries {
+    fn new() -> Self {
+        Retries {
+            attempt: 0,
+            backoff: retry_backoff(),
+        }
+    }
+
+    /// After a failed call for `messages` messages starting at `first`: logs the
+    /// failure, waits out the backoff when a retry is left, and says what comes next.
+    async fn after_failure(
+        &mut self,
+        shared: &Shared,
+        state: &PartitionState,
+        first: &Fetched,
+        messages: usize,
+        failure: &Failure,
+    ) -> Next {
+        let spec = shared.spec;
+        let error = failure.message.as_str();
+        if failure.permanent || self.attempt >= spec.retries {
+            let what = if failure.permanent {
+                "handler failed with a permanent error; giving up on the message without retrying"
+            } else {
+                "handler failed; giving up on the message"
+            };
+            tracing::error!(
+                function = spec.function,
+                topic = spec.topic,
+                partition = first.partition,
+                offset = first.offset,
+                messages,
+                attempts = self.attempt + 1,
+                error,
+                "{what}"
+            );
+            return Next::GiveUp;
+        }
+        self.attempt += 1;
+        let delay = self.backoff.next_delay();
+        tracing::warn!(
+            function = spec.function,
+            topic = spec.topic,
+            partition = first.partition,
+            offset = first.offset,
+            attempt = self.attempt,
+            retries = spec.retries,
+            delay_ms = delay.as_millis() as u64,
+            error,
+            "handler failed; retrying"
+        );
+        tokio::time::sleep(delay).await;
+        if state.stop.load(Ordering::SeqCst) {
+            Next::Stopped
+        } else {
+            Next::Again
+        }
+    }
+}

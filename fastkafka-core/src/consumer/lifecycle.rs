@@ -1,0 +1,231 @@
+//! Starting a consumer, stopping it, and leaving its group.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+use super::counts::{ConsumerCounts, Counters};
+use super::partition::Partitions;
+use super::poll::Poller;
+use super::rebalance::RebalanceGuard;
+use super::spec::ConsumerSpec;
+use super::Shared;
+use crate::client_log::ClientLog;
+use crate::error::{Error, Result};
+use crate::producer::TopicBinding;
+
+/// Consumer defaults: FastKafka's `earliest`, and offsets stored by fastkafka only
+/// after processing, committed by the poll thread every second.
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("auto.offset.reset", "earliest"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.commit.interval.ms", "1000"),
+];
+
+/// What a consumer needs to start.
+pub(crate) struct ConsumerSetup {
+    pub(crate) spec: &'static ConsumerSpec,
+    pub(crate) group_id: String,
+    pub(crate) bootstrap: String,
+    pub(crate) properties: Vec<(String, String)>,
+    /// The broker's OAUTHBEARER token function, if any.
+    pub(crate) oauth: crate::security::OAuthHook,
+    pub(crate) dead_letter: Option<Arc<TopicBinding>>,
+    pub(crate) grace: Duration,
+}
+
+/// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
+pub(crate) struct RunningConsumer {
+    pub(crate) function: &'static str,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counters>,
+    thread: Option<std::thread::JoinHandle<StoppedMember>>,
+}
+
+impl RunningConsumer {
+    /// Starts polling on a dedicated thread; messages are handled on the current tokio
+    /// runtime.
+    pub(crate) fn start(setup: ConsumerSetup) -> Result<Self> {
+        let spec = setup.spec;
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &setup.bootstrap);
+        for (k, v) in CONSUMER_DEFAULTS {
+            config.set(*k, *v);
+        }
+        for (k, v) in &setup.properties {
+            config.set(k, v);
+        }
+        if let Some(reset) = spec.auto_offset_reset {
+            config.set("auto.offset.reset", reset);
+        }
+        for (k, v) in spec.config {
+            config.set(*k, *v);
+        }
+        config.set("group.id", &setup.group_id);
+        // What makes the at-least-once promise; the user's settings cannot undo it.
+        config.set("enable.auto.offset.store", "false");
+        // Commits are ours, at the interval the user chose (see the module docs).
+        let commit_every = config
+            .get("auto.commit.interval.ms")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "consumer `{}`: auto.commit.interval.ms must be a positive number of milliseconds, got {:?}",
+                    spec.function,
+                    config.get("auto.commit.interval.ms").unwrap_or_default()
+                ))
+            })?;
+        config.set("enable.auto.commit", "false");
+
+        let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
+        let context = RebalanceGuard {
+            function: spec.function,
+            partitions: Arc::clone(&partitions),
+            shared: OnceLock::new(),
+            revoked: Mutex::new(Vec::new()),
+            has_revoked: AtomicBool::new(false),
+            unsaved: Mutex::new(HashMap::new()),
+            stored: Mutex::new(HashMap::new()),
+            confirmed: Mutex::new(HashMap::new()),
+            grace: setup.grace,
+            log: ClientLog::new(format!("consumer {}", spec.function)),
+            oauth: setup.oauth,
+        };
+        let consumer: Arc<BaseConsumer<RebalanceGuard>> =
+            Arc::new(config.create_with_context(context).map_err(|e| {
+                Error::Config(format!(
+                    "cannot create the consumer for `{}`: {e}",
+                    spec.function
+                ))
+            })?);
+        consumer.subscribe(&[spec.topic])?;
+        tracing::info!(
+            function = spec.function,
+            topic = spec.topic,
+            group_id = setup.group_id,
+            "consumer started"
+        );
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Counters::default());
+        let shared = Arc::new(Shared {
+            spec,
+            counts: Arc::clone(&counts),
+            consumer,
+            dead_letter: setup.dead_letter,
+            topic: Arc::from(spec.topic),
+        });
+        let poller = Poller {
+            shared,
+            partitions,
+            runtime: tokio::runtime::Handle::current(),
+            stop: Arc::clone(&stop),
+            grace: setup.grace,
+            commit_every,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("consumer-{}", spec.function))
+            .spawn(move || poller.run())?;
+        Ok(RunningConsumer {
+            function: spec.function,
+            stop,
+            counts,
+            thread: Some(thread),
+        })
+    }
+
+    /// What this consumer did with the messages it read so far.
+    pub(crate) fn counts(&self) -> ConsumerCounts {
+        self.counts.snapshot()
+    }
+
+    /// Its live counters, which go on counting while it stops.
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counts)
+    }
+
+    /// Stops fetching, lets in-flight handlers finish (or abandons them after the grace
+    /// period) and commits what was processed. The consumer stays in its group until
+    /// the returned [`StoppedMember`] is closed: an app stops all its consumers first and
+    /// only then lets them leave, because a member leaving starts a rebalance, and a
+    /// rebalance in progress fails the final commit of every other member.
+    pub(crate) async fn stop(mut self) -> Option<StoppedMember> {
+        self.stop.store(true, Ordering::SeqCst);
+        let thread = self.thread.take()?;
+        let committed = tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .ok()?
+            .ok();
+        let counts = self.counts.snapshot();
+        tracing::info!(
+            function = self.function,
+            handled = counts.handled,
+            dead_lettered = counts.dead_lettered,
+            dead_lettered_without_payload = counts.dead_lettered_without_payload,
+            skipped = counts.skipped,
+            "consumer stopped"
+        );
+        committed
+    }
+}
+
+/// A stopped consumer whose offsets are committed, still a member of its group.
+pub(crate) struct StoppedMember(pub(super) Arc<BaseConsumer<RebalanceGuard>>);
+
+/// How long leaving the group may take before the consumer is closed regardless.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl StoppedMember {
+    /// Leaves the group and closes the consumer. Blocks until librdkafka has closed it.
+    ///
+    /// It unsubscribes, then keeps polling (serving the rebalance callbacks, dropping
+    /// any prefetched message uncommitted) until librdkafka has taken the assignment
+    /// back, and only then closes. Closing while an unsubscribe or a join is still
+    /// settling can trip librdkafka's `rd_kafka_cgrp_terminated` assertion and abort
+    /// the process (confluentinc/librdkafka#4792); an empty assignment is the path
+    /// that close handles without surprises.
+    pub(crate) fn close(self) {
+        let consumer = self.0;
+        let function = consumer.context().function;
+        consumer.unsubscribe();
+        let deadline = Instant::now() + LEAVE_TIMEOUT;
+        loop {
+            // Serves pending Assign/Revoke callbacks; messages are dropped unstored.
+            let _ = consumer.poll(Duration::from_millis(20));
+            let empty = consumer
+                .assignment()
+                .map(|a| a.count() == 0)
+                .unwrap_or(true);
+            if empty {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    function,
+                    "the group did not take the partitions back within {LEAVE_TIMEOUT:?}; closing anyway"
+                );
+                break;
+            }
+        }
+        // `Drop` closes: librdkafka leaves the group and serves the last callbacks.
+        if Arc::strong_count(&consumer) > 1 {
+            tracing::debug!(
+                function,
+                "an abandoned handler still holds the consumer; it closes when that handler ends"
+            );
+        }
+        drop(consumer);
+    }
+}
+
+impl Drop for RunningConsumer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}

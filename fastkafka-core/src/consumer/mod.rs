@@ -1,0 +1,65 @@
+//! Consuming: typed consumer functions in consumer groups, at least once.
+//!
+//! Each `#[consumes]` function gets its own librdkafka consumer, polled on a dedicated
+//! thread. Messages go to one task per assigned partition, which handles them in order
+//! (partitions run concurrently). An offset is stored for commit only once its message
+//! was handled (or dead-lettered, or deliberately skipped), so everything committed was
+//! processed. The poll thread commits the stored offsets every `auto.commit.interval.ms`
+//! (1 s by default), and they are committed before partitions are handed over and when
+//! the app stops. librdkafka's own auto-commit timer stays off: it fires on librdkafka's
+//! thread at any moment, including while the consumer is closing.
+//!
+//! On a rebalance, the revoked partitions' tasks finish the message in hand (or are
+//! abandoned after the grace period, committing nothing for it), the processed offsets
+//! are committed, and only then are the partitions handed over. If the broker refuses
+//! that commit (a group in the middle of a rebalance may), the progress is remembered
+//! and committed when the new assignment gives those partitions back, before fetching
+//! resumes there, so that the same messages are not processed twice.
+//!
+//! One consumed message goes poll → partition task → decode → handler → commit:
+//!
+//! - `spec`: what `#[consumes]` registers ([`ConsumerSpec`]), [`EventMetadata`],
+//!   [`Incoming`];
+//! - `lifecycle`: starting a consumer, stopping it, leaving its group;
+//! - `poll`: the poll thread, copying messages into per-partition chunks;
+//! - `partition`: one task per assigned partition, its state, storing its progress;
+//! - `rebalance`: the consumer context that drains revoked partitions, and commits;
+//! - `handle`: calling the handler, retries, what a failure is;
+//! - `dead_letter`: dead-lettering or skipping what fails, [`dead_letter_headers`];
+//! - `decode`: decoding payloads by type;
+//! - `counts`: [`ConsumerCounts`].
+
+mod counts;
+mod dead_letter;
+mod decode;
+mod handle;
+mod lifecycle;
+mod partition;
+mod poll;
+mod rebalance;
+mod spec;
+
+use std::sync::Arc;
+
+use rdkafka::consumer::BaseConsumer;
+
+pub use self::counts::ConsumerCounts;
+pub(crate) use self::counts::Counters;
+pub use self::dead_letter::dead_letter_headers;
+pub use self::decode::{take, take_one, DecodeJson, DecodeProbe, DecodeRaw, DecodeUnsupported};
+pub(crate) use self::lifecycle::{ConsumerSetup, RunningConsumer};
+use self::rebalance::RebalanceGuard;
+pub(crate) use self::spec::registered;
+pub use self::spec::{
+    incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Incoming,
+};
+use crate::producer::TopicBinding;
+
+/// What the poll thread and the partition tasks share.
+struct Shared {
+    spec: &'static ConsumerSpec,
+    counts: Arc<Counters>,
+    consumer: Arc<BaseConsumer<RebalanceGuard>>,
+    dead_letter: Option<Arc<TopicBinding>>,
+    topic: Arc<str>,
+}

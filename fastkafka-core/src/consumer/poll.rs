@@ -1,0 +1,355 @@
+//! The poll thread: fetches messages, copies them into per-partition chunks and hands
+//! those to the partitions' tasks; commits periodically and on stop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{Headers, Message};
+use tokio::sync::mpsc;
+
+use super::lifecycle::StoppedMember;
+use super::partition::{
+    partition_task, stop_partitions, PartitionState, PartitionTask, Partitions,
+};
+use super::rebalance::commit;
+use super::spec::EventMetadata;
+use super::Shared;
+use crate::sync::LockUnpoisoned;
+
+/// Messages waiting for one partition's task; a full queue pauses polling.
+const PARTITION_QUEUE: usize = 1024;
+/// A consumed message, copied out of librdkafka's buffer for the partition's task.
+/// Its key and payload live in `buf`, shared by the messages of one chunk: one
+/// allocation per chunk, freed when the chunk's last message is dropped, rather than
+/// one per message allocated on the poll thread and freed on a worker thread.
+pub(super) struct Fetched {
+    pub(super) partition: i32,
+    pub(super) offset: i64,
+    pub(super) buf: Arc<Vec<u8>>,
+    /// Where the key starts in `buf`; the payload follows it.
+    pub(super) start: usize,
+    /// The key's length; `None` when there is no key.
+    pub(super) key_len: Option<usize>,
+    /// The payload's length; `None` when there is no payload.
+    pub(super) payload_len: Option<usize>,
+    pub(super) headers: Vec<(String, Vec<u8>)>,
+    pub(super) timestamp: Option<i64>,
+}
+
+/// A message copied into a chunk being filled, before the chunk's buffer is shared.
+struct Staged {
+    offset: i64,
+    start: usize,
+    key_len: Option<usize>,
+    payload_len: Option<usize>,
+    headers: Vec<(String, Vec<u8>)>,
+    timestamp: Option<i64>,
+}
+
+/// One partition's chunk being filled on the poll thread.
+struct Staging {
+    partition: i32,
+    buf: Vec<u8>,
+    messages: Vec<Staged>,
+}
+
+impl Staging {
+    fn new(partition: i32) -> Self {
+        Staging {
+            partition,
+            buf: Vec::new(),
+            messages: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Copies `m` into the chunk; its key, headers and timestamp only `if full`
+    /// (they serve only `EventMetadata` and dead-lettering).
+    fn push(&mut self, m: &rdkafka::message::BorrowedMessage<'_>, full: bool) {
+        let headers = if full {
+            m.headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.push_parts(
+            m.offset(),
+            if full { m.key() } else { None },
+            m.payload(),
+            headers,
+            if full {
+                m.timestamp().to_millis()
+            } else {
+                None
+            },
+        );
+    }
+
+    fn push_parts(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Vec<(String, Vec<u8>)>,
+        timestamp: Option<i64>,
+    ) {
+        let start = self.buf.len();
+        if self.buf.capacity() == 0 {
+            // Room for a chunk of messages like the first, within CHUNK_BYTES: one
+            // large message must not reserve the room of CHUNK large ones.
+            let one = key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len);
+            self.buf
+                .reserve(one.saturating_mul(CHUNK).min(CHUNK_BYTES).max(one));
+        }
+        if let Some(k) = key {
+            self.buf.extend_from_slice(k);
+        }
+        if let Some(p) = payload {
+            self.buf.extend_from_slice(p);
+        }
+        self.messages.push(Staged {
+            offset,
+            start,
+            key_len: key.map(<[u8]>::len),
+            payload_len: payload.map(<[u8]>::len),
+            headers,
+            timestamp,
+        });
+    }
+
+    /// Whether the chunk should be handed over now: CHUNK messages, or CHUNK_BYTES of
+    /// keys and payloads.
+    fn is_full(&self) -> bool {
+        self.messages.len() >= CHUNK || self.buf.len() >= CHUNK_BYTES
+    }
+
+    /// The chunk's messages, sharing its buffer.
+    fn finish(self) -> (i32, Vec<Fetched>) {
+        let buf = Arc::new(self.buf);
+        let partition = self.partition;
+        let messages = self
+            .messages
+            .into_iter()
+            .map(|m| Fetched {
+                partition,
+                offset: m.offset,
+                buf: Arc::clone(&buf),
+                start: m.start,
+                key_len: m.key_len,
+                payload_len: m.payload_len,
+                headers: m.headers,
+                timestamp: m.timestamp,
+            })
+            .collect();
+        (partition, messages)
+    }
+}
+
+impl Fetched {
+    pub(super) fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.buf[self.start..self.start + n])
+    }
+
+    pub(super) fn payload(&self) -> Option<&[u8]> {
+        let start = self.start + self.key_len.unwrap_or(0);
+        self.payload_len.map(|n| &self.buf[start..start + n])
+    }
+
+    pub(super) fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
+        EventMetadata {
+            topic: Arc::clone(topic),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key().map(<[u8]>::to_vec),
+            headers: self.headers.clone(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// Messages go to a partition's task in chunks of up to this many: one wake-up per
+/// chunk instead of per message.
+const CHUNK: usize = 256;
+/// ... and of at most about this many bytes of keys and payloads (a chunk that passes
+/// it is handed over at once), so that large messages do not pile up in one buffer.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Partial chunks are handed over at least this often while messages keep arriving.
+const FLUSH_EVERY: Duration = Duration::from_millis(5);
+
+/// The poll loop, on its own thread.
+pub(super) struct Poller {
+    pub(super) shared: Arc<Shared>,
+    pub(super) partitions: Partitions,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) grace: Duration,
+    pub(super) commit_every: Duration,
+}
+
+impl Poller {
+    /// Polls until told to stop, then settles and commits; returns the consumer,
+    /// still in its group (see [`RunningConsumer::stop`]).
+    pub(super) fn run(self) -> StoppedMember {
+        let consumer = Arc::clone(&self.shared.consumer);
+        let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
+        // Chunks being filled, by partition: a few partitions, so a list beats a map.
+        let mut pending: Vec<Staging> = Vec::new();
+        // Keys, headers and timestamps are copied only for EventMetadata and for
+        // dead-lettering, which keeps the original key and headers.
+        let full = self.shared.spec.with_metadata || self.shared.dead_letter.is_some();
+        let mut last_flush = Instant::now();
+        let mut last_commit = Instant::now();
+        let mut polls = 0u32;
+        while !self.stop.load(Ordering::SeqCst) {
+            // Drain what librdkafka has fetched without waiting; wait only when idle.
+            let timeout = if pending.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            let polled = consumer.poll(timeout);
+            let drained = polled.is_none();
+            // Set (SeqCst) in the rebalance callback, which runs inside `poll`.
+            if consumer.context().has_revoked.swap(false, Ordering::SeqCst) {
+                let revoked: Vec<i32> =
+                    std::mem::take(&mut *consumer.context().revoked.lock_unpoisoned());
+                pending.retain(|c| !revoked.contains(&c.partition));
+            }
+            match polled {
+                Some(Ok(message)) => {
+                    let partition = message.partition();
+                    let i = match pending.iter().position(|c| c.partition == partition) {
+                        Some(i) => i,
+                        None => {
+                            pending.push(Staging::new(partition));
+                            pending.len() - 1
+                        }
+                    };
+                    let chunk = &mut pending[i];
+                    chunk.push(&message, full);
+                    if chunk.is_full() {
+                        drop(message);
+                        let (partition, chunk) = pending.swap_remove(i).finish();
+                        self.dispatch(partition, chunk);
+                    }
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(function = self.shared.spec.function, error = %error, "consumer error")
+                }
+                None => {}
+            }
+            // Hand over partial chunks once librdkafka has nothing more for now, or
+            // after FLUSH_EVERY while a backlog keeps it busy, so that a quiet
+            // partition's messages do not wait behind a busy one's.
+            // (The clock is read every 64 polls only.)
+            polls = polls.wrapping_add(1);
+            if !pending.is_empty()
+                && (drained || (polls % 64 == 0 && last_flush.elapsed() >= FLUSH_EVERY))
+            {
+                for (partition, chunk) in pending.drain(..).map(Staging::finish) {
+                    self.dispatch(partition, chunk);
+                }
+                last_flush = Instant::now();
+            }
+            if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
+                commit(
+                    &consumer,
+                    self.shared.spec.function,
+                    "periodic commit failed; the next one retries",
+                );
+                last_commit = Instant::now();
+            }
+        }
+        // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.
+        let tasks: Vec<(i32, PartitionTask)> = self.partitions.lock_unpoisoned().drain().collect();
+        let stopped = stop_partitions(&self.shared, tasks, self.grace);
+        if !stopped.abandoned.is_empty() {
+            tracing::warn!(
+                function = self.shared.spec.function,
+                partitions = ?stopped.abandoned,
+                "handlers did not finish within the grace period; their messages will be redelivered"
+            );
+        }
+        commit(
+            &consumer,
+            self.shared.spec.function,
+            "final commit failed; it is tried again as the consumer leaves its group, and if that fails too, the messages processed since the last commit are delivered again",
+        );
+        let unsaved: Vec<i32> = consumer
+            .context()
+            .unsaved
+            .lock_unpoisoned()
+            .keys()
+            .copied()
+            .collect();
+        if !unsaved.is_empty() {
+            tracing::warn!(
+                function = self.shared.spec.function,
+                partitions = ?unsaved,
+                "the broker refused to commit progress during a rebalance and these partitions did not come back before the stop; their last processed messages will be redelivered"
+            );
+        }
+        StoppedMember(consumer)
+    }
+
+    /// Hands messages to their partition's task, starting the task on first use.
+    fn dispatch(&self, partition: i32, chunk: Vec<Fetched>) {
+        let tx = {
+            let mut map = self.partitions.lock_unpoisoned();
+            let task = map.entry(partition).or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(PARTITION_QUEUE / CHUNK);
+                let state = Arc::new(PartitionState::default());
+                let handle = self.runtime.spawn(partition_task(
+                    Arc::clone(&self.shared),
+                    partition,
+                    rx,
+                    Arc::clone(&state),
+                ));
+                PartitionTask { tx, state, handle }
+            });
+            task.tx.clone()
+        };
+        // A full queue blocks this thread: back-pressure on fetching.
+        let _ = tx.blocking_send(chunk);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_message_reserves_its_own_size_not_a_chunk_of_them() {
+        const MB3: usize = 3 << 20;
+        let mut chunk = Staging::new(0);
+        let payload = vec![b'x'; MB3];
+        chunk.push_parts(0, Some(b"k"), Some(&payload), Vec::new(), None);
+        assert!(
+            chunk.buf.capacity() < 2 * MB3,
+            "reserved {} bytes for one message of {MB3}",
+            chunk.buf.capacity()
+        );
+        assert!(
+            chunk.is_full(),
+            "a chunk over CHUNK_BYTES is handed over at once"
+        );
+        let (_, messages) = chunk.finish();
+        assert_eq!(messages[0].key(), Some(&b"k"[..]));
+        assert_eq!(messages[0].payload().map(<[u8]>::len), Some(MB3));
+
+        let mut small = Staging::new(1);
+        small.push_parts(7, None, Some(b"hello"), Vec::new(), None);
+        assert!(!small.is_full());
+        assert!(small.buf.capacity() <= CHUNK_BYTES);
+        let (partition, messages) = small.finish();
+        assert_eq!((partition, messages[0].offset), (1, 7));
+        assert_eq!(messages[0].payload(), Some(&b"hello"[..]));
+    }
+}

@@ -1,0 +1,116 @@
+//! Producing: one librdkafka producer per broker, shared by every `#[produces]` function.
+//!
+//! A call encodes the message, puts it on the producer's local queue and returns a
+//! [`PendingDelivery`] at once; the broker's acknowledgement arrives later through it.
+//! A loop of calls is therefore bound by encoding and queueing, not by broker latency.
+//!
+//! - `mod.rs`: what `#[produces]` registers ([`ProducerSpec`]) and where a function
+//!   sends while the app runs ([`ProducerSlot`], [`TopicBinding`]);
+//! - `broker`: one broker's librdkafka producer and its delivery reports;
+//! - `send`: encoding a call into a record and queueing it, [`PendingDelivery`];
+//! - `routing`: choosing the partition, asking for partition counts through
+//!   `PartitionCounts`.
+
+mod broker;
+mod routing;
+mod send;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+pub(crate) use self::broker::{BrokerProducer, DeliveryHook};
+pub use self::broker::{DeliveryCounts, DeliveryReport};
+pub(crate) use self::routing::Router;
+pub(crate) use self::send::send_event;
+pub use self::send::{produce, produce_batch, PendingDelivery};
+use crate::partition::{KeylessStrategy, PartitionerFn};
+
+/// A producer function, as `#[produces]` registers it. Not written by hand.
+#[doc(hidden)]
+pub struct ProducerSpec {
+    /// The function's name.
+    pub function: &'static str,
+    /// The topic it writes to.
+    pub topic: &'static str,
+    /// The named broker it is pinned to; `None` follows `--kafka-broker`.
+    pub broker: Option<&'static str>,
+    /// `description = "..."`, else the function's doc comment.
+    pub description: &'static str,
+    /// Whether one call produces a batch (`Vec<T>`).
+    pub batch: bool,
+    /// Whether the function returns `KafkaEvent<..>`, so its messages may carry a key.
+    pub keyed: bool,
+    /// The message type's JSON schema.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The message type's Rust name, for the docs.
+    pub message_type: &'static str,
+    /// `partitioner = path`: a custom partitioner for this function.
+    pub partitioner: Option<PartitionerFn>,
+    /// The `partitioner` path as written, for the docs.
+    pub partitioner_name: Option<&'static str>,
+    /// `keyless = "..."`: the keyless strategy for this function.
+    pub keyless: Option<KeylessStrategy>,
+    /// Bound to a running producer while the app runs.
+    pub slot: ProducerSlot,
+}
+
+/// Checks a `partitioner = path` argument's signature at the user's span.
+#[doc(hidden)]
+pub const fn custom_partitioner(f: PartitionerFn) -> Option<PartitionerFn> {
+    Some(f)
+}
+
+/// A registered producer function.
+#[doc(hidden)]
+pub struct ProducerRef(pub &'static ProducerSpec);
+
+inventory::collect!(ProducerRef);
+
+/// Every `#[produces]` function linked into this binary.
+pub(crate) fn registered() -> impl Iterator<Item = &'static ProducerSpec> {
+    inventory::iter::<ProducerRef>.into_iter().map(|r| r.0)
+}
+
+/// Where a producer function sends while the app runs. Lock-free to read.
+#[doc(hidden)]
+pub struct ProducerSlot(ArcSwapOption<TopicBinding>);
+
+impl ProducerSlot {
+    /// An unbound slot.
+    pub const fn new() -> Self {
+        ProducerSlot(ArcSwapOption::const_empty())
+    }
+
+    pub(crate) fn bind(&self, binding: Arc<TopicBinding>) {
+        self.0.store(Some(binding));
+    }
+
+    pub(crate) fn unbind(&self) {
+        self.0.store(None);
+    }
+}
+
+impl Default for ProducerSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A producer function's topic on its broker's producer, and how it routes.
+#[doc(hidden)]
+pub struct TopicBinding {
+    producer: Arc<BrokerProducer>,
+    topic: Arc<str>,
+    router: Router,
+}
+
+impl TopicBinding {
+    pub(crate) fn new(producer: Arc<BrokerProducer>, topic: &str, router: Router) -> Self {
+        TopicBinding {
+            producer,
+            topic: Arc::from(topic),
+            router,
+        }
+    }
+}

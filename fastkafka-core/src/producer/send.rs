@@ -1,0 +1,158 @@
+//! Sending: a call's encoded message becomes a record on its broker's producer queue,
+//! and a [`PendingDelivery`] for the broker's acknowledgement.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::BaseRecord;
+use tokio::sync::oneshot;
+
+use super::broker::{DeliveryOpaque, RawOutcome};
+use super::{ProducerSpec, TopicBinding};
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+use crate::event::{Delivery, KafkaEvent};
+
+/// Queues one encoded message on the producer bound to `spec`. Called by `#[produces]`.
+#[doc(hidden)]
+pub async fn produce(
+    spec: &'static ProducerSpec,
+    event: KafkaEvent<Vec<u8>>,
+) -> Result<PendingDelivery> {
+    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
+        function: spec.function,
+    })?;
+    send_event(&binding, event).await
+}
+
+/// Queues a batch, one message per element, in order. Called by `#[produces]`.
+///
+/// Stops at the first message that cannot be queued; the ones before it stay queued
+/// and their deliveries are still reported (and logged if they fail).
+#[doc(hidden)]
+pub async fn produce_batch(
+    spec: &'static ProducerSpec,
+    events: Vec<KafkaEvent<Vec<u8>>>,
+) -> Result<Vec<PendingDelivery>> {
+    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
+        function: spec.function,
+    })?;
+    let mut pending = Vec::with_capacity(events.len());
+    for event in events {
+        pending.push(send_event(&binding, event).await?);
+    }
+    Ok(pending)
+}
+
+/// Longest pause between two attempts to queue a message while the local queue is full.
+const QUEUE_FULL_MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+pub(crate) async fn send_event(
+    binding: &TopicBinding,
+    event: KafkaEvent<Vec<u8>>,
+) -> Result<PendingDelivery> {
+    let partition = binding
+        .router
+        .choose(
+            &binding.producer,
+            &binding.topic,
+            event.key.as_deref(),
+            event.partition,
+        )
+        .await?;
+    let (tx, rx) = oneshot::channel();
+    let headers = (!event.headers.is_empty()).then(|| {
+        event.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(event.headers.len()),
+            |h, (name, value)| {
+                h.insert(Header {
+                    key: name,
+                    value: Some(value),
+                })
+            },
+        )
+    });
+    let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> =
+        BaseRecord::with_opaque_to(&binding.topic, Box::new(tx)).payload(&event.message[..]);
+    if let Some(key) = &event.key {
+        record = record.key(&key[..]);
+    }
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    if let Some(ts) = event.timestamp {
+        record = record.timestamp(ts);
+    }
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
+    let mut backoff = Backoff::new(Duration::from_millis(1), QUEUE_FULL_MAX_BACKOFF);
+    loop {
+        match binding.producer.inner.send(record) {
+            Ok(()) => {
+                return Ok(PendingDelivery {
+                    rx,
+                    topic: Arc::clone(&binding.topic),
+                })
+            }
+            // A full local queue is back-pressure: wait for deliveries to make room.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                backoff.wait().await;
+            }
+            Err((source, _)) => {
+                return Err(Error::Enqueue {
+                    topic: binding.topic.to_string(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// A queued message's delivery report, still to come: await it for the [`Delivery`]
+/// (topic, partition, offset) or the reason it failed.
+///
+/// Dropping it is allowed (fire and forget); a failure is then logged and counted by
+/// the runtime instead of being returned.
+#[derive(Debug)]
+pub struct PendingDelivery {
+    rx: oneshot::Receiver<RawOutcome>,
+    topic: Arc<str>,
+}
+
+impl PendingDelivery {
+    /// The topic the message was queued for.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+impl Future for PendingDelivery {
+    type Output = Result<Delivery>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = std::task::ready!(Pin::new(&mut self.rx).poll(cx));
+        let topic = Arc::clone(&self.topic);
+        Poll::Ready(match outcome {
+            Ok(Ok((partition, offset, timestamp))) => Ok(Delivery {
+                topic,
+                partition,
+                offset,
+                timestamp,
+            }),
+            Ok(Err(source)) => Err(Error::Delivery {
+                topic: topic.to_string(),
+                source,
+            }),
+            Err(_) => Err(Error::DeliveryLost {
+                topic: topic.to_string(),
+            }),
+        })
+    }
+}
