@@ -475,7 +475,8 @@ fn a_worker_refused_by_its_broker_is_not_restarted() {
         "restarted: {output}"
     );
     assert!(
-        output.contains("was refused by its Kafka broker") && output.contains("restarting cannot help"),
+        output.contains("was refused by its Kafka broker")
+            && output.contains("restarting cannot help"),
         "{output}"
     );
 }

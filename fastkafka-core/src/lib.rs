@@ -66,6 +66,7 @@ mod topics;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;
+pub use cli::EXIT_REFUSED;
 pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
 pub use encoding::Message;
@@ -76,7 +77,6 @@ pub use producer::{DeliveryCounts, DeliveryReport, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
-pub use cli::EXIT_REFUSED;
 pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
