@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::OAuthToken;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, ClientContext};
 
@@ -28,24 +27,35 @@ pub(crate) struct ClientCtx {
     pub(crate) oauth: OAuthHook,
 }
 
-impl ClientContext for ClientCtx {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+/// Implements librdkafka's `ClientContext` for a context type with a `log: ClientLog`
+/// and an `oauth: OAuthHook` field: logs through the first, OAUTHBEARER tokens from the
+/// second. Every client context of the app (producer, consumer, start-up clients) is
+/// one.
+macro_rules! logged_client_context {
+    ($context:ty) => {
+        impl rdkafka::ClientContext for $context {
+            const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
-        self.log.log(level, fac, message);
-    }
+            fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+                self.log.log(level, fac, message);
+            }
 
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        self.log.error(error, reason);
-    }
+            fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+                self.log.error(error, reason);
+            }
 
-    fn generate_oauth_token(
-        &self,
-        config: Option<&str>,
-    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.oauth.token(config)
-    }
+            fn generate_oauth_token(
+                &self,
+                config: Option<&str>,
+            ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+                self.oauth.token(config)
+            }
+        }
+    };
 }
+pub(crate) use logged_client_context;
+
+logged_client_context!(ClientCtx);
 
 /// Gives `client` its first OAUTHBEARER token from the app's token function, for a
 /// client whose main queue nothing polls (an admin client, a metadata probe): the

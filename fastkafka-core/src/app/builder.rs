@@ -113,7 +113,7 @@ impl FastKafkaBuilder {
     /// the broker cannot be reached and then every 30 s, as producers do: an app
     /// started before its broker (a supervisor, a compose file, a reboot) comes up
     /// when the broker does. With a timeout, the start fails after it with
-    /// [`Error::Config`] naming the broker.
+    /// [`Error::Startup`](crate::Error::Startup) naming the broker.
     ///
     /// ```
     /// use std::time::Duration;

@@ -16,7 +16,7 @@ pub struct ConsumerCounts {
     /// failed (after its retries, or at once for a permanent error).
     pub dead_lettered: u64,
     /// Of those, dead-lettered without their payload because the dead-letter topic
-    /// refused it permanently (e.g. too large); see [`dead_letter_headers::ORIGINAL_SIZE`].
+    /// refused it permanently (e.g. too large); see [`ORIGINAL_SIZE`](crate::dead_letter_headers::ORIGINAL_SIZE).
     pub dead_lettered_without_payload: u64,
     /// Messages given up on and committed without being handled or dead-lettered: no
     /// dead-letter topic is configured, or it refused even the record without payload.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::partition::{stop_partitions, PartitionTask, Partitions};
 use super::Shared;
@@ -42,24 +42,7 @@ pub(super) struct RebalanceGuard {
     pub(super) oauth: crate::security::OAuthHook,
 }
 
-impl ClientContext for RebalanceGuard {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        config: Option<&str>,
-    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.oauth.token(config)
-    }
-
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
-        self.log.log(level, fac, message);
-    }
-
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        self.log.error(error, reason);
-    }
-}
+crate::connect::logged_client_context!(RebalanceGuard);
 
 impl ConsumerContext for RebalanceGuard {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -9,7 +9,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
 use tokio::sync::oneshot;
 
 use super::routing::PartitionCounts;
@@ -37,7 +36,7 @@ pub struct DeliveryCounts {
     pub delivered: u64,
     /// Messages that failed.
     pub failed: u64,
-    /// Failed messages whose [`PendingDelivery`] had been dropped: nobody else saw
+    /// Failed messages whose [`PendingDelivery`](crate::PendingDelivery) had been dropped: nobody else saw
     /// these failures, so the runtime logged them.
     pub failed_unobserved: u64,
 }
@@ -80,24 +79,7 @@ pub(crate) struct DeliveryRouter {
     oauth: OAuthHook,
 }
 
-impl ClientContext for DeliveryRouter {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        config: Option<&str>,
-    ) -> std::result::Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.oauth.token(config)
-    }
-
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
-        self.log.log(level, fac, message);
-    }
-
-    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        self.log.error(error, reason);
-    }
-}
+crate::connect::logged_client_context!(DeliveryRouter);
 
 impl ProducerContext for DeliveryRouter {
     type DeliveryOpaque = DeliveryOpaque;
