@@ -187,6 +187,23 @@ impl FastKafka {
         })
     }
 
+    /// The broker a function pinned with `broker = "name"`, when it is not the one the
+    /// app runs against (`None`: use that one). `who` names the function for the error.
+    fn pinned_broker(
+        &self,
+        run_broker: &ResolvedBroker,
+        pinned: Option<&str>,
+        who: impl FnOnce() -> String,
+    ) -> Result<Option<ResolvedBroker>> {
+        match pinned {
+            Some(name) if name != run_broker.name => self
+                .resolve_broker(name)
+                .map(Some)
+                .map_err(|e| Error::Config(format!("{}: {e}", who()))),
+            _ => Ok(None),
+        }
+    }
+
     /// Starts every registered consumer function, each in its group; a dead-letter
     /// topic is written through its broker's producer (created if no producer function
     /// uses that broker).
@@ -214,17 +231,10 @@ impl FastKafka {
                 )));
             }
             seen.push((spec.topic, group_id.clone(), spec.function));
-            let pinned;
-            let target = match spec.broker {
-                None => run_broker,
-                Some(name) if name == run_broker.name => run_broker,
-                Some(name) => {
-                    pinned = self
-                        .resolve_broker(name)
-                        .map_err(|e| Error::Config(format!("consumer `{}`: {e}", spec.function)))?;
-                    &pinned
-                }
-            };
+            let pinned = self.pinned_broker(run_broker, spec.broker, || {
+                format!("consumer `{}`", spec.function)
+            })?;
+            let target = pinned.as_ref().unwrap_or(run_broker);
             let dead_letter = match spec.dead_letter {
                 None => None,
                 Some(topic) => {
@@ -279,17 +289,10 @@ impl FastKafka {
         let mut producers: Vec<Arc<BrokerProducer>> = Vec::new();
         let specs: Vec<&'static ProducerSpec> = producer::registered().collect();
         for spec in &specs {
-            let pinned;
-            let target = match spec.broker {
-                None => run_broker,
-                Some(name) if name == run_broker.name => run_broker,
-                Some(name) => {
-                    pinned = self
-                        .resolve_broker(name)
-                        .map_err(|e| Error::Config(format!("producer `{}`: {e}", spec.function)))?;
-                    &pinned
-                }
-            };
+            let pinned = self.pinned_broker(run_broker, spec.broker, || {
+                format!("producer `{}`", spec.function)
+            })?;
+            let target = pinned.as_ref().unwrap_or(run_broker);
             let producer = match producers.iter().find(|p| p.broker == target.name) {
                 Some(p) => Arc::clone(p),
                 None => {
