@@ -226,6 +226,7 @@ fn read(
         }
     };
     let mut records = Vec::new();
+    let mut last_transient = None;
     while records.len() < count && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => records.push(Record {
@@ -244,10 +245,39 @@ fn read(
                     .unwrap_or_default(),
                 timestamp: m.timestamp().to_millis(),
             }),
+            // Just after a topic is created, a broker that leads one of its
+            // partitions may not know it yet: that passes, so keep reading until
+            // the deadline and report the error only if nothing else arrives.
+            Some(Err(e)) if is_transient(&e) => last_transient = Some(e),
             Some(Err(e)) => return Err(e.into()),
             None => {}
         }
     }
+    if records.len() < count {
+        if let Some(e) = last_transient {
+            if records.is_empty() {
+                return Err(e.into());
+            }
+        }
+    }
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
+}
+
+/// Errors a reader meets while a new topic's partitions settle on their leaders, or
+/// while a leader moves.
+fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            Code::UnknownTopicOrPartition
+                | Code::LeaderNotAvailable
+                | Code::NotLeaderForPartition
+                | Code::FencedLeaderEpoch
+                | Code::UnknownLeaderEpoch
+                | Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+        )
+    )
 }
