@@ -10,10 +10,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
+
+pub(crate) use fastkafka::protocol::{DeclaredTopic, Handshake};
 
 use crate::UsageError;
 
@@ -23,19 +24,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// More output than any app's handshake answer: the program is something else.
 const HANDSHAKE_LIMIT: u64 = 1 << 20;
 
-/// What an app says about itself in the handshake (`APP brokers`): only what the CLI
-/// needs to start it, never a broker's properties (they hold credentials).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AppBrokers {
-    /// The broker the app runs against when `--kafka-broker` is not given.
-    pub(crate) default: String,
-    /// The names of the brokers the app defines.
-    pub(crate) names: Vec<String>,
-}
-
 /// Asks `binary` the app handshake (`APP brokers`); a program that does not answer it
 /// is not a fastkafka app, which is a usage error.
-pub(crate) async fn handshake(binary: &Path) -> anyhow::Result<AppBrokers> {
+pub(crate) async fn handshake(binary: &Path) -> anyhow::Result<Handshake> {
     let mut child = tokio::process::Command::new(binary)
         .arg("brokers")
         .stdin(Stdio::null())
@@ -86,43 +77,22 @@ pub(crate) async fn handshake(binary: &Path) -> anyhow::Result<AppBrokers> {
         })
         .into());
     }
-    parse_handshake(&out).ok_or_else(|| {
+    let answer = parse_handshake(&out).ok_or_else(|| {
         not_an_app(if out.iter().all(u8::is_ascii_whitespace) {
             "`brokers` printed nothing".into()
         } else {
             "`brokers` did not print the brokers as JSON".into()
         })
-        .into()
-    })
-}
-
-/// What `APP brokers` prints: `{"default": NAME, "brokers": [{"name": NAME, ...}, ...]}`.
-#[derive(Deserialize)]
-struct BrokersAnswer {
-    default: String,
-    brokers: Vec<BrokerEntry>,
-}
-
-/// One broker of the answer; its address is the app's business.
-#[derive(Deserialize)]
-struct BrokerEntry {
-    name: String,
+    })?;
+    answer
+        .check_version()
+        .map_err(|why| UsageError(format!("APP `{}`: {why}", binary.display())))?;
+    Ok(answer)
 }
 
 /// The answer, or `None` when the output is not one (a malformed entry included).
-fn parse_handshake(out: &[u8]) -> Option<AppBrokers> {
-    let answer: BrokersAnswer = serde_json::from_slice(out).ok()?;
-    Some(AppBrokers {
-        default: answer.default,
-        names: answer.brokers.into_iter().map(|b| b.name).collect(),
-    })
-}
-
-/// A topic the app declares, with its partition count: one entry of `APP topics`.
-#[derive(Debug, Deserialize, PartialEq)]
-pub(crate) struct DeclaredTopic {
-    pub(crate) topic: String,
-    pub(crate) partitions: i32,
+fn parse_handshake(out: &[u8]) -> Option<Handshake> {
+    serde_json::from_slice(out).ok()
 }
 
 /// `APP topics`: the topics the app declares.
@@ -182,12 +152,11 @@ mod tests {
     #[test]
     fn the_handshake_answer_gives_the_default_and_the_names() {
         let answer = br#"{"default":"development","brokers":[{"name":"development","bootstrap":"localhost:9092"},{"name":"production","bootstrap":"kafka:9092"}]}"#;
+        let handshake = parse_handshake(answer).unwrap();
+        assert_eq!(handshake.default, "development");
         assert_eq!(
-            parse_handshake(answer),
-            Some(AppBrokers {
-                default: "development".into(),
-                names: vec!["development".into(), "production".into()],
-            })
+            handshake.names().collect::<Vec<_>>(),
+            ["development", "production"]
         );
         for not_an_answer in [&b""[..], b"hello", b"{}", br#"{"default":1,"brokers":[]}"#] {
             assert_eq!(parse_handshake(not_an_answer), None);

@@ -21,6 +21,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fastkafka::protocol::BrokerName;
 use fastkafka::EmbeddedBroker;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -63,32 +64,30 @@ impl Publisher {
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
         let topics = consumed_topics(doc)?;
         let app = crate::app_protocol::handshake(binary).await?;
-        let (broker_arg, embedded) = if app.names.iter().any(|n| n == name) {
-            (name.to_string(), None)
-        } else {
-            match name {
-                "embedded" => {
-                    let embedded = EmbeddedBroker::start()?;
-                    let bootstrap = embedded.bootstrap_servers().to_string();
-                    crate::console::err(&format!(
-                        "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
-                    ));
-                    crate::supervisor::create_declared_topics(&embedded, binary).await?;
-                    (bootstrap, Some(embedded))
-                }
-                "localhost" => ("localhost".to_string(), None),
-                _ if looks_like_bootstrap(name) => (name.to_string(), None),
-                _ => {
-                    return Err(UsageError(format!(
-                        "--kafka-broker `{name}` is not a broker the app names ({}), `embedded`, `localhost` or HOST:PORT",
-                        if app.names.is_empty() {
-                            "it names none".to_string()
-                        } else {
-                            app.names.join(", ")
-                        }
-                    ))
-                    .into())
-                }
+        let (broker_arg, embedded) = match BrokerName::of(name, app.names()) {
+            BrokerName::Named | BrokerName::Localhost | BrokerName::Bootstrap => {
+                (name.to_string(), None)
+            }
+            BrokerName::Embedded => {
+                let embedded = EmbeddedBroker::start()?;
+                let bootstrap = embedded.bootstrap_servers().to_string();
+                crate::console::err(&format!(
+                    "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
+                ));
+                crate::supervisor::create_declared_topics(&embedded, binary).await?;
+                (bootstrap, Some(embedded))
+            }
+            BrokerName::Unknown => {
+                let names: Vec<&str> = app.names().collect();
+                return Err(UsageError(format!(
+                    "--kafka-broker `{name}` is not a broker the app names ({}), `embedded`, `localhost` or HOST:PORT",
+                    if names.is_empty() {
+                        "it names none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+                .into());
             }
         };
         Ok(Publisher {
@@ -216,14 +215,6 @@ fn consumed_topics(doc: &Value) -> anyhow::Result<BTreeSet<String>> {
         topics.insert(channel.address.clone());
     }
     Ok(topics)
-}
-
-/// `host:port` (or several, comma-separated), as opposed to a broker's name.
-fn looks_like_bootstrap(s: &str) -> bool {
-    s.split(',').all(|part| {
-        part.rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-    })
 }
 
 struct Site {

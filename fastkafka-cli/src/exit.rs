@@ -1,20 +1,10 @@
 //! The exit codes of `fastkafka`, which are also what it reads from the app binaries it
 //! runs: 0 success, 1 a failure at run time (worth retrying), 2 a usage error (bad
 //! arguments, an unknown broker, a program that is not an app: nothing to retry), 78
-//! a worker its broker refused (credentials: nothing to retry either).
+//! a worker its broker refused (credentials: nothing to retry either). The codes are
+//! defined once, in `fastkafka::protocol::exit`, for the CLI and the apps alike.
 
-/// Done as asked.
-pub(crate) const SUCCESS: u8 = 0;
-
-/// Failed at run time: a broker, the network, a crashed worker.
-pub(crate) const FAILURE: u8 = 1;
-
-/// The user's mistake: one clear line on stderr says what to change.
-pub(crate) const USAGE: u8 = 2;
-
-/// An app's worker that its broker refused (credentials, certificate, SASL mechanism):
-/// `EX_CONFIG`, as the app binary defines it. Not restarted: only new settings help.
-pub(crate) const REFUSED: u8 = fastkafka::EXIT_REFUSED;
+pub(crate) use fastkafka::protocol::exit::{FAILURE, REFUSED, SUCCESS, USAGE};
 
 /// A user's mistake on the command line: one clear line, exit code [`USAGE`].
 #[derive(Debug)]

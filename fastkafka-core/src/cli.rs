@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::FastKafka;
 use crate::error::Error;
+use crate::protocol::{DeclaredTopic, Handshake, NamedBroker, Published};
 
 #[derive(Parser)]
 #[command(
@@ -72,12 +73,12 @@ enum SpecFormat {
 }
 
 /// Exit code for a usage error (bad arguments, unknown broker): nothing to retry.
-pub const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = crate::protocol::exit::USAGE;
 
 /// Exit code for a broker that refused the app (credentials, certificate, SASL
 /// mechanism, protocol): `EX_CONFIG` of sysexits.h. Restarting cannot help until the
 /// settings change, so `fastkafka run` does not restart a worker that exits with it.
-pub const EXIT_REFUSED: u8 = 78;
+pub const EXIT_REFUSED: u8 = crate::protocol::exit::REFUSED;
 
 /// The `main` of an app binary. Called by [`fastkafka::main!`](crate::main).
 #[doc(hidden)]
@@ -121,17 +122,18 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             }
         }
         AppCommand::Topics => {
-            let topics: Vec<serde_json::Value> = make_app()
+            let topics: Vec<DeclaredTopic> = make_app()
                 .topics_to_create()
                 .iter()
-                .map(|(topic, partitions)| serde_json::json!({"topic": topic, "partitions": partitions}))
+                .map(|(topic, partitions)| DeclaredTopic {
+                    topic: topic.clone(),
+                    partitions: *partitions,
+                })
                 .collect();
-            println!("{}", serde_json::Value::Array(topics));
-            ExitCode::SUCCESS
+            print_json(&topics)
         }
         AppCommand::Brokers => {
-            println!("{}", brokers_answer(&make_app()));
-            ExitCode::SUCCESS
+            print_json(&brokers_answer(&make_app()))
         }
         AppCommand::Publish {
             kafka_broker,
@@ -161,13 +163,11 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 &payload,
             ));
             match sent {
-                Ok((partition, offset)) => {
-                    println!(
-                        "{}",
-                        serde_json::json!({"topic": topic, "partition": partition, "offset": offset})
-                    );
-                    ExitCode::SUCCESS
-                }
+                Ok((partition, offset)) => print_json(&Published {
+                    topic,
+                    partition,
+                    offset,
+                }),
                 Err(e @ Error::UnknownBroker { .. }) => {
                     report(&mut std::io::stderr().lock(), &e);
                     ExitCode::from(EXIT_USAGE)
@@ -209,12 +209,32 @@ fn report(stderr: &mut impl Write, error: &Error) {
 /// The handshake answer: the default broker, and each named broker's name and address.
 /// What the CLI needs to start the app and check a `--kafka-broker`; a broker's
 /// properties stay out (`sasl.password`, `ssl.key.password`, ...).
-fn brokers_answer(app: &FastKafka) -> serde_json::Value {
-    let brokers: Vec<serde_json::Value> = app
-        .brokers()
-        .map(|(name, b)| serde_json::json!({"name": name, "bootstrap": b.bootstrap()}))
-        .collect();
-    serde_json::json!({"default": app.default_broker(), "brokers": brokers})
+fn brokers_answer(app: &FastKafka) -> Handshake {
+    Handshake {
+        protocol: crate::protocol::VERSION,
+        default: app.default_broker().to_string(),
+        brokers: app
+            .brokers()
+            .map(|(name, b)| NamedBroker {
+                name: name.to_string(),
+                bootstrap: b.bootstrap(),
+            })
+            .collect(),
+    }
+}
+
+/// Prints one answer of the app protocol as a line of JSON.
+fn print_json(answer: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string(answer) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write the answer as JSON: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// How long a published message may take to be acknowledged.
@@ -323,10 +343,11 @@ mod tests {
 
     #[test]
     fn the_handshake_answer_holds_no_credentials() {
-        let answer = brokers_answer(&secured_app());
+        let answer = serde_json::to_value(brokers_answer(&secured_app())).unwrap();
         assert_eq!(
             answer,
             serde_json::json!({
+                "protocol": crate::protocol::VERSION,
                 "default": "production",
                 "brokers": [{"name": "production", "bootstrap": "kafka.internal:9093"}],
             })

@@ -58,6 +58,8 @@ mod error;
 mod event;
 pub mod partition;
 mod producer;
+#[doc(hidden)]
+pub mod protocol;
 mod runtime;
 mod security;
 mod sync;

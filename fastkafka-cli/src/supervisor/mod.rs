@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use fastkafka::partition::PartitionCount;
+use fastkafka::protocol::BrokerName;
 use nix::sys::signal::Signal;
 use tokio::process::ChildStdin;
 use tokio::signal::unix::{signal, SignalKind};
@@ -98,12 +99,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let app = app_protocol::handshake(&binary).await?;
     let (kafka_broker, whose) = match &args.kafka_broker {
         Some(name) => (name.clone(), ""),
-        None => (app.default, " (the app's default)"),
+        None => (app.default.clone(), " (the app's default)"),
     };
 
     let mut signals = stop_signals()?;
 
-    let embedded = if kafka_broker == "embedded" {
+    // A broker the app itself calls `embedded` is the app's; only the built-in name
+    // starts one here, shared by the workers.
+    let embedded = if BrokerName::of(&kafka_broker, app.names()) == BrokerName::Embedded {
         let broker = fastkafka::EmbeddedBroker::start()?;
         create_declared_topics(&broker, &binary).await?;
         say(&format!(

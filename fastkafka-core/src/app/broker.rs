@@ -3,6 +3,7 @@
 use super::FastKafka;
 use crate::embedded::EmbeddedBroker;
 use crate::error::{Error, NameList, Result};
+use crate::protocol::BrokerName;
 use crate::security::{is_secret_property, OAuth, OAuthHook, Security, TokenProvider, REDACTED};
 
 impl FastKafka {
@@ -26,8 +27,8 @@ impl FastKafka {
                 embedded: None,
             });
         }
-        match name {
-            "embedded" => {
+        match BrokerName::of(name, self.brokers.iter().map(|(n, _)| n.as_str())) {
+            BrokerName::Embedded => {
                 let embedded = EmbeddedBroker::start()?;
                 Ok(ResolvedBroker {
                     name: name.to_string(),
@@ -37,9 +38,10 @@ impl FastKafka {
                     embedded: Some(embedded),
                 })
             }
-            "localhost" => Ok(ResolvedBroker::plain(name, "localhost:9092")),
-            _ if looks_like_bootstrap(name) => Ok(ResolvedBroker::plain(name, name)),
-            _ => {
+            BrokerName::Localhost => Ok(ResolvedBroker::plain(name, "localhost:9092")),
+            BrokerName::Bootstrap => Ok(ResolvedBroker::plain(name, name)),
+            // Named brokers were resolved above.
+            BrokerName::Named | BrokerName::Unknown => {
                 let known: Vec<&str> = self.brokers.iter().map(|(n, _)| n.as_str()).collect();
                 Err(Error::UnknownBroker {
                     name: name.to_string(),
@@ -48,14 +50,6 @@ impl FastKafka {
             }
         }
     }
-}
-
-/// `host:port` (or several, comma-separated), as opposed to a broker's name.
-fn looks_like_bootstrap(s: &str) -> bool {
-    s.split(',').all(|part| {
-        part.rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-    })
 }
 
 /// A broker the app runs against, after `--kafka-broker` was resolved.
