@@ -5,29 +5,28 @@
 //! grace period, unbind and flush producers so nothing queued is lost, run the
 //! lifespan shutdown hook.
 //!
-//! Signals (`signals`) and the two-phase stop of `fastkafka run`'s workers
-//! (`stop_barrier`) live beside this file.
+//! The started app and its stop (`running`), signals (`signals`) and the two-phase
+//! stop of `fastkafka run`'s workers (`stop_barrier`) live beside this file.
 
+mod running;
 mod signals;
 mod stop_barrier;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use tokio::task::JoinHandle;
+use std::time::Duration;
 
 use self::signals::exit_on_second_signal;
 pub use self::signals::shutdown_signal;
-use self::stop_barrier::stop_barrier;
+pub use self::running::{RunningApp, ShutdownReport};
 pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
-use crate::app::{FastKafka, Hook, ResolvedBroker};
+use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
-use crate::consumer::{self, ConsumerCounts, ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
-use crate::producer::{self, BrokerProducer, DeliveryCounts, ProducerSpec, Router, TopicBinding};
+use crate::producer::{self, BrokerProducer, ProducerSpec, Router, TopicBinding};
 
 /// One app per process: producer functions find their producer through process-wide
 /// registrations, so two apps at once would fight over them.
@@ -321,198 +320,4 @@ impl FastKafka {
         }
         Ok((producers, specs))
     }
-}
-
-/// A started app. Stop it with [`RunningApp::stop`]; dropping it instead cancels its
-/// background tasks and flushes its producers for at most five seconds (blocking).
-pub struct RunningApp {
-    bootstrap: String,
-    // Keeps the embedded broker (if any) alive while the app runs.
-    _broker: ResolvedBroker,
-    producers: Vec<Arc<BrokerProducer>>,
-    specs: Vec<&'static ProducerSpec>,
-    consumers: Vec<RunningConsumer>,
-    tasks: Vec<(&'static str, JoinHandle<()>)>,
-    shutdown_hook: Option<Hook>,
-    grace: Duration,
-    flush_timeout: Duration,
-}
-
-/// What a clean shutdown achieved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Delivery counts over the whole run, all producers together.
-    pub deliveries: DeliveryCounts,
-    /// Messages still unacknowledged when the flush timeout ran out (0 on a clean stop).
-    pub undelivered: u64,
-    /// Messages that failed while the producers were flushed at shutdown (their
-    /// callers may be gone; each failure was logged).
-    pub failed_while_flushing: u64,
-    /// Background tasks that did not stop within the grace period.
-    pub tasks_not_stopped: usize,
-    /// What the consumers did with the messages they read, all together.
-    pub consumed: ConsumerCounts,
-}
-
-impl RunningApp {
-    /// The `bootstrap.servers` the app runs against.
-    pub fn bootstrap_servers(&self) -> &str {
-        &self.bootstrap
-    }
-
-    /// Delivery counts so far, all producers together.
-    pub fn delivery_counts(&self) -> DeliveryCounts {
-        sum_counts(&self.producers)
-    }
-
-    /// What the consumers did with the messages they read so far, all together:
-    /// handled, dead-lettered, skipped.
-    pub fn consumer_counts(&self) -> ConsumerCounts {
-        let mut total = ConsumerCounts::default();
-        for c in &self.consumers {
-            total += c.counts();
-        }
-        total
-    }
-
-    /// Shuts down: cancels background tasks (waiting up to the grace period), flushes
-    /// every producer so that nothing queued is lost, runs the shutdown hook.
-    pub async fn stop(mut self) -> Result<ShutdownReport> {
-        self.stop_inner().await
-    }
-
-    async fn stop_inner(&mut self) -> Result<ShutdownReport> {
-        let mut report = ShutdownReport::default();
-        // Consumers first: stop fetching, finish or abandon what is in hand, commit it.
-        let counters: Vec<_> = self
-            .consumers
-            .iter()
-            .map(RunningConsumer::counters)
-            .collect();
-        let committed =
-            futures::future::join_all(self.consumers.drain(..).map(RunningConsumer::stop)).await;
-        for c in counters {
-            report.consumed += c.snapshot();
-        }
-        // Under `fastkafka run`, the other workers' consumers are members of the same
-        // groups: wait until every worker has committed before any leaves.
-        if !committed.is_empty() {
-            stop_barrier().await;
-        }
-        // Only now that every consumer has committed do they leave their groups: one
-        // leaving first would start a rebalance that fails the others' final commits.
-        // They leave side by side, each serving its own rebalance callbacks: one member
-        // leaving rebalances the others, and a member left waiting while another closes
-        // would make its own close wait for a rebalance nobody serves.
-        futures::future::join_all(
-            committed
-                .into_iter()
-                .flatten()
-                .map(|c| tokio::task::spawn_blocking(move || c.close())),
-        )
-        .await;
-        let deadline = Instant::now() + self.grace;
-        for (name, handle) in &self.tasks {
-            tracing::info!(task = name, "cancelling background task");
-            handle.abort();
-        }
-        for (name, handle) in self.tasks.drain(..) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, handle).await {
-                Ok(_) => tracing::info!(task = name, "background task stopped"),
-                Err(_) => {
-                    report.tasks_not_stopped += 1;
-                    tracing::warn!(
-                        task = name,
-                        grace_ms = self.grace.as_millis() as u64,
-                        "background task did not stop within the grace period; leaving it"
-                    );
-                }
-            }
-        }
-
-        for spec in &self.specs {
-            spec.slot.unbind();
-        }
-        for p in std::mem::take(&mut self.producers) {
-            let timeout = self.flush_timeout;
-            let flushed = Arc::clone(&p);
-            let failed_before = p.stats.snapshot().failed;
-            let left = tokio::task::spawn_blocking(move || flushed.flush(timeout))
-                .await
-                .unwrap_or(-1);
-            let counts = p.stats.snapshot();
-            report.failed_while_flushing += counts.failed.saturating_sub(failed_before);
-            if left == 0 {
-                tracing::info!(
-                    broker = p.broker,
-                    delivered = counts.delivered,
-                    failed = counts.failed,
-                    failed_unobserved = counts.failed_unobserved,
-                    "producer flushed"
-                );
-            } else {
-                report.undelivered += left.max(0) as u64;
-                tracing::error!(
-                    broker = p.broker,
-                    in_flight = left,
-                    timeout_ms = timeout.as_millis() as u64,
-                    "producer could not deliver every queued message before the flush timeout"
-                );
-            }
-            report.deliveries.delivered += counts.delivered;
-            report.deliveries.failed += counts.failed;
-            report.deliveries.failed_unobserved += counts.failed_unobserved;
-        }
-
-        if let Some(hook) = self.shutdown_hook.take() {
-            tracing::info!("running the shutdown hook");
-            hook().await.map_err(|source| Error::User {
-                context: "the shutdown hook failed".into(),
-                source,
-            })?;
-        }
-        tracing::info!("app stopped");
-        Ok(report)
-    }
-}
-
-impl Drop for RunningApp {
-    fn drop(&mut self) {
-        if !self.tasks.is_empty() || !self.producers.is_empty() || !self.consumers.is_empty() {
-            // Dropping a consumer tells its poll thread to stop, commit and leave.
-            self.consumers.clear();
-            tracing::warn!(
-                "RunningApp dropped without stop(); cancelling tasks and flushing producers"
-            );
-            for (_, handle) in self.tasks.drain(..) {
-                handle.abort();
-            }
-            for spec in &self.specs {
-                spec.slot.unbind();
-            }
-            for p in self.producers.drain(..) {
-                let left = p.flush(Duration::from_secs(5));
-                if left > 0 {
-                    tracing::error!(
-                        broker = p.broker,
-                        in_flight = left,
-                        "messages were not delivered before the app was dropped"
-                    );
-                }
-            }
-        }
-        RUNNING.store(false, Ordering::SeqCst);
-    }
-}
-
-fn sum_counts(producers: &[Arc<BrokerProducer>]) -> DeliveryCounts {
-    producers
-        .iter()
-        .map(|p| p.stats.snapshot())
-        .fold(DeliveryCounts::default(), |a, b| DeliveryCounts {
-            delivered: a.delivered + b.delivered,
-            failed: a.failed + b.failed,
-            failed_unobserved: a.failed_unobserved + b.failed_unobserved,
-        })
 }
