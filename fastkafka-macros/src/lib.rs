@@ -1,30 +1,61 @@
-//! Attribute macros for fastkafka: `#[produces]` and `#[run_in_background]`.
+//! Attribute macros for fastkafka: `#[produces]`, `#[consumes]` and
+//! `#[run_in_background]`.
 //!
 //! Use them through the `fastkafka` crate, which documents them. Generated code names
-//! the runtime only through `::fastkafka::__private`.
+//! the runtime through `::fastkafka::__private`, and the public types a user's code
+//! sees (`PendingDelivery`, `KafkaEvent`, `Result`, `RestartPolicy`) by their public
+//! paths.
+//!
+//! Layout: `driver.rs` is the one entry point of every attribute; each attribute has a
+//! folder with `args.rs` (its arguments) and `expand.rs` (what it generates);
+//! `signature.rs` holds the checks they share and `errors.rs` the error collector.
 
 use proc_macro::TokenStream;
 
 mod background;
 mod consumes;
+mod driver;
 mod errors;
 mod produces;
 mod signature;
 
+use driver::Attribute;
+
 /// See `fastkafka::produces`.
 #[proc_macro_attribute]
 pub fn produces(args: TokenStream, item: TokenStream) -> TokenStream {
-    produces::expand(args.into(), item.into()).into()
+    Attribute {
+        usage: produces::USAGE,
+        parse: produces::parse,
+        expand: produces::expand,
+        stand_in: produces::stand_in,
+    }
+    .run(args.into(), item.into())
+    .into()
 }
 
 /// See `fastkafka::consumes`.
 #[proc_macro_attribute]
 pub fn consumes(args: TokenStream, item: TokenStream) -> TokenStream {
-    consumes::expand(args.into(), item.into()).into()
+    Attribute {
+        usage: consumes::USAGE,
+        parse: consumes::parse,
+        expand: consumes::expand,
+        stand_in: driver::unchanged,
+    }
+    .run(args.into(), item.into())
+    .into()
 }
 
 /// See `fastkafka::run_in_background`.
 #[proc_macro_attribute]
 pub fn run_in_background(args: TokenStream, item: TokenStream) -> TokenStream {
-    background::expand(args.into(), item.into()).into()
+    Attribute {
+        usage: background::USAGE,
+        parse: background::parse,
+        expand: background::expand,
+        stand_in: driver::unchanged,
+    }
+    .run(args.into(), item.into())
+    .into()
 }

@@ -1,4 +1,5 @@
-//! Checks shared by the macros: what kind of function they accept.
+//! Checks and reading shared by the macros: what kind of function they accept, the
+//! topic a name or argument gives, the types of arguments and batches.
 
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
@@ -81,4 +82,74 @@ pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
         })
         .collect();
     lines.join("\n").trim().to_string()
+}
+
+/// The topic of a function: the `topic = "..."` argument, or else its name without
+/// `prefix` (`to_` for producers, `on_` for consumers). An error at the name when
+/// neither gives a valid topic (an empty string stands in, so checking goes on).
+pub(crate) fn topic_of(
+    explicit: Option<&syn::LitStr>,
+    name: &syn::Ident,
+    prefix: &str,
+    macro_name: &str,
+    errors: &mut Errors,
+) -> String {
+    if let Some(topic) = explicit {
+        return topic.value();
+    }
+    let name_str = name.to_string();
+    match name_str.strip_prefix(prefix) {
+        Some(t) if check_topic_name(t).is_ok() => t.to_string(),
+        _ => {
+            errors.spanned(
+                name,
+                format!("cannot take a topic from the name `{name_str}`: name the function `{prefix}<topic>` or write #[{macro_name}(topic = \"...\")]"),
+            );
+            String::new()
+        }
+    }
+}
+
+/// The type of a function argument (`None` for `self`).
+pub(crate) fn arg_type(arg: &FnArg) -> Option<&Type> {
+    match arg {
+        FnArg::Typed(t) => Some(&t.ty),
+        FnArg::Receiver(_) => None,
+    }
+}
+
+/// `Vec<X>` where `X` is not `u8` (a `Vec<u8>` is one raw-bytes message, not a batch).
+pub(crate) fn batch_element(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((name, Some(elem))) if name == "Vec" => {
+            let is_u8 = matches!(last_segment(elem), Some((n, None)) if n == "u8");
+            (!is_u8).then_some(elem)
+        }
+        _ => None,
+    }
+}
+
+/// Kafka's own rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub(crate) fn check_topic_name(topic: &str) -> Result<(), String> {
+    if topic.is_empty() {
+        return Err("the topic name is empty; write `topic = \"my_topic\"`".into());
+    }
+    if topic == "." || topic == ".." {
+        return Err(format!("`{topic}` is not a valid Kafka topic name"));
+    }
+    if topic.len() > 249 {
+        return Err(format!(
+            "a Kafka topic name has at most 249 characters; this one has {}",
+            topic.len()
+        ));
+    }
+    if let Some(bad) = topic
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "`{topic}` is not a valid Kafka topic name: {bad:?} is not allowed; use letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    Ok(())
 }

@@ -1,25 +1,11 @@
-//! `#[run_in_background]`: parse the arguments (args.rs), check the function, generate (expand.rs).
+//! `#[run_in_background]`: the arguments (args.rs) and the generated task (expand.rs).
 
 mod args;
 mod expand;
 
-use proc_macro2::TokenStream;
+pub(crate) use args::parse;
+pub(crate) use expand::background_task as expand;
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: syn::ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(_) => {
-            return crate::errors::with_item(
-                item.clone(),
-                syn::Error::new_spanned(
-                    item,
-                    "#[run_in_background] goes on an async fn with no arguments: `async fn task() -> fastkafka::Result<()>`",
-                ),
-            )
-        }
-    };
-    match args::parse(args).and_then(|args| expand::background_task(args, &func)) {
-        Ok(tokens) => tokens,
-        Err(err) => crate::errors::with_item(quote::quote!(#func), err),
-    }
-}
+/// What the attribute goes on, for the error when it is on something else.
+pub(crate) const USAGE: &str =
+    "#[run_in_background] goes on an async fn with no arguments: `async fn task() -> fastkafka::Result<()>`";

@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use syn::{LitInt, LitStr};
 
 use crate::errors::Errors;
-use crate::produces::check_topic_name;
+use crate::signature::check_topic_name;
 
 /// The parsed arguments of `#[consumes(...)]`.
 #[derive(Default)]
@@ -86,7 +86,10 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ConsumesArgs> {
             Err(meta.error(format!("unknown #[consumes] argument `{name}`; {EXPECTED}")))
         }
     });
-    syn::parse::Parser::parse2(parser, args)?;
+    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+        // With the mistakes found before it (an argument given twice, ...).
+        return Err(errors.fail(e));
+    }
     for lit in [&out.topic, &out.dead_letter].into_iter().flatten() {
         if let Err(why) = check_topic_name(&lit.value()) {
             errors.spanned(lit, why);

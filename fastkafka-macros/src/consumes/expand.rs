@@ -8,27 +8,11 @@ use syn::{FnArg, ItemFn, Type};
 
 use super::args::ConsumesArgs;
 use crate::errors::Errors;
-use crate::signature::{check_plain_async_fn, doc_text, last_segment, return_type};
+use crate::signature::{
+    arg_type, batch_element, check_plain_async_fn, doc_text, last_segment, return_type, topic_of,
+};
 
 const EXAMPLE: &str = "async fn on_topic(msg: T, meta: EventMetadata) -> fastkafka::Result<()>";
-
-fn arg_type(arg: &FnArg) -> Option<&Type> {
-    match arg {
-        FnArg::Typed(t) => Some(&t.ty),
-        FnArg::Receiver(_) => None,
-    }
-}
-
-/// `Vec<X>` where `X` is not `u8`.
-fn batch_element(ty: &Type) -> Option<&Type> {
-    match last_segment(ty) {
-        Some((name, Some(elem))) if name == "Vec" => {
-            let is_u8 = matches!(last_segment(elem), Some((n, None)) if n == "u8");
-            (!is_u8).then_some(elem)
-        }
-        _ => None,
-    }
-}
 
 /// What to write instead of a borrowed message type: the message is decoded for the
 /// function and handed over, so the function owns it.
@@ -58,27 +42,14 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
     check_plain_async_fn(func, "consumes", EXAMPLE, &mut errors);
     let name = &func.sig.ident;
     let name_str = name.to_string();
-    let topic = match &args.topic {
-        Some(t) => t.value(),
-        None => match name_str.strip_prefix("on_") {
-            Some(t) if crate::produces::check_topic_name(t).is_ok() => t.to_string(),
-            _ => {
-                errors.spanned(
-                    name,
-                    format!("cannot take a topic from the name `{name_str}`: name the function `on_<topic>` or write #[consumes(topic = \"...\")]"),
-                );
-                String::new()
-            }
-        },
-    };
+    let topic = topic_of(args.topic.as_ref(), name, "on_", "consumes", &mut errors);
 
     let inputs: Vec<&FnArg> = func.sig.inputs.iter().collect();
     let Some(first) = inputs.first().and_then(|a| arg_type(a)) else {
-        errors.spanned(
+        return Err(errors.fail(syn::Error::new_spanned(
             &func.sig,
             "a #[consumes] function takes the message: `msg: T`, optionally followed by `meta: EventMetadata`; or a batch `msgs: Vec<T>` with `metas: Vec<EventMetadata>`",
-        );
-        return Err(errors.finish().unwrap_err());
+        )));
     };
     let (message_ty, batch) = match batch_element(first) {
         Some(elem) => (elem, true),

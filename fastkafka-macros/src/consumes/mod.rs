@@ -1,23 +1,11 @@
-//! `#[consumes]`: parse the arguments (args.rs), check the function, generate (expand.rs).
+//! `#[consumes]`: the arguments (args.rs) and the generated consumer (expand.rs).
 
 mod args;
 mod expand;
 
-use proc_macro2::TokenStream;
+pub(crate) use args::parse;
+pub(crate) use expand::consumer as expand;
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let func: syn::ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(_) => return crate::errors::with_item(
-            item.clone(),
-            syn::Error::new_spanned(
-                item,
-                "#[consumes] goes on an async fn: `async fn on_topic(msg: T, meta: EventMetadata)`",
-            ),
-        ),
-    };
-    match args::parse(args).and_then(|args| expand::consumer(args, &func)) {
-        Ok(tokens) => tokens,
-        Err(err) => crate::errors::with_item(quote::quote!(#func), err),
-    }
-}
+/// What the attribute goes on, for the error when it is on something else.
+pub(crate) const USAGE: &str =
+    "#[consumes] goes on an async fn: `async fn on_topic(msg: T, meta: EventMetadata)`";

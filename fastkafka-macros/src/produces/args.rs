@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use syn::LitStr;
 
 use crate::errors::Errors;
+use crate::signature::check_topic_name;
 
 /// The parsed arguments of `#[produces(...)]`.
 #[derive(Default)]
@@ -68,7 +69,10 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
         *slot = Some(value);
         Ok(())
     });
-    syn::parse::Parser::parse2(parser, args)?;
+    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+        // With the mistakes found before it (an argument given twice, ...).
+        return Err(errors.fail(e));
+    }
     if let Some(topic) = &out.topic {
         if let Err(why) = check_topic_name(&topic.value()) {
             errors.spanned(topic, why);
@@ -81,29 +85,4 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
     }
     errors.finish()?;
     Ok(out)
-}
-
-/// Kafka's own rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub(crate) fn check_topic_name(topic: &str) -> Result<(), String> {
-    if topic.is_empty() {
-        return Err("the topic name is empty; write `topic = \"my_topic\"`".into());
-    }
-    if topic == "." || topic == ".." {
-        return Err(format!("`{topic}` is not a valid Kafka topic name"));
-    }
-    if topic.len() > 249 {
-        return Err(format!(
-            "a Kafka topic name has at most 249 characters; this one has {}",
-            topic.len()
-        ));
-    }
-    if let Some(bad) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "`{topic}` is not a valid Kafka topic name: {bad:?} is not allowed; use letters, digits, `.`, `_` and `-`"
-        ));
-    }
-    Ok(())
 }

@@ -5,9 +5,11 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, Type};
 
-use super::args::{check_topic_name, ProducesArgs};
+use super::args::ProducesArgs;
 use crate::errors::Errors;
-use crate::signature::{check_plain_async_fn, doc_text, last_segment, return_type};
+use crate::signature::{
+    batch_element, check_plain_async_fn, doc_text, last_segment, return_type, topic_of,
+};
 
 const EXAMPLE: &str = "async fn to_topic(...) -> KafkaEvent<T>";
 
@@ -28,17 +30,6 @@ impl Shape<'_> {
         match self {
             Shape::Plain(t) | Shape::Event(t) | Shape::Batch(t) | Shape::EventBatch(t) => t,
         }
-    }
-}
-
-/// `Vec<X>` where `X` is not `u8` (a `Vec<u8>` is one raw-bytes message).
-fn batch_element(ty: &Type) -> Option<&Type> {
-    match last_segment(ty) {
-        Some((name, Some(elem))) if name == "Vec" => {
-            let is_u8 = matches!(last_segment(elem), Some((n, None)) if n == "u8");
-            (!is_u8).then_some(elem)
-        }
-        _ => None,
     }
 }
 
@@ -107,26 +98,13 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let name = &func.sig.ident;
     let name_str = name.to_string();
 
-    let topic = match &args.topic {
-        Some(t) => t.value(),
-        None => match name_str.strip_prefix("to_") {
-            Some(t) if check_topic_name(t).is_ok() => t.to_string(),
-            _ => {
-                errors.spanned(
-                    name,
-                    format!("cannot take a topic from the name `{name_str}`: name the function `to_<topic>` or write #[produces(topic = \"...\")]"),
-                );
-                String::new()
-            }
-        },
-    };
+    let topic = topic_of(args.topic.as_ref(), name, "to_", "produces", &mut errors);
 
     let Some(ret) = return_type(func) else {
-        errors.spanned(
+        return Err(errors.fail(syn::Error::new_spanned(
             &func.sig,
             "a #[produces] function returns the message it sends: add `-> KafkaEvent<T>` (with a key), `-> T`, or `-> Vec<T>` for a batch",
-        );
-        return Err(errors.finish().unwrap_err());
+        )));
     };
     if let Type::Tuple(t) = ret {
         if t.elems.is_empty() {
