@@ -1,6 +1,6 @@
 //! What the CLI asks an app binary and what the app answers, as typed structs: the
-//! handshake (`APP brokers`), the topics to create (`APP topics`) and the AsyncAPI
-//! document (`APP asyncapi --format json`). An answer that does not have the expected
+//! handshake (`APP brokers`), the topics to create (`APP topics`), the AsyncAPI
+//! document (`APP asyncapi --format json`) and one published message (`APP publish`). An answer that does not have the expected
 //! shape is an error, never a silently skipped entry.
 //!
 //! The app's side is `fastkafka::cli` (the hidden subcommands of `fastkafka::main!`).
@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-pub(crate) use fastkafka::protocol::{DeclaredTopic, Handshake};
+pub(crate) use fastkafka::protocol::{DeclaredTopic, Handshake, Published};
 
 use crate::UsageError;
 
@@ -143,6 +143,44 @@ pub(crate) async fn asyncapi_document(binary: &Path) -> anyhow::Result<Value> {
         ))
         .into()
     })
+}
+
+/// `APP publish`: sends `payload` (on the app's stdin) to `topic` on the broker
+/// `broker_arg` names, through the app, so a broker's credentials never leave it.
+/// Where it landed, or the app's error line.
+pub(crate) async fn publish(
+    binary: &Path,
+    broker_arg: &str,
+    topic: &str,
+    key: Option<&str>,
+    payload: &str,
+) -> anyhow::Result<Published> {
+    let mut command = Command::new(binary);
+    command
+        .args(["publish", "--kafka-broker", broker_arg, "--topic", topic])
+        .args(key.map(|k| ["--key", k]).into_iter().flatten())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run `{}`", binary.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(payload.as_bytes()).await?;
+    }
+    let out = child.wait_with_output().await?;
+    if out.status.success() {
+        return serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("`{} publish` printed no delivery", binary.display()));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or("the app could not send it");
+    anyhow::bail!("{line}")
 }
 
 #[cfg(test)]

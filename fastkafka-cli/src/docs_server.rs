@@ -25,7 +25,6 @@ use fastkafka::protocol::BrokerName;
 use fastkafka::EmbeddedBroker;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -119,50 +118,15 @@ impl Publisher {
             );
         };
         let key = request.get("key").and_then(Value::as_str);
-        match self.send(topic, key, payload).await {
-            Ok(delivery) => (StatusCode::OK, delivery),
+        let sent =
+            crate::app_protocol::publish(&self.binary, &self.broker_arg, topic, key, payload);
+        match sent.await {
+            Ok(delivery) => (StatusCode::OK, json!(delivery)),
             Err(e) => (
                 StatusCode::BAD_GATEWAY,
                 json!({"error": format!("broker `{}` did not take the message: {e}", self.name)}),
             ),
         }
-    }
-
-    /// `APP publish`, the payload on its stdin; what it printed, or its error line.
-    async fn send(&self, topic: &str, key: Option<&str>, payload: &str) -> anyhow::Result<Value> {
-        let mut command = tokio::process::Command::new(&self.binary);
-        command
-            .args([
-                "publish",
-                "--kafka-broker",
-                &self.broker_arg,
-                "--topic",
-                topic,
-            ])
-            .args(key.map(|k| ["--key", k]).into_iter().flatten())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot run `{}`", self.binary.display()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(payload.as_bytes()).await?;
-        }
-        let out = child.wait_with_output().await?;
-        if out.status.success() {
-            return serde_json::from_slice(&out.stdout).with_context(|| {
-                format!("`{} publish` printed no delivery", self.binary.display())
-            });
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stderr
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("error: "))
-            .unwrap_or("the app could not send it");
-        anyhow::bail!("{line}")
     }
 }
 

@@ -132,9 +132,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 .collect();
             print_json(&topics)
         }
-        AppCommand::Brokers => {
-            print_json(&brokers_answer(&make_app()))
-        }
+        AppCommand::Brokers => print_json(&brokers_answer(&make_app())),
         AppCommand::Publish {
             kafka_broker,
             topic,

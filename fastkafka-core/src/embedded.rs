@@ -30,8 +30,8 @@ pub const DEFAULT_PARTITIONS: i32 = 3;
 const GROUP_INITIAL_REBALANCE_DELAY: Duration = Duration::from_millis(500);
 
 /// The embedded brokers alive in this process, by bootstrap address, so that an app
-/// started against one by address can still create its declared topics (the mock
-/// cluster has no CreateTopics API). Entries are removed before a cluster is destroyed,
+/// started against one by address creates its declared topics directly, with their
+/// exact partition counts, without an admin client round trip. Entries are removed before a cluster is destroyed,
 /// under this lock.
 static IN_PROCESS: std::sync::Mutex<Vec<(String, ClusterPtr)>> = std::sync::Mutex::new(Vec::new());
 

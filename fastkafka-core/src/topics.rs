@@ -42,9 +42,10 @@ pub(crate) async fn ensure(
             )));
         }
     }
-    // The embedded broker of this run, or one this process started (tests): its mock
-    // cluster has no CreateTopics API, so create the topics directly. It is one broker:
-    // the replication factor does not apply.
+    // The embedded broker of this run, or one this process started (tests): create the
+    // topics directly in its mock cluster, no admin client needed. It is one broker:
+    // the replication factor does not apply. (An embedded broker in another process
+    // is reached like any broker, through its CreateTopics handler.)
     let create = |topic: &str, partitions: i32| match &broker.embedded {
         Some(embedded) => Some(embedded.create_topic(topic, partitions)),
         None => crate::embedded::create_topic_in_process(&broker.bootstrap, topic, partitions),

@@ -6,14 +6,17 @@
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{committed_offsets, read_topic};
+use fastkafka::testing::{committed_offsets, eventually, read_topic};
 use fastkafka::{EmbeddedBroker, KafkaRequest};
+
+/// How long a test waits for what the app does in the background.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 struct Reading {
@@ -59,14 +62,6 @@ fn log_lines(containing: &str) -> Vec<String> {
         .collect()
 }
 
-async fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn app() -> FastKafka {
     FastKafka::builder().title("consumer log tests").build()
 }
@@ -101,11 +96,14 @@ async fn a_dead_lettered_tombstone_and_a_failed_final_commit_say_what_happens() 
     producer.flush(Duration::from_secs(30)).unwrap();
 
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("offsets 0 and 2", || HANDLED.lock().unwrap().len() == 2).await;
+    eventually("offsets 0 and 2", WAIT, move || {
+        HANDLED.lock().unwrap().len() == 2
+    })
+    .await;
     let dead = read_topic(bootstrap, "readings_dlq", 1, Duration::from_secs(15)).unwrap();
     assert_eq!(dead.len(), 1);
     // The line says it was a tombstone, and how it is written to the dead-letter topic.
-    wait_until("the dead-letter line", || {
+    eventually("the dead-letter line", WAIT, move || {
         !log_lines("sent to the dead-letter topic").is_empty()
     })
     .await;
@@ -133,7 +131,7 @@ async fn a_dead_lettered_tombstone_and_a_failed_final_commit_say_what_happens() 
     let committed = committed_offsets(bootstrap, "consumer-log-tests", "readings", 1).unwrap();
     assert_eq!(committed, vec![None], "nothing is committed");
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("offsets 0 and 2 again", || {
+    eventually("offsets 0 and 2 again", WAIT, move || {
         HANDLED.lock().unwrap().len() == 4
     })
     .await;

@@ -3,14 +3,17 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::message::{Header, OwnedHeaders};
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{capture_logs, committed_offsets, exclusive, read_topic};
+use fastkafka::testing::{capture_logs, committed_offsets, eventually, exclusive, read_topic};
 use fastkafka::{dead_letter_headers, EmbeddedBroker};
+
+/// How long a test waits for what the app does in the background.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 struct Reading {
@@ -102,14 +105,6 @@ fn reading(sensor: &str, value: f64) -> Vec<u8> {
     .unwrap()
 }
 
-async fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Committed offsets per partition, 0 where nothing was committed yet.
 fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     committed_offsets(bootstrap, group, topic, partitions)
@@ -141,7 +136,10 @@ async fn a_consumer_receives_exactly_the_typed_messages_produced_with_their_meta
         .collect();
     produce(bootstrap, "readings", &sent);
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("60 readings", || RECEIVED.lock().unwrap().len() >= 60).await;
+    eventually("60 readings", WAIT, move || {
+        RECEIVED.lock().unwrap().len() >= 60
+    })
+    .await;
     // Committed while the app runs (every auto.commit.interval.ms, 1 s), not only at
     // stop: a worker killed now would not see these again.
     let group = app().group_id();
@@ -265,7 +263,7 @@ async fn batch_consumers_get_bounded_batches() {
         .collect();
     produce(bootstrap, "batched", &sent);
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("95 batched readings", || {
+    eventually("95 batched readings", WAIT, move || {
         BATCH_TOTAL.load(Ordering::SeqCst) >= 95
     })
     .await;
@@ -290,7 +288,10 @@ async fn a_restarted_app_resumes_from_the_committed_offsets_and_skips_undecodabl
         .collect();
     produce(bootstrap, "counted", &first);
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("40 counted", || COUNTED.lock().unwrap().len() >= 40).await;
+    eventually("40 counted", WAIT, move || {
+        COUNTED.lock().unwrap().len() >= 40
+    })
+    .await;
     running.stop().await.unwrap();
     assert_eq!(committed(bootstrap, "counters", "counted", 2), vec![20, 20]);
 
@@ -301,7 +302,10 @@ async fn a_restarted_app_resumes_from_the_committed_offsets_and_skips_undecodabl
     second.push((None, vec![0xff, 0xfe], Some(0)));
     produce(bootstrap, "counted", &second);
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("59 counted", || COUNTED.lock().unwrap().len() >= 59).await;
+    eventually("59 counted", WAIT, move || {
+        COUNTED.lock().unwrap().len() >= 59
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     running.stop().await.unwrap();
     assert_eq!(
@@ -336,7 +340,7 @@ async fn stopping_an_app_commits_what_every_consumer_in_its_group_processed() {
         SLOW.lock().unwrap().len(),
     );
     let running = app().start(bootstrap).await.unwrap();
-    wait_until("the fast topics handled", || {
+    eventually("the fast topics handled", WAIT, move || {
         RECEIVED.lock().unwrap().len() >= readings_before + 10
             && BATCH_TOTAL.load(Ordering::SeqCst) >= batched_before + 10
     })
@@ -345,13 +349,14 @@ async fn stopping_an_app_commits_what_every_consumer_in_its_group_processed() {
     // commits while a group rebalances. A periodic commit of both fast topics means
     // the group has settled (every member joined a while ago): only now does `slow`
     // get work, so that the stop, not a rebalance, is what this test sees.
-    wait_until("the fast topics' periodic commits", || {
-        committed(bootstrap, "consuming-tests", "readings", 2) == [5, 5]
-            && committed(bootstrap, "consuming-tests", "batched", 2) == [5, 5]
+    let reader = bootstrap.to_string();
+    eventually("the fast topics' periodic commits", WAIT, move || {
+        committed(&reader, "consuming-tests", "readings", 2) == [5, 5]
+            && committed(&reader, "consuming-tests", "batched", 2) == [5, 5]
     })
     .await;
     produce(bootstrap, "slow", &records[..4]);
-    wait_until("one slow message handled", || {
+    eventually("one slow message handled", WAIT, move || {
         SLOW.lock().unwrap().len() > slow_before
     })
     .await;

@@ -3,14 +3,17 @@
 //! One consumer in this binary, so that the broker's injected errors reach it alone.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{capture_logs, committed_offsets};
+use fastkafka::testing::{capture_logs, committed_offsets, eventually};
 use fastkafka::{EmbeddedBroker, KafkaRequest};
+
+/// How long a test waits for what the app does in the background.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Offsets whose handling started, and finished, in order.
 static STARTED: Mutex<Vec<i64>> = Mutex::new(Vec::new());
@@ -31,14 +34,6 @@ async fn held(text: String, meta: EventMetadata) {
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
     HANDLED.lock().unwrap().push(meta.offset);
-}
-
-async fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,7 +61,10 @@ async fn progress_a_rebalance_refused_to_commit_is_committed_when_the_partition_
         .start(bootstrap)
         .await
         .unwrap();
-    wait_until("offset 1 in hand", || STARTED.lock().unwrap().contains(&1)).await;
+    eventually("offset 1 in hand", WAIT, move || {
+        STARTED.lock().unwrap().contains(&1)
+    })
+    .await;
     // While offset 1 is in hand: the next heartbeat says the group is rebalancing, and
     // the broker refuses the commits made while the partition is handed over (as a
     // group in the middle of a rebalance may).
@@ -76,15 +74,20 @@ async fn progress_a_rebalance_refused_to_commit_is_committed_when_the_partition_
     // Periodic commits are off, so only the rebalance's commits can move the offset:
     // once the partition is back, the progress made before it left (offsets 0 and 1,
     // or all three if the rebalance came late) is committed before fetching resumes.
-    wait_until(
+    let reader = bootstrap.to_string();
+    eventually(
         "the progress refused during the rebalance to be committed",
-        || {
-            let committed = committed_offsets(bootstrap, "rebalancing-tests", "held", 1).unwrap();
+        WAIT,
+        move || {
+            let committed = committed_offsets(&reader, "rebalancing-tests", "held", 1).unwrap();
             committed[0].is_some_and(|offset| offset >= 2)
         },
     )
     .await;
-    wait_until("offset 2 handled", || HANDLED.lock().unwrap().contains(&2)).await;
+    eventually("offset 2 handled", WAIT, move || {
+        HANDLED.lock().unwrap().contains(&2)
+    })
+    .await;
     running.stop().await.unwrap();
     assert_eq!(
         *HANDLED.lock().unwrap(),

@@ -236,9 +236,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Workers cannot create topics on the embedded broker (it has no CreateTopics API),
-/// so the supervisor creates the app's declared topics before starting them (and
-/// `fastkafka docs serve --kafka-broker embedded` before publishing to them).
+/// Creates the app's declared topics on the embedded broker before any worker starts
+/// (and `fastkafka docs serve --kafka-broker embedded` before publishing to them): the
+/// workers could create them through the broker's CreateTopics handler, but created
+/// here once they exist before the first worker subscribes, and the output says so.
 pub(crate) async fn create_declared_topics(
     broker: &fastkafka::EmbeddedBroker,
     binary: &std::path::Path,

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::running::{RunningApp, ShutdownReport};
 use self::signals::exit_on_second_signal;
 pub use self::signals::shutdown_signal;
-pub use self::running::{RunningApp, ShutdownReport};
 pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
