@@ -93,15 +93,9 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
     init_logging();
     match cli.command {
         AppCommand::Run { kafka_broker } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match async_runtime(tokio::runtime::Builder::new_multi_thread()) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             let app = make_app();
             let broker = kafka_broker.unwrap_or_else(|| app.default_broker().to_string());
@@ -143,15 +137,9 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 eprintln!("error: cannot read the payload from stdin: {e}");
                 return ExitCode::FAILURE;
             }
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match async_runtime(tokio::runtime::Builder::new_current_thread()) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             let sent = runtime.block_on(publish(
                 &make_app(),
@@ -233,6 +221,16 @@ fn print_json(answer: &impl serde::Serialize) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime `builder` makes, or the exit code after saying why there is none.
+fn async_runtime(
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// How long a published message may take to be acknowledged.

@@ -9,20 +9,31 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// A type a `#[produces]` function can send: anything with `Serialize` (to encode it)
-/// and `JsonSchema` (to document it).
+/// and `JsonSchema` (to document it). The counterpart of [`Incoming`](crate::Incoming).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to Kafka by a #[produces] function",
     label = "this message type needs `Serialize` and `JsonSchema`",
     note = "add `#[derive(Serialize, JsonSchema)]` to `{Self}`, with the derives of `fastkafka::prelude`: a `JsonSchema` derived with a schemars other than 1.x (e.g. 0.8) does not count"
 )]
-pub trait Message: Serialize + JsonSchema {}
+pub trait Outgoing: Serialize + JsonSchema {}
 
-impl<T: Serialize + JsonSchema> Message for T {}
+impl<T: Serialize + JsonSchema> Outgoing for T {}
+
+/// The former name of [`Outgoing`], which clashed with `rdkafka::Message` in any module
+/// that uses both.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `Outgoing`: `Message` clashed with `rdkafka::Message`"
+)]
+pub trait Message: Outgoing {}
+
+#[allow(deprecated)]
+impl<T: Outgoing> Message for T {}
 
 /// The JSON schema of a message type. `#[produces]` names it at the user's return
 /// type, which is also where a missing derive is reported.
 #[doc(hidden)]
-pub fn schema_of<T: Message>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub fn schema_of<T: Outgoing>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     generator.subschema_for::<T>()
 }
 

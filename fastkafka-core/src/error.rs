@@ -253,10 +253,10 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Lists names for an error message: "`a`, `b`" (nothing for no names).
-pub(crate) struct NameList<'a>(pub &'a [&'a str]);
+/// Names quoted for an error message: "`a`, `b`" (nothing for no names).
+pub(crate) struct QuotedNames<'a>(pub &'a [&'a str]);
 
-impl fmt::Display for NameList<'_> {
+impl fmt::Display for QuotedNames<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, name) in self.0.iter().enumerate() {
             if i > 0 {
@@ -310,7 +310,7 @@ mod tests {
     fn an_unknown_broker_name_says_what_to_pass_instead() {
         let unnamed = Error::UnknownBroker {
             name: "prod".into(),
-            known: NameList(&[]).to_string(),
+            known: QuotedNames(&[]).to_string(),
         }
         .to_string();
         assert_eq!(
@@ -319,7 +319,7 @@ mod tests {
         );
         let named = Error::UnknownBroker {
             name: "prod".into(),
-            known: NameList(&["dev", "staging"]).to_string(),
+            known: QuotedNames(&["dev", "staging"]).to_string(),
         }
         .to_string();
         assert_eq!(

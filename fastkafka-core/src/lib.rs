@@ -71,7 +71,9 @@ pub use background::RestartPolicy;
 pub use cli::EXIT_REFUSED;
 pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
+#[allow(deprecated)]
 pub use encoding::Message;
+pub use encoding::Outgoing;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
 pub use event::{Delivery, IntoKey, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};

@@ -2,7 +2,7 @@
 
 use super::FastKafka;
 use crate::embedded::EmbeddedBroker;
-use crate::error::{Error, NameList, Result};
+use crate::error::{Error, QuotedNames, Result};
 use crate::protocol::BrokerName;
 use crate::security::{is_secret_property, OAuth, OAuthHook, Security, TokenProvider, REDACTED};
 
@@ -45,7 +45,7 @@ impl FastKafka {
                 let known: Vec<&str> = self.brokers.iter().map(|(n, _)| n.as_str()).collect();
                 Err(Error::UnknownBroker {
                     name: name.to_string(),
-                    known: NameList(&known).to_string(),
+                    known: QuotedNames(&known).to_string(),
                 })
             }
         }

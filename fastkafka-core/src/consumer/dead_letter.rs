@@ -54,7 +54,6 @@ pub(super) async fn settle_failed(
     let spec = shared.spec;
     let Some(dlq) = &shared.dead_letter else {
         tracing::warn!(
-            function = spec.function,
             topic = spec.topic,
             partition = m.partition,
             offset = m.offset,
@@ -108,7 +107,6 @@ pub(super) async fn settle_failed(
                     "message sent to the dead-letter topic"
                 };
                 tracing::warn!(
-                    function = spec.function,
                     topic = spec.topic,
                     partition = m.partition,
                     offset = m.offset,
@@ -128,7 +126,6 @@ pub(super) async fn settle_failed(
             }
             Err(e) if e.is_permanent() && !without_payload => {
                 tracing::error!(
-                    function = spec.function,
                     topic = spec.topic,
                     partition = m.partition,
                     offset = m.offset,
@@ -152,7 +149,6 @@ pub(super) async fn settle_failed(
             }
             Err(e) if e.is_permanent() => {
                 tracing::error!(
-                    function = spec.function,
                     topic = spec.topic,
                     partition = m.partition,
                     offset = m.offset,
@@ -163,7 +159,7 @@ pub(super) async fn settle_failed(
                 return true;
             }
             Err(e) => {
-                tracing::error!(function = spec.function, error = %e, "cannot write to the dead-letter topic; retrying");
+                tracing::error!(error = %e, "cannot write to the dead-letter topic; retrying");
                 backoff.wait().await;
                 if state.stop.load(Ordering::SeqCst) {
                     return false;

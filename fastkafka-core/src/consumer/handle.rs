@@ -153,7 +153,6 @@ async fn settle_undecodable(
     error: &str,
 ) -> bool {
     tracing::error!(
-        function = shared.spec.function,
         topic = shared.spec.topic,
         partition = m.partition,
         offset = m.offset,
@@ -234,7 +233,6 @@ impl Retries {
                 "handler failed; giving up on the message"
             };
             tracing::error!(
-                function = spec.function,
                 topic = spec.topic,
                 partition = first.partition,
                 offset = first.offset,
@@ -248,7 +246,6 @@ impl Retries {
         self.attempt += 1;
         let delay = self.backoff.next_delay();
         tracing::warn!(
-            function = spec.function,
             topic = spec.topic,
             partition = first.partition,
             offset = first.offset,

@@ -120,6 +120,7 @@ impl RunningConsumer {
             consumer,
             dead_letter: setup.dead_letter,
             topic: Arc::from(spec.topic),
+            span: tracing::info_span!("consumer", function = spec.function),
         });
         let poller = Poller {
             shared,

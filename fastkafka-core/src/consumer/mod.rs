@@ -62,4 +62,8 @@ struct Shared {
     consumer: Arc<BaseConsumer<RebalanceGuard>>,
     dead_letter: Option<Arc<TopicBinding>>,
     topic: Arc<str>,
+    /// `consumer{function=..}`: entered by the poll thread (and so around the
+    /// rebalance callbacks), the parent of each `partition{partition=..}` task's span,
+    /// so every log line of this consumer names its function once, in one place.
+    span: tracing::Span,
 }

@@ -90,7 +90,7 @@ pub(super) fn store(shared: &Shared, partition: i32, offset: i64) {
         }
         // The partition was revoked meanwhile: its new owner redelivers.
         Err(e) => {
-            tracing::debug!(function = shared.spec.function, partition, offset, error = %e, "offset not stored")
+            tracing::debug!(partition, offset, error = %e, "offset not stored")
         }
     }
 }

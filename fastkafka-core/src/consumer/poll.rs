@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::lifecycle::StoppedMember;
 use super::partition::{
@@ -197,6 +198,7 @@ impl Poller {
     /// Polls until told to stop, then settles and commits; returns the consumer,
     /// still in its group (see [`RunningConsumer::stop`]).
     pub(super) fn run(self) -> StoppedMember {
+        let _span = self.shared.span.clone().entered();
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         // Chunks being filled, by partition: a few partitions, so a list beats a map.
@@ -241,7 +243,7 @@ impl Poller {
                     }
                 }
                 Some(Err(error)) => {
-                    tracing::warn!(function = self.shared.spec.function, error = %error, "consumer error")
+                    tracing::warn!(error = %error, "consumer error")
                 }
                 None => {}
             }
@@ -272,7 +274,6 @@ impl Poller {
         let stopped = stop_partitions(&self.shared, tasks, self.grace);
         if !stopped.abandoned.is_empty() {
             tracing::warn!(
-                function = self.shared.spec.function,
                 partitions = ?stopped.abandoned,
                 "handlers did not finish within the grace period; their messages will be redelivered"
             );
@@ -291,7 +292,6 @@ impl Poller {
             .collect();
         if !unsaved.is_empty() {
             tracing::warn!(
-                function = self.shared.spec.function,
                 partitions = ?unsaved,
                 "the broker refused to commit progress during a rebalance and these partitions did not come back before the stop; their last processed messages will be redelivered"
             );
@@ -306,12 +306,10 @@ impl Poller {
             let task = map.entry(partition).or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(PARTITION_QUEUE / CHUNK);
                 let state = Arc::new(PartitionState::default());
-                let handle = self.runtime.spawn(partition_task(
-                    Arc::clone(&self.shared),
-                    partition,
-                    rx,
-                    Arc::clone(&state),
-                ));
+                let span = tracing::info_span!(parent: &self.shared.span, "partition", partition);
+                let task =
+                    partition_task(Arc::clone(&self.shared), partition, rx, Arc::clone(&state));
+                let handle = self.runtime.spawn(task.instrument(span));
                 PartitionTask { tx, state, handle }
             });
             task.tx.clone()

@@ -78,7 +78,6 @@ impl ConsumerContext for RebalanceGuard {
             let stopped = stop_partitions(&shared, tasks, self.grace);
             if !stopped.abandoned.is_empty() {
                 tracing::warn!(
-                    function = self.function,
                     partitions = ?stopped.abandoned,
                     "handlers of revoked partitions did not finish within the grace period; their messages are not committed and will be redelivered"
                 );
@@ -104,13 +103,13 @@ impl ConsumerContext for RebalanceGuard {
                 *entry = (*entry).max(next);
             }
         }
-        tracing::info!(function = self.function, partitions = ?revoked, "partitions revoked");
+        tracing::info!(partitions = ?revoked, "partitions revoked");
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-            tracing::info!(function = self.function, partitions = ?assigned, "partitions assigned");
+            tracing::info!(partitions = ?assigned, "partitions assigned");
         }
     }
 }
@@ -147,7 +146,7 @@ impl RebalanceGuard {
         let committed = match consumer.committed_offsets(query, UNSAVED_FETCH_TIMEOUT) {
             Ok(committed) => committed,
             Err(e) => {
-                tracing::warn!(function = self.function, error = %e, "cannot read the group's committed offsets; messages processed before the last rebalance will be processed again");
+                tracing::warn!(error = %e, "cannot read the group's committed offsets; messages processed before the last rebalance will be processed again");
                 return;
             }
         };
@@ -166,7 +165,6 @@ impl RebalanceGuard {
             let confirmed = self.confirmed.lock_unpoisoned().get(p).copied();
             if let Some(confirmed) = confirmed.filter(|c| theirs < *c) {
                 tracing::warn!(
-                    function = self.function,
                     topic = %shared.topic,
                     partition = *p,
                     group_committed = theirs,
@@ -183,7 +181,6 @@ impl RebalanceGuard {
             match consumer.fetch_watermarks(&shared.topic, *p, UNSAVED_FETCH_TIMEOUT) {
                 Ok((_, end)) if *next > end => {
                     tracing::warn!(
-                        function = self.function,
                         topic = %shared.topic,
                         partition = *p,
                         processed_up_to = *next,
@@ -194,7 +191,7 @@ impl RebalanceGuard {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(function = self.function, topic = %shared.topic, partition = *p, error = %e, "cannot read the partition's log end; not committing the progress a rebalance had refused: those messages will be processed again");
+                    tracing::warn!(topic = %shared.topic, partition = *p, error = %e, "cannot read the partition's log end; not committing the progress a rebalance had refused: those messages will be processed again");
                     continue;
                 }
             }
@@ -208,11 +205,11 @@ impl RebalanceGuard {
         for attempt in 1..=UNSAVED_COMMIT_ATTEMPTS {
             match consumer.commit(&ahead, CommitMode::Sync) {
                 Ok(()) => {
-                    tracing::info!(function = self.function, partitions = ?partitions, "committed the progress a rebalance had refused; its messages are not processed again");
+                    tracing::info!(partitions = ?partitions, "committed the progress a rebalance had refused; its messages are not processed again");
                     return;
                 }
                 Err(e) if attempt == UNSAVED_COMMIT_ATTEMPTS => {
-                    tracing::warn!(function = self.function, partitions = ?partitions, error = %e, "cannot commit the progress a rebalance had refused; those messages will be processed again");
+                    tracing::warn!(partitions = ?partitions, error = %e, "cannot commit the progress a rebalance had refused; those messages will be processed again");
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
