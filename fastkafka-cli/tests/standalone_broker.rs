@@ -84,11 +84,12 @@ fn stop(mut run: Watched) {
 }
 
 /// uppercase_app declares `hello_world` and `hello_world_upper` with 6 partitions each;
-/// the broker's own default is 3. Two workers are stopped while they work through 4,000
-/// greetings, then started again to finish: every greeting is upper-cased exactly once.
+/// the broker's own default is 3. Two workers are stopped while they work through
+/// 20,000 greetings, then started again to finish: every greeting is upper-cased
+/// exactly once.
 #[test]
 fn two_workers_create_their_topics_and_a_stop_in_the_middle_processes_nothing_twice() {
-    const TOTAL: usize = 4000;
+    const TOTAL: usize = 20_000;
     let (mut broker, bootstrap) = standalone_broker();
 
     let run = supervise("uppercase_app", 2, &bootstrap);
@@ -103,21 +104,29 @@ fn two_workers_create_their_topics_and_a_stop_in_the_middle_processes_nothing_tw
         Duration::from_secs(30),
     );
 
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
-    for i in 0..TOTAL {
-        let (key, payload) = (format!("k{i}"), format!(r#"{{"msg":"hello {i}"}}"#));
-        producer
-            .send(BaseRecord::to("hello_world").key(&key).payload(&payload))
-            .map_err(|(e, _)| e)
-            .unwrap();
-        if i % 500 == 0 {
-            producer.poll(Duration::ZERO);
+    // Greetings arrive over about 4 s, and the stop comes while they still arrive: the
+    // app handles them faster than they come.
+    let feeding = std::thread::spawn({
+        let bootstrap = bootstrap.clone();
+        move || {
+            let producer: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .unwrap();
+            for i in 0..TOTAL {
+                let (key, payload) = (format!("k{i}"), format!(r#"{{"msg":"hello {i}"}}"#));
+                producer
+                    .send(BaseRecord::to("hello_world").key(&key).payload(&payload))
+                    .map_err(|(e, _)| e)
+                    .unwrap();
+                if i % 20 == 0 {
+                    producer.poll(Duration::ZERO);
+                    std::thread::sleep(Duration::from_millis(4));
+                }
+            }
+            producer.flush(Duration::from_secs(30)).unwrap();
         }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    });
 
     // Stop in the middle of the work.
     wait_for("some greetings processed", Duration::from_secs(60), || {
@@ -129,6 +138,7 @@ fn two_workers_create_their_topics_and_a_stop_in_the_middle_processes_nothing_tw
         after_stop < TOTAL as i64,
         "the stop came too late to test anything"
     );
+    feeding.join().unwrap();
 
     // Start again: the group resumes from what was committed.
     let run = supervise("uppercase_app", 2, &bootstrap);

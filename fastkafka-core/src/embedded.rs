@@ -270,6 +270,15 @@ impl EmbeddedBroker {
         }
     }
 
+    /// Forgets the errors [`fail_requests`](Self::fail_requests) queued for `request`
+    /// and not yet served: the broker answers those requests normally again.
+    pub fn clear_request_errors(&self, request: KafkaRequest) {
+        // SAFETY: the cluster is live.
+        unsafe {
+            rdsys::rd_kafka_mock_clear_request_errors(self.cluster.as_ptr(), request.api_key())
+        }
+    }
+
     /// Serves the broker on `127.0.0.1:port` too, and makes that its advertised
     /// address, so clients can use a fixed, known port (`fastkafka broker --port 9092`).
     ///

@@ -65,6 +65,7 @@ mod security;
 mod sync;
 pub mod testing;
 mod topics;
+mod tracking;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;

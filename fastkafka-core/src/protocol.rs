@@ -2,7 +2,7 @@
 //! sides: the answers of the app's hidden subcommands as serde structs, the exit codes,
 //! and what a `--kafka-broker NAME` names.
 //!
-//! The app writes these structs ([`crate::cli`]); the CLI reads them back with the same
+//! The app writes these structs (the hidden subcommands of `fastkafka::main!`); the CLI reads them back with the same
 //! types, so a change to one side that the other does not know is a compile error in
 //! this workspace, and a version mismatch between a CLI and an app built from different
 //! fastkafka releases is a clear error ([`Handshake::check_version`]), never a silently

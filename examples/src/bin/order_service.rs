@@ -91,11 +91,11 @@ async fn on_orders(order: Order) -> fastkafka::Result<()> {
             .is_empty()
             .then(|| "the order has no lines".into()),
     };
-    to_confirmations(confirmation).await?.await?;
+    // Queued, not awaited: the order is committed only once the broker has
+    // acknowledged every message queued here; if one fails, the order is handled again.
+    to_confirmations(confirmation).await?;
     if !order.lines.is_empty() {
-        for pending in to_order_lines(order.id, order.lines).await? {
-            pending.await?;
-        }
+        to_order_lines(order.id, order.lines).await?;
     }
     Ok(())
 }

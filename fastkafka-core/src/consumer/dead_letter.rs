@@ -14,7 +14,8 @@ use crate::producer::send_event;
 pub mod dead_letter_headers {
     /// Why the message failed: the decode or handler error.
     pub const ERROR: &str = "fastkafka.error";
-    /// `decode` or `handler`.
+    /// `decode`, `handler`, or `output` (the handler succeeded but a message it
+    /// produced was not delivered).
     pub const STAGE: &str = "fastkafka.error.stage";
     /// The topic it was read from.
     pub const TOPIC: &str = "fastkafka.original.topic";

@@ -1,12 +1,14 @@
-//! Calling the user's function: decoding, retries with backoff, and handing what fails
-//! to dead-lettering.
+//! Calling the user's function: decoding, retries with backoff, tying what it produces
+//! to its input, and handing what fails (the handler, or an output) to dead-lettering.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use tokio::sync::Notify;
 
 use super::dead_letter::settle_failed;
 use super::partition::PartitionState;
@@ -15,6 +17,7 @@ use super::spec::EventMetadata;
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::error::{panic_message, Error};
+use crate::tracking::{Outputs, Settled};
 
 const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -25,14 +28,40 @@ pub(super) fn retry_backoff() -> Backoff {
     Backoff::new(RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF)
 }
 
+/// What became of an input (one message, or a batch).
+pub(super) enum Outcome {
+    /// The handler succeeded; the messages it produced may still be in flight. The
+    /// input is settled when they are all acknowledged.
+    Handled(Arc<Outputs>),
+    /// Dead-lettered or skipped: settled now.
+    Settled,
+    /// The partition was stopped first: not settled, not to be committed.
+    Stopped,
+}
+
+impl Outcome {
+    fn settled(done: bool) -> Outcome {
+        if done {
+            Outcome::Settled
+        } else {
+            Outcome::Stopped
+        }
+    }
+}
+
 /// Handles one message for a function that takes one: decode, call with retries,
-/// dead-letter or skip what fails. True when the message is settled and its offset may
-/// be committed; false when the partition was stopped first.
-pub(super) async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetched) -> bool {
+/// dead-letter or skip what fails. The call runs in the scope of a fresh [`Outputs`]
+/// (which `wake` is told about when all settle), so what it produces is tied to it.
+pub(super) async fn handle_one(
+    shared: &Shared,
+    state: &PartitionState,
+    m: &Fetched,
+    wake: &Arc<Notify>,
+) -> Outcome {
     let spec = shared.spec;
     let mut decoded = match (spec.decode)(m.payload()) {
         Ok(value) => Some(value),
-        Err(error) => return settle_undecodable(shared, state, m, &error).await,
+        Err(error) => return Outcome::settled(settle_undecodable(shared, state, m, &error).await),
     };
     let mut retries = Retries::new();
     loop {
@@ -43,40 +72,40 @@ pub(super) async fn handle_one(shared: &Shared, state: &PartitionState, m: &Fetc
             None => (spec.decode)(m.payload()),
         };
         let error = match value {
-            Ok(value) => match AssertUnwindSafe(match spec.call_one {
-                Some(call_one) => call_one(value, meta),
-                None => (spec.call)(vec![value], meta.into_iter().collect()),
-            })
-            .catch_unwind()
-            .await
-            {
-                Ok(Ok(())) => {
-                    shared.counts.handled.fetch_add(1, Ordering::Relaxed);
-                    return true;
+            Ok(value) => {
+                let outputs = Outputs::new(Arc::clone(wake));
+                let call = match spec.call_one {
+                    Some(call_one) => call_one(value, meta),
+                    None => (spec.call)(vec![value], meta.into_iter().collect()),
+                };
+                match outputs.scope(AssertUnwindSafe(call).catch_unwind()).await {
+                    Ok(Ok(())) => return Outcome::Handled(outputs),
+                    Ok(Err(e)) => Failure::of(&*e),
+                    Err(panic) => Failure::panic(panic.as_ref()),
                 }
-                Ok(Err(e)) => Failure::of(&*e),
-                Err(panic) => Failure::panic(panic.as_ref()),
-            },
+            }
             Err(e) => Failure::transient(e),
         };
         match retries.after_failure(shared, state, m, 1, &error).await {
             Next::Again => {}
             Next::GiveUp => {
-                return settle_failed(shared, state, m, "handler", &error.message).await
+                let done = settle_failed(shared, state, m, "handler", &error.message).await;
+                return Outcome::settled(done);
             }
-            Next::Stopped => return false,
+            Next::Stopped => return Outcome::Stopped,
         }
     }
 }
 
-/// Handles a batch (one message unless the function takes a batch): decode, call with
-/// retries, dead-letter or skip what fails. True when every message is settled and its
-/// offset may be committed; false when the partition was stopped first.
+/// Handles a batch: decode, call with retries, dead-letter or skip what fails, as
+/// [`handle_one`] does. Also returns the messages the handler was given (the batch less
+/// those that did not decode, which are settled on their own).
 pub(super) async fn handle(
     shared: &Shared,
     state: &PartitionState,
     messages: Vec<Fetched>,
-) -> bool {
+    wake: &Arc<Notify>,
+) -> (Outcome, Vec<Fetched>) {
     let spec = shared.spec;
     // Undecodable messages are settled on their own; the rest go to the handler.
     let mut good = Vec::with_capacity(messages.len());
@@ -89,13 +118,13 @@ pub(super) async fn handle(
             }
             Err(error) => {
                 if !settle_undecodable(shared, state, &m, &error).await {
-                    return false;
+                    return (Outcome::Stopped, good);
                 }
             }
         }
     }
     if good.is_empty() {
-        return true;
+        return (Outcome::Settled, good);
     }
     let mut retries = Retries::new();
     loop {
@@ -112,17 +141,10 @@ pub(super) async fn handle(
         } else {
             std::mem::take(&mut decoded)
         };
-        let error = match AssertUnwindSafe((spec.call)(values, metas))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => {
-                shared
-                    .counts
-                    .handled
-                    .fetch_add(good.len() as u64, Ordering::Relaxed);
-                return true;
-            }
+        let outputs = Outputs::new(Arc::clone(wake));
+        let call = AssertUnwindSafe((spec.call)(values, metas)).catch_unwind();
+        let error = match outputs.scope(call).await {
+            Ok(Ok(())) => return (Outcome::Handled(outputs), good),
             Ok(Err(e)) => Failure::of(&*e),
             Err(panic) => Failure::panic(panic.as_ref()),
         };
@@ -134,6 +156,41 @@ pub(super) async fn handle(
             Next::GiveUp => {
                 for m in &good {
                     if !settle_failed(shared, state, m, "handler", &error.message).await {
+                        return (Outcome::Stopped, good);
+                    }
+                }
+                return (Outcome::Settled, good);
+            }
+            Next::Stopped => return (Outcome::Stopped, good),
+        }
+    }
+}
+
+/// An input whose handler succeeded but whose output failed (after the producer's own
+/// retries): it fails like a failing handler. The handler is called again under the
+/// retry policy, each attempt awaited to its last output, then the input is
+/// dead-lettered or skipped. True when settled; false when the partition stopped first.
+pub(super) async fn retry_failed_output(
+    shared: &Shared,
+    state: &PartitionState,
+    messages: &[Fetched],
+    error: Arc<Error>,
+    wake: &Arc<Notify>,
+) -> bool {
+    let Some(first) = messages.first() else {
+        return true;
+    };
+    let mut failure = Failure::output(&error);
+    let mut retries = Retries::new();
+    loop {
+        match retries
+            .after_failure(shared, state, first, messages.len(), &failure)
+            .await
+        {
+            Next::Again => {}
+            Next::GiveUp => {
+                for m in messages {
+                    if !settle_failed(shared, state, m, "output", &failure.message).await {
                         return false;
                     }
                 }
@@ -141,6 +198,64 @@ pub(super) async fn handle(
             }
             Next::Stopped => return false,
         }
+        let outputs = Outputs::new(Arc::clone(wake));
+        failure = match call_again(shared, messages, &outputs).await {
+            Err(failure) => failure,
+            Ok(()) => loop {
+                match outputs.settled() {
+                    Settled::Pending => wake.notified().await,
+                    Settled::Acknowledged => {
+                        count_handled(shared, messages.len());
+                        return true;
+                    }
+                    Settled::Failed(e) => break Failure::output(&e),
+                }
+                if state.stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+            },
+        };
+    }
+}
+
+/// Counts inputs whose handler succeeded and whose outputs are all acknowledged.
+pub(super) fn count_handled(shared: &Shared, inputs: usize) {
+    shared
+        .counts
+        .handled
+        .fetch_add(inputs as u64, Ordering::Relaxed);
+}
+
+/// Calls the handler once more with `messages` (decoded afresh), in the scope of
+/// `outputs`.
+async fn call_again(
+    shared: &Shared,
+    messages: &[Fetched],
+    outputs: &Arc<Outputs>,
+) -> Result<(), Failure> {
+    let spec = shared.spec;
+    let mut values = Vec::with_capacity(messages.len());
+    for m in messages {
+        values.push((spec.decode)(m.payload()).map_err(Failure::transient)?);
+    }
+    let metas: Vec<EventMetadata> = if spec.with_metadata {
+        messages.iter().map(|m| m.metadata(&shared.topic)).collect()
+    } else {
+        Vec::new()
+    };
+    let call = match (spec.call_one, spec.batch, values.pop()) {
+        (Some(call_one), false, Some(value)) if values.is_empty() => {
+            call_one(value, metas.into_iter().next())
+        }
+        (_, _, last) => {
+            values.extend(last);
+            (spec.call)(values, metas)
+        }
+    };
+    match outputs.scope(AssertUnwindSafe(call).catch_unwind()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::of(&*e)),
+        Err(panic) => Err(Failure::panic(panic.as_ref())),
     }
 }
 
@@ -175,6 +290,14 @@ impl Failure {
         Failure {
             message: error.to_string(),
             permanent: Error::is_permanent_in(error),
+        }
+    }
+
+    /// An output of the input failed: permanent when the output's error is.
+    fn output(error: &Error) -> Self {
+        Failure {
+            message: format!("an output failed: {error}"),
+            permanent: error.is_permanent(),
         }
     }
 

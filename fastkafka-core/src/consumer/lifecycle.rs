@@ -84,8 +84,10 @@ impl RunningConsumer {
         config.set("enable.auto.commit", "false");
 
         let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
+        let span = tracing::info_span!("consumer", function = spec.function);
         let context = RebalanceGuard {
             function: spec.function,
+            span: span.clone(),
             partitions: Arc::clone(&partitions),
             shared: OnceLock::new(),
             revoked: Mutex::new(Vec::new()),
@@ -120,7 +122,7 @@ impl RunningConsumer {
             consumer,
             dead_letter: setup.dead_letter,
             topic: Arc::from(spec.topic),
-            span: tracing::info_span!("consumer", function = spec.function),
+            span,
         });
         let poller = Poller {
             shared,
@@ -194,6 +196,9 @@ impl StoppedMember {
     pub(crate) fn close(self) {
         let consumer = self.0;
         let function = consumer.context().function;
+        // The rebalance callbacks run here too: in the consumer's span, as on its
+        // poll thread.
+        let _span = consumer.context().span.clone().entered();
         consumer.unsubscribe();
         let deadline = Instant::now() + LEAVE_TIMEOUT;
         loop {

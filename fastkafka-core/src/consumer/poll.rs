@@ -157,6 +157,11 @@ impl Fetched {
         self.key_len.map(|n| &self.buf[self.start..self.start + n])
     }
 
+    /// The bytes of its key and payload.
+    pub(super) fn size(&self) -> usize {
+        self.key_len.unwrap_or(0) + self.payload_len.unwrap_or(0)
+    }
+
     pub(super) fn payload(&self) -> Option<&[u8]> {
         let start = self.start + self.key_len.unwrap_or(0);
         self.payload_len.map(|n| &self.buf[start..start + n])
@@ -261,11 +266,7 @@ impl Poller {
                 last_flush = Instant::now();
             }
             if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
-                commit(
-                    &consumer,
-                    self.shared.spec.function,
-                    "periodic commit failed; the next one retries",
-                );
+                commit(&consumer, "periodic commit failed; the next one retries");
                 last_commit = Instant::now();
             }
         }
@@ -280,7 +281,6 @@ impl Poller {
         }
         commit(
             &consumer,
-            self.shared.spec.function,
             "final commit failed; it is tried again as the consumer leaves its group, and if that fails too, the messages processed since the last commit are delivered again",
         );
         let unsaved: Vec<i32> = consumer

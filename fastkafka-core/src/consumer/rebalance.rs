@@ -18,6 +18,9 @@ use crate::sync::LockUnpoisoned;
 /// The librdkafka consumer context: drains revoked partitions before they are handed over.
 pub(super) struct RebalanceGuard {
     pub(super) function: &'static str,
+    /// `consumer{function=..}`, entered wherever the consumer is polled (its poll
+    /// thread, and its close), so the rebalance callbacks log inside it.
+    pub(super) span: tracing::Span,
     pub(super) partitions: Partitions,
     /// Set once the poll thread has built what the callbacks need.
     pub(super) shared: OnceLock<Weak<Shared>>,
@@ -70,7 +73,6 @@ impl ConsumerContext for RebalanceGuard {
         // messages that were in hand.
         commit(
             consumer,
-            self.function,
             "commit before handing over partitions failed; it is tried again once their handlers finish",
         );
         let mut settled = Vec::new();
@@ -86,7 +88,6 @@ impl ConsumerContext for RebalanceGuard {
         }
         let handed_over = commit(
             consumer,
-            self.function,
             "commit before handing over partitions failed; the progress is committed if the partitions come back to this consumer, else their messages since the last commit are delivered again to the next owner",
         );
         {
@@ -229,7 +230,7 @@ const UNSAVED_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// event-based consumer does not set, and the consumer must know what the broker
 /// confirmed (see `RebalanceGuard::confirmed`). One round trip a second on the poll
 /// thread.
-pub(super) fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, what: &str) -> bool {
+pub(super) fn commit(consumer: &BaseConsumer<RebalanceGuard>, what: &str) -> bool {
     let guard = consumer.context();
     let stored = guard.stored.lock_unpoisoned().clone();
     match consumer.commit_consumer_state(CommitMode::Sync) {
@@ -243,7 +244,7 @@ pub(super) fn commit(consumer: &BaseConsumer<RebalanceGuard>, function: &str, wh
         }
         Err(e) if is_no_offset(&e) => true,
         Err(e) => {
-            tracing::warn!(function, error = %e, "{what}");
+            tracing::warn!(error = %e, "{what}");
             false
         }
     }

@@ -16,10 +16,39 @@ use crate::app::ResolvedBroker;
 use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
 use crate::security::OAuthHook;
+use crate::tracking::Outputs;
 
 /// What the delivery callback hands back for one message.
 pub(super) type RawOutcome = std::result::Result<(i32, i64, Option<i64>), KafkaError>;
-pub(super) type DeliveryOpaque = Box<oneshot::Sender<RawOutcome>>;
+
+/// What travels with a record through librdkafka: where its delivery report goes.
+pub struct Opaque {
+    /// To the caller's [`PendingDelivery`](crate::PendingDelivery); taken when sent.
+    pub(super) tx: Option<oneshot::Sender<RawOutcome>>,
+    /// The outputs of the consumer input it was produced for, if any.
+    pub(super) tracker: Option<Arc<Outputs>>,
+    pub(super) topic: Arc<str>,
+}
+
+pub type DeliveryOpaque = Box<Opaque>;
+
+impl Opaque {
+    /// Settles the record with its consumer input, if it has one.
+    pub(super) fn settle(&mut self, outcome: std::result::Result<(), Error>) {
+        if let Some(tracker) = self.tracker.take() {
+            tracker.settle(outcome);
+        }
+    }
+}
+
+impl Drop for Opaque {
+    /// A record dropped without a delivery report (the producer was destroyed with it
+    /// still queued) is a failed output: its input must not be committed.
+    fn drop(&mut self) {
+        let topic = self.topic.to_string();
+        self.settle(Err(Error::DeliveryLost { topic }));
+    }
+}
 
 /// Counts of what a producer delivered, for the runtime's shutdown report and tests.
 #[derive(Debug, Default)]
@@ -84,7 +113,7 @@ crate::connect::logged_client_context!(DeliveryRouter);
 impl ProducerContext for DeliveryRouter {
     type DeliveryOpaque = DeliveryOpaque;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tx: DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, mut opaque: DeliveryOpaque) {
         if let Some(hook) = &self.hook {
             let report = match result {
                 Ok(m) => DeliveryReport {
@@ -107,6 +136,7 @@ impl ProducerContext for DeliveryRouter {
         let outcome = match result {
             Ok(msg) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                opaque.settle(Ok(()));
                 Ok((msg.partition(), msg.offset(), msg.timestamp().to_millis()))
             }
             Err((err, _)) => {
@@ -114,7 +144,24 @@ impl ProducerContext for DeliveryRouter {
                 Err(err.clone())
             }
         };
-        if let Err(Err(err)) = tx.send(outcome) {
+        // A failure of an output its consumer input waits for fails that input, which
+        // reports it: observed even if the caller dropped its PendingDelivery.
+        let tracked = opaque.tracker.is_some();
+        if let Err(err) = &outcome {
+            let topic = opaque.topic.to_string();
+            opaque.settle(Err(Error::Delivery {
+                topic,
+                source: err.clone(),
+            }));
+        }
+        let Some(tx) = opaque.tx.take() else {
+            return;
+        };
+        let unobserved = match tx.send(outcome) {
+            Err(Err(err)) if !tracked => Some(err),
+            _ => None,
+        };
+        if let Some(err) = unobserved {
             // Nobody awaits this delivery any more: the failure must not vanish.
             self.stats.failed_unobserved.fetch_add(1, Ordering::Relaxed);
             let (topic, partition, key) = match result {

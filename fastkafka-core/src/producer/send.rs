@@ -12,11 +12,12 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use tokio::sync::oneshot;
 
-use super::broker::{DeliveryOpaque, RawOutcome};
+use super::broker::{DeliveryOpaque, Opaque, RawOutcome};
 use super::{ProducerSpec, TopicBinding};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
+use crate::tracking::Outputs;
 
 /// Queues one encoded message on the producer bound to `spec`. Called by `#[produces]`.
 #[doc(hidden)]
@@ -66,6 +67,16 @@ pub(crate) async fn send_event(
         )
         .await?;
     let (tx, rx) = oneshot::channel();
+    // Produced while a consumer handles an input: that input waits for this message.
+    let tracker = Outputs::current();
+    if let Some(t) = &tracker {
+        t.add();
+    }
+    let opaque = Box::new(Opaque {
+        tx: Some(tx),
+        tracker,
+        topic: Arc::clone(&binding.topic),
+    });
     let headers = (!event.headers.is_empty()).then(|| {
         event.headers.iter().fold(
             OwnedHeaders::new_with_capacity(event.headers.len()),
@@ -78,7 +89,7 @@ pub(crate) async fn send_event(
         )
     });
     let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> =
-        BaseRecord::with_opaque_to(&binding.topic, Box::new(tx)).payload(&event.message[..]);
+        BaseRecord::with_opaque_to(&binding.topic, opaque).payload(&event.message[..]);
     if let Some(key) = &event.key {
         record = record.key(&key[..]);
     }
@@ -105,11 +116,16 @@ pub(crate) async fn send_event(
                 record = returned;
                 backoff.wait().await;
             }
-            Err((source, _)) => {
+            Err((source, mut returned)) => {
+                // Not queued: its input fails too, even if the handler ignores this.
+                returned.delivery_opaque.settle(Err(Error::Enqueue {
+                    topic: binding.topic.to_string(),
+                    source: source.clone(),
+                }));
                 return Err(Error::Enqueue {
                     topic: binding.topic.to_string(),
                     source,
-                })
+                });
             }
         }
     }

@@ -1,0 +1,224 @@
+//! Consume, transform, produce: a handler queues its outputs and returns; its input is
+//! committed only once every output is acknowledged, and an output that fails fails
+//! its input. Counted at the broker.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fastkafka::prelude::*;
+use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use fastkafka::rdkafka::types::RDKafkaRespErr;
+use fastkafka::rdkafka::ClientConfig;
+use fastkafka::testing::{committed_offsets, eventually, exclusive, read_to_end};
+use fastkafka::{dead_letter_headers, EmbeddedBroker, KafkaRequest};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Calls of `on_pipe_in` for inputs starting with `gated-`.
+static GATED_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Inputs starting with `gated-` wait in the handler until this is set.
+static GATE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// The upper-cased copy of an input.
+#[produces(topic = "pipe_out")]
+async fn to_pipe_out(text: String) -> String {
+    text.to_uppercase()
+}
+
+/// Raw bytes to `pipe_out`: used for an output too large for the producer.
+#[produces(topic = "pipe_out")]
+async fn to_pipe_out_raw(bytes: Vec<u8>) -> Vec<u8> {
+    bytes
+}
+
+/// Queues one output per input without awaiting its delivery.
+#[consumes(topic = "pipe_in", dead_letter = "pipe_dlq", retries = 2)]
+async fn on_pipe_in(text: String) -> fastkafka::Result<()> {
+    if text.starts_with("gated-") {
+        GATED_CALLS.fetch_add(1, Ordering::SeqCst);
+        while !GATE_OPEN.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    if text.starts_with("huge-") {
+        // Over the producer's 1 MB message.max.bytes: it cannot even be queued. The
+        // handler ignores the error, and still its input must not count as processed.
+        let _ = to_pipe_out_raw(vec![b'x'; 2_000_000]).await;
+        return Ok(());
+    }
+    to_pipe_out(text).await?;
+    Ok(())
+}
+
+/// A batch handler: one output per input, none awaited.
+#[consumes(topic = "batch_in", max_batch = 16)]
+async fn on_batch_in(texts: Vec<String>) -> fastkafka::Result<()> {
+    for text in texts {
+        to_batch_out(text).await?;
+    }
+    Ok(())
+}
+
+#[produces(topic = "batch_out")]
+async fn to_batch_out(text: String) -> String {
+    text.to_uppercase()
+}
+
+fn app() -> FastKafka {
+    FastKafka::builder()
+        .title("pipeline tests")
+        // An output the broker does not take fails within half a second.
+        .producer_config("message.timeout.ms", "500")
+        .shutdown_grace(Duration::from_secs(2))
+        .build()
+}
+
+fn broker() -> EmbeddedBroker {
+    let broker = EmbeddedBroker::with_partitions(1).unwrap();
+    for t in ["pipe_in", "pipe_out", "pipe_dlq", "batch_in", "batch_out"] {
+        broker.create_topic(t, 1).unwrap();
+    }
+    broker
+}
+
+fn produce(bootstrap: &str, topic: &str, texts: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for t in texts {
+        producer
+            .send(BaseRecord::<(), str>::to(topic).payload(t))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn texts(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// What the app's group committed for a 1-partition topic.
+fn committed(bootstrap: &str, topic: &str) -> Option<i64> {
+    committed_offsets(bootstrap, &app().group_id(), topic, 1).ok()?[0]
+}
+
+fn payloads(bootstrap: &str, topic: &str) -> Vec<String> {
+    read_to_end(bootstrap, topic, Duration::from_secs(10))
+        .unwrap()
+        .iter()
+        .map(|r| r.payload_text())
+        .collect()
+}
+
+/// Waits until the group's committed offset of `topic` is `offset`.
+async fn committed_reaches(bootstrap: &str, topic: &'static str, offset: i64) {
+    let b = bootstrap.to_string();
+    eventually(&format!("{topic} committed at {offset}"), WAIT, move || {
+        committed(&b, topic) == Some(offset)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_are_queued_not_awaited_and_an_input_whose_output_failed_is_dead_lettered() {
+    let _serial = exclusive().await;
+    let broker = broker();
+    let bootstrap = broker.bootstrap_servers().to_string();
+    let mut inputs = texts("msg", 300);
+    inputs.insert(150, "huge-0".to_string());
+    produce(&bootstrap, "pipe_in", &inputs);
+    let running = app().start(&bootstrap).await.unwrap();
+
+    committed_reaches(&bootstrap, "pipe_in", 301).await;
+    // Every output is there once, in input order (one partition).
+    let expected: Vec<String> = texts("msg", 300).iter().map(|t| t.to_uppercase()).collect();
+    assert_eq!(payloads(&bootstrap, "pipe_out"), expected);
+    // The input whose output could not be queued went to the dead-letter topic, marked
+    // as failed at the output stage; it was not retried (the error is permanent).
+    let dead = read_to_end(&bootstrap, "pipe_dlq", Duration::from_secs(10)).unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].payload_text(), "huge-0");
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(
+        header(dead_letter_headers::STAGE).as_deref(),
+        Some("output")
+    );
+    let error = header(dead_letter_headers::ERROR).unwrap();
+    assert!(error.contains("an output failed"), "{error}");
+    let counts = running.consumer_counts();
+    assert_eq!(
+        (counts.handled, counts.dead_lettered),
+        (300, 1),
+        "{counts:?}"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_while_outputs_fail_commits_none_of_their_inputs_and_a_restart_delivers_them() {
+    let _serial = exclusive().await;
+    GATE_OPEN.store(false, Ordering::SeqCst);
+    GATED_CALLS.store(0, Ordering::SeqCst);
+    let broker = broker();
+    let bootstrap = broker.bootstrap_servers().to_string();
+    produce(&bootstrap, "pipe_in", &texts("before", 20));
+    let running = app().start(&bootstrap).await.unwrap();
+    committed_reaches(&bootstrap, "pipe_in", 20).await;
+
+    // Ten more inputs, held in the handler until every produce request fails.
+    produce(&bootstrap, "pipe_in", &texts("gated", 10));
+    eventually("a gated input in the handler", WAIT, || {
+        GATED_CALLS.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    broker.fail_requests(
+        KafkaRequest::Produce,
+        &vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 1_000_000],
+    );
+    GATE_OPEN.store(true, Ordering::SeqCst);
+    // Each failed output (timed out after 500 ms) makes its input run again.
+    eventually("a failed output retried", WAIT, || {
+        GATED_CALLS.load(Ordering::SeqCst) > 10
+    })
+    .await;
+    let report = running.stop().await.unwrap();
+    assert_eq!(
+        committed(&bootstrap, "pipe_in"),
+        Some(20),
+        "no gated input may be committed: none of their outputs was acknowledged ({report:?})"
+    );
+    assert_eq!(payloads(&bootstrap, "pipe_out").len(), 20);
+
+    // The broker takes writes again; a new run handles the gated inputs again.
+    broker.clear_request_errors(KafkaRequest::Produce);
+    let running = app().start(&bootstrap).await.unwrap();
+    committed_reaches(&bootstrap, "pipe_in", 30).await;
+    let out = payloads(&bootstrap, "pipe_out");
+    for t in texts("gated", 10) {
+        assert!(out.contains(&t.to_uppercase()), "{t} lost: {out:?}");
+    }
+    assert!(payloads(&bootstrap, "pipe_dlq").is_empty());
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_is_committed_once_its_outputs_are_acknowledged() {
+    let _serial = exclusive().await;
+    let broker = broker();
+    let bootstrap = broker.bootstrap_servers().to_string();
+    produce(&bootstrap, "batch_in", &texts("b", 100));
+    let running = app().start(&bootstrap).await.unwrap();
+    committed_reaches(&bootstrap, "batch_in", 100).await;
+    let expected: Vec<String> = texts("b", 100).iter().map(|t| t.to_uppercase()).collect();
+    assert_eq!(payloads(&bootstrap, "batch_out"), expected);
+    assert_eq!(running.consumer_counts().handled, 100);
+    running.stop().await.unwrap();
+}
