@@ -637,7 +637,12 @@ fn the_benchmark_runs_against_the_cluster() {
     );
     let last = stdout.lines().last().unwrap_or_default();
     let figures: serde_json::Value = serde_json::from_str(last).expect("a JSON last line");
-    for ratio in ["produce_ratio", "produce_concurrent_ratio", "consume_ratio"] {
+    for ratio in [
+        "produce_ratio",
+        "produce_concurrent_ratio",
+        "consume_ratio",
+        "pipeline_ratio",
+    ] {
         assert!(
             figures[ratio].as_f64().is_some_and(|r| r > 0.0),
             "{ratio} in {last}"

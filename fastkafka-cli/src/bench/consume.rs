@@ -37,15 +37,21 @@ async fn bench_consume(msg: BenchMessage) {
 /// How many messages the running consume measurement expects.
 static CONSUME_TARGET: AtomicUsize = AtomicUsize::new(0);
 
-/// Fills the consume topic with `n` messages (raw producer, outside any measurement).
-pub(super) fn fill_consume_topic(bootstrap: &str, n: usize, size: usize) -> anyhow::Result<u64> {
+/// Writes messages `ids` to `topic` (raw producer, outside any measurement); returns
+/// the sum of their ids, a checksum for what a consumer saw.
+pub(super) fn fill_topic(
+    bootstrap: &str,
+    topic: &str,
+    ids: std::ops::Range<u64>,
+    size: usize,
+) -> anyhow::Result<u64> {
     let producer: ThreadedProducer<DefaultProducerContext> = raw_config(bootstrap).create()?;
     let mut sum = 0u64;
-    for i in 0..n as u64 {
+    for i in ids {
         sum += i;
         let payload = serde_json::to_vec(&message(i, size))?;
         let key = i.to_string();
-        let mut record = BaseRecord::to(CONSUME_TOPIC).key(&key).payload(&payload);
+        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,

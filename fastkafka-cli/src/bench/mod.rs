@@ -5,12 +5,16 @@
 //! tasks) against rdkafka's `ThreadedProducer` and `FutureProducer` with the same
 //! settings, sending the same keyed JSON messages. Consume: a `#[consumes]` handler
 //! against a `StreamConsumer`, both decoding the same JSON. Latency: produce to handler
-//! at a fixed rate. Runs alternate framework and raw, repeat, and report medians; the
-//! last line is one JSON object with the figures and the framework/raw ratios.
+//! at a fixed rate. Pipeline: a `#[consumes]` handler producing one output per input,
+//! committed once acknowledged, against a raw consumer and producer with the same rule;
+//! throughput, CPU and input-to-output latency. Runs alternate framework and raw,
+//! repeat, and report medians; the last line is one JSON object with the figures and
+//! the framework/raw ratios.
 
 mod consume;
 mod latency;
 mod measure;
+mod pipeline;
 mod produce;
 
 use std::io::Write;
@@ -27,7 +31,7 @@ use crate::UsageError;
 /// Measure fastkafka against raw rdkafka on the same broker, in one run.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  fastkafka bench                       # the embedded broker\n  fastkafka bench --messages 1000000 --bootstrap kafka1:9092\n\nThe last line of output is one JSON object with every figure and the ratios\nframework/raw (produce_ratio, produce_concurrent_ratio, consume_ratio)."
+    after_help = "Examples:\n  fastkafka bench                       # the embedded broker\n  fastkafka bench --messages 1000000 --bootstrap kafka1:9092\n\nThe last line of output is one JSON object with every figure and the ratios\nframework/raw (produce_ratio, produce_concurrent_ratio, consume_ratio, pipeline_ratio)."
 )]
 pub(crate) struct BenchArgs {
     /// Messages per produce and consume run.
@@ -48,9 +52,12 @@ pub(crate) struct BenchArgs {
     /// Seconds the latency run lasts.
     #[arg(long, default_value_t = 3)]
     latency_seconds: u64,
-    /// Only the consume comparison (skips the produce and latency runs).
-    #[arg(long)]
+    /// Only the consume comparison (skips the produce, pipeline and latency runs).
+    #[arg(long, conflicts_with = "pipeline_only")]
     consume_only: bool,
+    /// Only the consume-transform-produce comparison.
+    #[arg(long)]
+    pipeline_only: bool,
 }
 
 /// The benchmark message: an id, a send time and padding to the wanted size.
@@ -86,6 +93,8 @@ pub(super) const EMBEDDED_CONSUME_MAX: usize = 100_000;
 pub(super) const PRODUCE_TOPIC: &str = "fastkafka-bench-produce";
 pub(super) const CONSUME_TOPIC: &str = "fastkafka-bench-consume";
 pub(super) const LATENCY_TOPIC: &str = "fastkafka-bench-latency";
+pub(super) const PIPE_IN_TOPIC: &str = "fastkafka-bench-pipe-in";
+pub(super) const PIPE_OUT_TOPIC: &str = "fastkafka-bench-pipe-out";
 
 pub(super) fn raw_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -107,7 +116,13 @@ pub(super) fn framework_app(bootstrap_group: &str) -> FastKafka {
         .title("fastkafka bench")
         .group_id(bootstrap_group);
     // Created at start, so that no consumer waits for a topic to appear.
-    for topic in [PRODUCE_TOPIC, CONSUME_TOPIC, LATENCY_TOPIC] {
+    for topic in [
+        PRODUCE_TOPIC,
+        CONSUME_TOPIC,
+        LATENCY_TOPIC,
+        PIPE_IN_TOPIC,
+        PIPE_OUT_TOPIC,
+    ] {
         b = b.topic(topic, 3);
     }
     for (k, v) in PRODUCER {
@@ -158,7 +173,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Warm-up: connections, metadata, the idempotent producer's id, on both paths.
     let mut report = serde_json::Map::new();
     let mut ratios = serde_json::Map::new();
-    if !args.consume_only {
+    if !args.consume_only && !args.pipeline_only {
         let _ = produce::framework_produce(&bootstrap, 2_000.min(n), 1, 0).await?;
         let _ = produce::raw_threaded_produce(&bootstrap, 2_000.min(n), 100)?;
 
@@ -219,9 +234,59 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 json!(round3(conc / raw_best)),
             );
         }
-
-        // Latency first: every app here runs both bench consumers, and the consume
-        // topic is still empty, so the latency app's other consumer has nothing to read.
+    }
+    // Before the latency and consume runs fill their topics: every app here runs every
+    // bench consumer, and the pipeline's app must find nothing else to read.
+    if !args.consume_only {
+        let pipe_n = if embedded.is_some() && n > EMBEDDED_CONSUME_MAX {
+            EMBEDDED_CONSUME_MAX
+        } else {
+            n
+        };
+        let p = pipeline::compare(&bootstrap, pipe_n, args.repeat).await?;
+        say(&format!(
+            "pipeline 100 B  fastkafka #[consumes]->#[produces] {:>10.0} msg/s  ({:.2} us CPU/msg)",
+            p.framework, p.framework_cpu_us
+        ));
+        say(&format!(
+            "pipeline 100 B  raw consumer->producer           {:>10.0} msg/s  ({:.2} us CPU/msg)",
+            p.raw, p.raw_cpu_us
+        ));
+        report.insert(
+            "pipeline_100b".into(),
+            json!({
+                "inputs": pipe_n,
+                "fastkafka_msg_s": p.framework.round(),
+                "raw_msg_s": p.raw.round(),
+                "fastkafka_cpu_us_per_msg": p.framework_cpu_us,
+                "raw_cpu_us_per_msg": p.raw_cpu_us,
+            }),
+        );
+        ratios.insert("pipeline_ratio".into(), json!(round3(p.framework / p.raw)));
+        let (fw, raw) = pipeline::latency(&bootstrap, args.rate, args.latency_seconds).await?;
+        say(&format!(
+            "pipeline latency input->output at {} msg/s: fastkafka p50 {:.2} ms, p99 {:.2} ms; raw p50 {:.2} ms, p99 {:.2} ms",
+            args.rate,
+            fw.p50_us as f64 / 1000.0,
+            fw.p99_us as f64 / 1000.0,
+            raw.p50_us as f64 / 1000.0,
+            raw.p99_us as f64 / 1000.0
+        ));
+        report.insert(
+            "pipeline_latency".into(),
+            json!({
+                "rate_msg_s": args.rate,
+                "fastkafka_p50_ms": fw.p50_us as f64 / 1000.0,
+                "fastkafka_p99_ms": fw.p99_us as f64 / 1000.0,
+                "fastkafka_samples": fw.samples,
+                "raw_p50_ms": raw.p50_us as f64 / 1000.0,
+                "raw_p99_ms": raw.p99_us as f64 / 1000.0,
+                "raw_samples": raw.samples,
+            }),
+        );
+    }
+    if !args.consume_only && !args.pipeline_only {
+        // Latency before the consume topic is filled, for the same reason.
         let (p50, p99, p999, samples) =
             latency::latency(&bootstrap, args.rate, args.latency_seconds).await?;
         say(&format!(
@@ -237,10 +302,56 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     }
 
+    let (consume_n, consume_ratio) = if args.pipeline_only {
+        (0, None)
+    } else {
+        let (consume_n, ratio) =
+            consume_comparison(&args, &bootstrap, embedded.is_some(), &mut report).await?;
+        (consume_n, Some(ratio))
+    };
+
+    let rss = measure::peak_rss_kib();
+    say(&format!("peak RSS {:.1} MiB", rss as f64 / 1024.0));
+    let produce_ratio = ratios
+        .get("produce_ratio_100b")
+        .and_then(|r| r.as_f64())
+        .unwrap_or(0.0);
+    let produce_concurrent_ratio = ratios
+        .get("produce_concurrent_ratio_100b")
+        .and_then(|r| r.as_f64())
+        .unwrap_or(0.0);
+    let mut summary = json!({
+        "messages": args.messages,
+        "consume_messages": consume_n,
+        "repeat": args.repeat,
+        "broker": if embedded.is_some() { "embedded" } else { "external" },
+        "produce_ratio": produce_ratio,
+        "produce_concurrent_ratio": produce_concurrent_ratio,
+        "consume_ratio": consume_ratio,
+        "peak_rss_mib": round3(rss as f64 / 1024.0),
+    });
+    if let Some(obj) = summary.as_object_mut() {
+        obj.extend(ratios);
+        obj.extend(report);
+    }
+    say(&summary.to_string());
+    drop(embedded);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The consume runs: `#[consumes]` against a raw `StreamConsumer`, over the same
+/// messages; the number of messages and the framework/raw ratio.
+async fn consume_comparison(
+    args: &BenchArgs,
+    bootstrap: &str,
+    embedded: bool,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<(usize, f64)> {
+    let n = args.messages;
     // The embedded broker (librdkafka's mock cluster) keeps at most 5 MB or 100,000
     // messages per partition and deletes older ones, so a larger consume run would
     // never see all its messages (and waited for them for minutes).
-    let consume_n = if embedded.is_some() && n > EMBEDDED_CONSUME_MAX {
+    let consume_n = if embedded && n > EMBEDDED_CONSUME_MAX {
         say(&format!(
             "consume runs use {EMBEDDED_CONSUME_MAX} messages: the embedded broker keeps no more"
         ));
@@ -249,11 +360,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         n
     };
     let n = consume_n;
-    let checksum = tokio::task::block_in_place(|| consume::fill_consume_topic(&bootstrap, n, 100))?;
+    let checksum = tokio::task::block_in_place(|| {
+        consume::fill_topic(bootstrap, CONSUME_TOPIC, 0..n as u64, 100)
+    })?;
     let (mut fw, mut raw, mut fw_cpu, mut raw_cpu) = (vec![], vec![], vec![], vec![]);
     for r in 0..args.repeat {
-        let f = consume::framework_consume(&bootstrap, n, r, checksum).await?;
-        let w = consume::raw_consume(&bootstrap, n, r, checksum).await?;
+        let f = consume::framework_consume(bootstrap, n, r, checksum).await?;
+        let w = consume::raw_consume(bootstrap, n, r, checksum).await?;
         fw.push(f.rate);
         fw_cpu.push(f.cpu_us);
         raw.push(w.rate);
@@ -278,33 +391,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }),
     );
 
-    let rss = measure::peak_rss_kib();
-    say(&format!("peak RSS {:.1} MiB", rss as f64 / 1024.0));
-    let produce_ratio = ratios
-        .get("produce_ratio_100b")
-        .and_then(|r| r.as_f64())
-        .unwrap_or(0.0);
-    let produce_concurrent_ratio = ratios
-        .get("produce_concurrent_ratio_100b")
-        .and_then(|r| r.as_f64())
-        .unwrap_or(0.0);
-    let mut summary = json!({
-        "messages": args.messages,
-        "consume_messages": consume_n,
-        "repeat": args.repeat,
-        "broker": if embedded.is_some() { "embedded" } else { "external" },
-        "produce_ratio": produce_ratio,
-        "produce_concurrent_ratio": produce_concurrent_ratio,
-        "consume_ratio": round3(fw / raw),
-        "peak_rss_mib": round3(rss as f64 / 1024.0),
-    });
-    if let Some(obj) = summary.as_object_mut() {
-        obj.extend(ratios);
-        obj.extend(report);
-    }
-    say(&summary.to_string());
-    drop(embedded);
-    Ok(ExitCode::SUCCESS)
+    Ok((consume_n, round3(fw / raw)))
 }
 
 fn round3(x: f64) -> f64 {
