@@ -71,7 +71,9 @@ fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
 }
 
 /// 10,000 greetings over 50 keys from a plain rdkafka producer, plus `bad` undecodable ones.
-fn produce_greetings(bootstrap: &str, bad: usize) {
+/// Sends the greetings (and `bad` undecodable ones); `paced` spreads them over about
+/// 5 s, so that something happens while they still arrive.
+fn produce_greetings(bootstrap: &str, bad: usize, paced: bool) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
@@ -97,6 +99,9 @@ fn produce_greetings(bootstrap: &str, bad: usize) {
         );
         if bad > 0 && i % (MESSAGES / bad) == 0 {
             send("broken".into(), format!("not json {i}").into_bytes());
+        }
+        if paced && i % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
     producer.flush(Duration::from_secs(60)).unwrap();
@@ -150,7 +155,7 @@ fn two_workers_share_the_partitions_and_process_every_message_once_in_key_order(
         "each partition has exactly one owner: {owners:?}"
     );
 
-    produce_greetings(&bootstrap, 5);
+    produce_greetings(&bootstrap, 5, false);
     let records = wait_for_all_outputs(&bootstrap, &run);
     assert_eq!(records.len(), MESSAGES, "no greeting was processed twice");
     for (key, numbers) in outputs(&records) {
@@ -182,7 +187,8 @@ fn killing_a_worker_mid_stream_loses_nothing() {
     let victim = *assignment(&run.lines()).keys().next().unwrap();
     let producer = std::thread::spawn({
         let bootstrap = bootstrap.clone();
-        move || produce_greetings(&bootstrap, 0)
+        // Paced: the app keeps up with a burst, and the kill must come mid-stream.
+        move || produce_greetings(&bootstrap, 0, true)
     });
     // Let processing get going, then kill one worker without warning.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -199,6 +205,13 @@ fn killing_a_worker_mid_stream_loses_nothing() {
         std::thread::sleep(Duration::from_millis(50));
     }
     send_signal(victim, libc::SIGKILL);
+    let at_kill = read_to_end(&bootstrap, "hello_world_upper", Duration::from_secs(10))
+        .unwrap()
+        .len();
+    assert!(
+        at_kill < MESSAGES,
+        "the kill came after every greeting was processed: it tests nothing"
+    );
     producer.join().unwrap();
 
     let records = wait_for_all_outputs(&bootstrap, &run);
