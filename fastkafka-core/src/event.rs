@@ -1,4 +1,6 @@
-//! What a producer function returns: a typed message with its key, partition and headers.
+//! What a producer function returns (a typed message with its key, partition and
+//! headers), and what comes back for it: its delivery, and the report the app's
+//! `on_delivery` hook sees.
 
 /// A message of type `T` with the Kafka record's metadata: key, pinned partition,
 /// headers and timestamp.
@@ -168,6 +170,25 @@ pub struct Delivery {
     /// The record timestamp (milliseconds since the Unix epoch), when the broker reports one.
     pub timestamp: Option<i64>,
 }
+
+/// What the app's `on_delivery` hook sees for every message: where it landed, or why
+/// it did not.
+#[derive(Debug)]
+pub struct DeliveryReport<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition (the one asked for, when delivery failed before one was chosen: -1).
+    pub partition: i32,
+    /// The offset in the partition; meaningful only when `error` is `None`.
+    pub offset: i64,
+    /// The message key.
+    pub key: Option<&'a [u8]>,
+    /// Why the message was not delivered, if it was not.
+    pub error: Option<&'a rdkafka::error::KafkaError>,
+}
+
+/// The app's `on_delivery` hook.
+pub(crate) type DeliveryHook = std::sync::Arc<dyn Fn(&DeliveryReport<'_>) + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

@@ -76,9 +76,9 @@ pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BR
 pub use encoding::Message;
 pub use encoding::Outgoing;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
-pub use event::{Delivery, IntoKey, KafkaEvent};
+pub use event::{Delivery, DeliveryReport, IntoKey, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};
-pub use producer::{DeliveryCounts, DeliveryReport, PendingDelivery};
+pub use producer::{DeliveryCounts, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};

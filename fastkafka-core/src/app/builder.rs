@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Broker, Contact, FastKafka, Hook};
 use crate::error::IntoTaskResult;
 use crate::partition::{KeylessStrategy, PartitionerFn};
-use crate::producer::DeliveryReport;
+use crate::event::DeliveryReport;
 
 /// Builds a [`FastKafka`] app.
 pub struct FastKafkaBuilder {

@@ -15,7 +15,7 @@ pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
 use crate::error::{BoxError, Result};
 use crate::partition::{KeylessStrategy, PartitionerFn};
-use crate::producer::DeliveryHook;
+use crate::event::DeliveryHook;
 
 /// A lifespan hook: runs once, before producers start or after they stop.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;

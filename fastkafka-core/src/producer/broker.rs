@@ -15,6 +15,7 @@ use super::routing::PartitionCounts;
 use crate::app::ResolvedBroker;
 use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
+use crate::event::{DeliveryHook, DeliveryReport};
 use crate::security::OAuthHook;
 use crate::tracking::Outputs;
 
@@ -80,25 +81,6 @@ impl ProducerStats {
         }
     }
 }
-
-/// What the app's `on_delivery` hook sees for every message: where it landed, or why
-/// it did not.
-#[derive(Debug)]
-pub struct DeliveryReport<'a> {
-    /// The topic.
-    pub topic: &'a str,
-    /// The partition (the one asked for, when delivery failed before one was chosen: -1).
-    pub partition: i32,
-    /// The offset in the partition; meaningful only when `error` is `None`.
-    pub offset: i64,
-    /// The message key.
-    pub key: Option<&'a [u8]>,
-    /// Why the message was not delivered, if it was not.
-    pub error: Option<&'a KafkaError>,
-}
-
-/// The app's `on_delivery` hook.
-pub(crate) type DeliveryHook = Arc<dyn Fn(&DeliveryReport<'_>) + Send + Sync>;
 
 /// The librdkafka context: routes each delivery report to its [`PendingDelivery`].
 pub(crate) struct DeliveryRouter {

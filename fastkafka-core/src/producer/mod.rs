@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-pub(crate) use self::broker::{BrokerProducer, DeliveryHook};
-pub use self::broker::{DeliveryCounts, DeliveryReport};
+pub(crate) use self::broker::BrokerProducer;
+pub use self::broker::DeliveryCounts;
 pub(crate) use self::routing::Router;
 pub(crate) use self::send::send_event;
 pub use self::send::{produce, produce_batch, PendingDelivery};
