@@ -96,12 +96,7 @@ async fn greetings_are_upper_cased_with_their_keys_and_bad_ones_are_dead_lettere
     for r in &dlq {
         assert_eq!(r.key.as_deref(), Some(&b"bad"[..]));
         assert!(r.payload_text().starts_with("not json "));
-        let header = |name: &str| {
-            r.headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        };
+        let header = |name: &str| r.header(name);
         assert!(
             header(dead_letter_headers::ERROR)
                 .unwrap()

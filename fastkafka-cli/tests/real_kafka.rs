@@ -20,9 +20,9 @@ use fastkafka::prelude::*;
 use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use fastkafka::rdkafka::message::Message;
 use fastkafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use fastkafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, read_to_end, read_topic, Record};
-use fastkafka_test_support::Listener;
+use fastkafka_test_support::{KafkaCluster, Listener};
 
 use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
 
@@ -401,22 +401,9 @@ struct KeyCounter {
 }
 
 impl KeyCounter {
-    fn new(bootstrap: &str, topic: &str, partitions: i32) -> KeyCounter {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("group.id", "real-kafka-test-counter")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
+    fn new(cluster: &KafkaCluster, topic: &str, partitions: i32) -> KeyCounter {
         KeyCounter {
-            consumer,
+            consumer: cluster.reader(Listener::Plaintext, topic, partitions),
             counts: HashMap::new(),
             records: 0,
         }
@@ -516,7 +503,7 @@ fn a_two_worker_group_processes_everything_while_brokers_fail() {
         })
     };
 
-    let mut counter = KeyCounter::new(&bootstrap, output, partitions);
+    let mut counter = KeyCounter::new(&cluster, output, partitions);
     let mine = |counter: &KeyCounter| {
         counter
             .counts

@@ -115,6 +115,22 @@ impl Record {
     pub fn payload_text(&self) -> String {
         String::from_utf8_lossy(self.payload.as_deref().unwrap_or_default()).into_owned()
     }
+
+    /// The value of the first header named `name`, as UTF-8 text (lossy).
+    ///
+    /// ```
+    /// # let record = fastkafka::testing::Record { topic: "t".into(), partition: 0, offset: 0,
+    /// #     key: None, payload: None, timestamp: None,
+    /// #     headers: vec![("fastkafka.error.stage".into(), b"decode".to_vec())] };
+    /// use fastkafka::dead_letter_headers::STAGE;
+    /// assert_eq!(record.header(STAGE).as_deref(), Some("decode"));
+    /// ```
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
 }
 
 /// Reads `topic` from the beginning of every partition with a plain consumer (no

@@ -186,13 +186,7 @@ async fn an_input_whose_output_is_too_large_is_dead_lettered_without_payload_and
     let dlq = read_to_end(&bootstrap, "big_dlq", Duration::from_secs(10)).unwrap();
     assert_eq!(dlq.len(), 2, "{dlq:?}");
     for (record, offset) in dlq.iter().zip(["1", "3"]) {
-        let header = |name: &str| {
-            record
-                .headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        };
+        let header = |name: &str| record.header(name);
         assert_eq!(record.payload.as_deref().unwrap_or_default(), b"");
         assert_eq!(header(dead_letter_headers::OFFSET).as_deref(), Some(offset));
         assert_eq!(

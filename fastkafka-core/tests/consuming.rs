@@ -225,13 +225,7 @@ async fn failing_handlers_are_retried_then_dead_lettered_and_panics_are_caught()
     // value 1: two errors and a panic, then success on the 4th call; value 2: 1 + 3 retries.
     assert_eq!(FLAKY_CALLS.load(Ordering::SeqCst), 4 + 4);
     assert_eq!(dlq.len(), 2);
-    let header = |r: &fastkafka::testing::Record, name: &str| {
-        r.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-            .unwrap()
-    };
+    let header = |r: &fastkafka::testing::Record, name: &str| r.header(name).unwrap();
     let two = dlq
         .iter()
         .find(|r| r.key.as_deref() == Some(&b"two"[..]))

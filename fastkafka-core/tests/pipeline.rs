@@ -140,13 +140,7 @@ async fn outputs_are_queued_not_awaited_and_an_input_whose_output_failed_is_dead
     let dead = read_to_end(&bootstrap, "pipe_dlq", Duration::from_secs(10)).unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].payload_text(), "huge-0");
-    let header = |name: &str| {
-        dead[0]
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    };
+    let header = |name: &str| dead[0].header(name);
     assert_eq!(
         header(dead_letter_headers::STAGE).as_deref(),
         Some("output")

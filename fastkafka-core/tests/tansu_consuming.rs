@@ -125,13 +125,7 @@ async fn a_group_on_tansu_handles_commits_and_resumes_where_it_stopped() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].key.as_deref(), Some(&b"bad"[..]));
     assert_eq!(dead[0].payload.as_deref(), Some(&b"{not json"[..]));
-    let header = |name: &str| {
-        dead[0]
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    };
+    let header = |name: &str| dead[0].header(name);
     assert_eq!(
         header(dead_letter_headers::STAGE).as_deref(),
         Some("decode")

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::certs::Certificates;
 use crate::class_archive::class_archive;
@@ -314,6 +314,28 @@ impl KafkaCluster {
     /// The users the SASL_SSL listener knows: [`ADMIN`] and [`ALICE`].
     pub fn users(&self) -> &'static [User] {
         &USERS
+    }
+
+    /// A plain consumer on `listener`, no group membership, assigned every one of
+    /// `partitions` partitions of `topic` from the beginning: for reading back what was
+    /// written.
+    pub fn reader(&self, listener: Listener, topic: &str, partitions: i32) -> BaseConsumer {
+        let consumer: BaseConsumer = self
+            .client_config(listener)
+            .set("group.id", "fastkafka-test-support-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a consumer from the cluster's client config");
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .expect("a partition of the assignment");
+        }
+        consumer
+            .assign(&assignment)
+            .expect("assigning the partitions");
+        consumer
     }
 
     /// A client configuration that connects through `listener`: `bootstrap.servers`,

@@ -339,19 +339,7 @@ fn keyed_records_from_the_java_client_are_where_its_partitioner_says() {
         "{produced:?}"
     );
 
-    let consumer: BaseConsumer = cluster
-        .client_config(Listener::Plaintext)
-        .set("group.id", "java-keyed-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
+    let consumer = cluster.reader(Listener::Plaintext, topic, partitions);
     let mut found: HashMap<String, i32> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while found.len() < 100 && Instant::now() < deadline {

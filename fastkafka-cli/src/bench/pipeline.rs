@@ -274,7 +274,7 @@ pub(super) struct Latency {
 }
 
 /// Input written to output readable, at `rate` inputs a second for `seconds`: the
-/// framework pipeline, then the raw one. A plain consumer reads the output topic from
+/// raw pipeline, then the framework's. A plain consumer reads the output topic from
 /// its end and takes each output's age from the send time its input carried.
 pub(super) async fn latency(
     bootstrap: &str,

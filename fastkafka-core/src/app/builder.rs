@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::{Broker, Contact, FastKafka, Hook};
 use crate::error::IntoTaskResult;
-use crate::partition::{KeylessStrategy, PartitionerFn};
 use crate::event::DeliveryReport;
+use crate::partition::{KeylessStrategy, PartitionerFn};
 
 /// Builds a [`FastKafka`] app.
 pub struct FastKafkaBuilder {

@@ -14,8 +14,8 @@ pub use self::broker::Broker;
 pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
 use crate::error::{BoxError, Result};
-use crate::partition::{KeylessStrategy, PartitionerFn};
 use crate::event::DeliveryHook;
+use crate::partition::{KeylessStrategy, PartitionerFn};
 
 /// A lifespan hook: runs once, before producers start or after they stop.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
