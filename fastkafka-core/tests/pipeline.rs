@@ -184,6 +184,7 @@ async fn a_stop_while_outputs_fail_commits_none_of_their_inputs_and_a_restart_de
     })
     .await;
     let report = running.stop().await.unwrap();
+    assert!(report.consumed.failed_outputs > 0, "{report:?}");
     assert_eq!(
         committed(&bootstrap, "pipe_in"),
         Some(20),

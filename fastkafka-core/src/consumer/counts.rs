@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 /// [`ShutdownReport`]: crate::ShutdownReport
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConsumerCounts {
-    /// Messages a handler returned `Ok` for.
+    /// Messages a handler returned `Ok` for, once every message it produced meanwhile
+    /// was acknowledged.
     pub handled: u64,
     /// Messages sent to their function's dead-letter topic: undecodable, or the handler
     /// failed (after its retries, or at once for a permanent error).
@@ -21,6 +22,10 @@ pub struct ConsumerCounts {
     /// Messages given up on and committed without being handled or dead-lettered: no
     /// dead-letter topic is configured, or it refused even the record without payload.
     pub skipped: u64,
+    /// Times a handler succeeded but a message it produced was not delivered: its input
+    /// then failed like a failing handler (retried, then dead-lettered or skipped, and
+    /// counted there too).
+    pub failed_outputs: u64,
 }
 
 impl std::ops::AddAssign for ConsumerCounts {
@@ -29,6 +34,7 @@ impl std::ops::AddAssign for ConsumerCounts {
         self.dead_lettered += other.dead_lettered;
         self.dead_lettered_without_payload += other.dead_lettered_without_payload;
         self.skipped += other.skipped;
+        self.failed_outputs += other.failed_outputs;
     }
 }
 
@@ -39,6 +45,7 @@ pub(crate) struct Counters {
     pub(super) dead_lettered: std::sync::atomic::AtomicU64,
     pub(super) dead_lettered_without_payload: std::sync::atomic::AtomicU64,
     pub(super) skipped: std::sync::atomic::AtomicU64,
+    pub(super) failed_outputs: std::sync::atomic::AtomicU64,
 }
 
 impl Counters {
@@ -49,6 +56,7 @@ impl Counters {
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed) + without,
             dead_lettered_without_payload: without,
             skipped: self.skipped.load(Ordering::Relaxed),
+            failed_outputs: self.failed_outputs.load(Ordering::Relaxed),
         }
     }
 }

@@ -180,6 +180,7 @@ pub(super) async fn retry_failed_output(
     let Some(first) = messages.first() else {
         return true;
     };
+    shared.counts.failed_outputs.fetch_add(1, Ordering::Relaxed);
     let mut failure = Failure::output(&error);
     let mut retries = Retries::new();
     loop {
@@ -208,7 +209,10 @@ pub(super) async fn retry_failed_output(
                         count_handled(shared, messages.len());
                         return true;
                     }
-                    Settled::Failed(e) => break Failure::output(&e),
+                    Settled::Failed(e) => {
+                        shared.counts.failed_outputs.fetch_add(1, Ordering::Relaxed);
+                        break Failure::output(&e);
+                    }
                 }
                 if state.stop.load(Ordering::SeqCst) {
                     return false;

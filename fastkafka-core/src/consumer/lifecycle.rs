@@ -172,6 +172,7 @@ impl RunningConsumer {
             dead_lettered = counts.dead_lettered,
             dead_lettered_without_payload = counts.dead_lettered_without_payload,
             skipped = counts.skipped,
+            failed_outputs = counts.failed_outputs,
             "consumer stopped"
         );
         committed
