@@ -503,7 +503,7 @@ fn a_two_worker_group_processes_everything_while_brokers_fail() {
         })
     };
 
-    let mut counter = KeyCounter::new(&cluster, output, partitions);
+    let mut counter = KeyCounter::new(cluster, output, partitions);
     let mine = |counter: &KeyCounter| {
         counter
             .counts

@@ -40,6 +40,13 @@ pub enum Error {
         /// The producer function's name.
         function: &'static str,
     },
+    /// A producer function was called from a task of an app that does not include it
+    /// (see [`FastKafkaBuilder::only`](crate::FastKafkaBuilder::only)).
+    #[error("producer `{function}` was called from a task of an app that does not include it; add it to the app's functions (FastKafkaBuilder::only)")]
+    NotInApp {
+        /// The producer function's name.
+        function: &'static str,
+    },
     /// The message could not be encoded as JSON.
     #[error("could not encode the message for topic `{topic}` as JSON: {source}")]
     Encode {
@@ -153,7 +160,7 @@ impl Error {
     /// Whether trying the same thing again cannot succeed: a message too large for
     /// the producer or the broker, a record the broker calls invalid, a topic or
     /// partition that does not exist, a refused authorization, a message that cannot
-    /// be encoded. Consumers give up on such a failure at once (dead-letter or skip)
+    /// be encoded, a producer function the app does not include. Consumers give up on such a failure at once (dead-letter or skip)
     /// instead of retrying it; any other failure (a broker down, a timeout, a full
     /// queue) is transient.
     ///
@@ -176,6 +183,7 @@ impl Error {
         use rdkafka::types::RDKafkaErrorCode as Code;
         match self {
             Error::Encode { .. }
+            | Error::NotInApp { .. }
             | Error::PartitionOutOfRange { .. }
             | Error::PartitionerOutOfRange { .. } => true,
             Error::Enqueue { source, .. } | Error::Delivery { source, .. } => matches!(

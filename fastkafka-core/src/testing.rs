@@ -8,8 +8,12 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
 
-/// One app runs per process at a time; tests of one test binary that start apps take
-/// turns by holding this guard while their app runs.
+/// Tests of one test binary take turns by holding this guard while their app runs.
+///
+/// Several apps can run in one process at once, each with its own broker, but every
+/// app of a binary runs every annotated function unless it is built with
+/// [`FastKafkaBuilder::only`](crate::FastKafkaBuilder::only): tests whose apps share
+/// functions (and the statics those functions count into) take turns.
 ///
 /// ```no_run
 /// # async fn demo(app: fastkafka::FastKafka) -> fastkafka::Result<()> {

@@ -77,7 +77,7 @@ pub(super) async fn framework_consume(
     *FIRST_CONSUMED.lock().unwrap() = None;
     *LAST_CONSUMED.lock().unwrap() = None;
     CONSUME_TARGET.store(n, Ordering::SeqCst);
-    let app = framework_app(&format!("bench-consume-{run}"))
+    let app = framework_app(&format!("bench-consume-{run}"), &["bench_consume"])
         .start(bootstrap)
         .await?;
     // Like the raw side: CPU from after the consumer is created and subscribed

@@ -21,8 +21,6 @@ async fn bench_latency(id: u64) -> KafkaEvent<BenchMessage> {
 
 static LATENCIES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
-// Its own group: the consume runs' apps run this consumer too, and must not read the
-// latency messages besides the consume topic (the raw consumer reads only that).
 #[consumes(topic = "fastkafka-bench-latency", group_id = "bench-latency")]
 async fn bench_latency_handler(msg: BenchMessage) {
     let latency = now_us().saturating_sub(msg.sent_us);
@@ -35,7 +33,9 @@ pub(super) async fn latency(
     seconds: u64,
 ) -> anyhow::Result<(u64, u64, u64, usize)> {
     LATENCIES.lock().unwrap().clear();
-    let app = framework_app("bench-latency").start(bootstrap).await?;
+    let app = framework_app("bench-latency", &["bench_latency", "bench_latency_handler"])
+        .start(bootstrap)
+        .await?;
     // Warm-up: send at the rate until the handler has seen a message, so that the
     // group join and the first fetch are not counted as latency.
     let interval = Duration::from_secs_f64(1.0 / rate as f64);

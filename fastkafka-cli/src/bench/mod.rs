@@ -111,10 +111,13 @@ pub(super) fn raw_config(bootstrap: &str) -> ClientConfig {
 /// the same on both paths so that latency is not the broker's wait.
 pub(super) const CONSUMER: &[(&str, &str)] = &[("fetch.wait.max.ms", "10")];
 
-pub(super) fn framework_app(bootstrap_group: &str) -> FastKafka {
+/// The app of one run, made of that run's `functions` only: the bench's other
+/// consumers must not read their topics meanwhile.
+pub(super) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKafka {
     let mut b = FastKafka::builder()
         .title("fastkafka bench")
-        .group_id(bootstrap_group);
+        .group_id(bootstrap_group)
+        .only(functions.iter().copied());
     // Created at start, so that no consumer waits for a topic to appear.
     for topic in [
         PRODUCE_TOPIC,
@@ -235,8 +238,6 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    // Before the latency and consume runs fill their topics: every app here runs every
-    // bench consumer, and the pipeline's app must find nothing else to read.
     if !args.consume_only {
         let pipe_n = if embedded.is_some() && n > EMBEDDED_CONSUME_MAX {
             EMBEDDED_CONSUME_MAX
@@ -286,7 +287,6 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if !args.consume_only && !args.pipeline_only {
-        // Latency before the consume topic is filled, for the same reason.
         let (p50, p99, p999, samples) =
             latency::latency(&bootstrap, args.rate, args.latency_seconds).await?;
         say(&format!(

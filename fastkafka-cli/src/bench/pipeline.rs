@@ -26,6 +26,8 @@ static PIPE_FIRST: Mutex<Option<Instant>> = Mutex::new(None);
 /// run goes on from where the previous one committed, so it reads only the inputs
 /// added for it.
 const FRAMEWORK_GROUP: &str = "bench-pipeline";
+/// The framework pipeline's functions.
+const PIPELINE: &[&str] = &["bench_pipe", "to_bench_pipe_out"];
 /// The raw pipeline's group, likewise.
 const RAW_GROUP: &str = "bench-raw-pipeline";
 
@@ -51,7 +53,9 @@ async fn to_bench_pipe_out(msg: BenchMessage) -> KafkaEvent<BenchMessage> {
 pub(super) async fn framework_pipeline(bootstrap: &str, n: usize) -> anyhow::Result<Run> {
     PIPE_SEEN.store(0, Ordering::SeqCst);
     *PIPE_FIRST.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    let app = framework_app(FRAMEWORK_GROUP).start(bootstrap).await?;
+    let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
+        .start(bootstrap)
+        .await?;
     let cpu0 = cpu_time();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -238,7 +242,7 @@ pub(super) async fn compare(
     use super::measure::median;
     // The app creates the pipeline's topics (a broker may not create them on first
     // write), and its group joins once, outside any measurement.
-    framework_app(FRAMEWORK_GROUP)
+    framework_app(FRAMEWORK_GROUP, PIPELINE)
         .start(bootstrap)
         .await?
         .stop()
@@ -282,8 +286,8 @@ pub(super) async fn latency(
     seconds: u64,
 ) -> anyhow::Result<(Latency, Latency)> {
     // The raw pipeline first, in a group of its own reading from the end; then the
-    // framework's, whose group reads what the raw run left in the input topic before
-    // its warm-up ends, so that no later app of the bench finds it unread.
+    // framework's, whose group first reads what the raw run left in the input topic,
+    // during its warm-up.
     let raw = {
         let stop = Arc::new(AtomicBool::new(false));
         let pipeline = std::thread::spawn({
@@ -305,7 +309,9 @@ pub(super) async fn latency(
         measured?
     };
     let framework = {
-        let app = framework_app(FRAMEWORK_GROUP).start(bootstrap).await?;
+        let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
+            .start(bootstrap)
+            .await?;
         let measured = measure_latency(bootstrap, rate, seconds, 2 << 40).await;
         app.stop().await?;
         measured?

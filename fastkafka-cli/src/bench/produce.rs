@@ -41,7 +41,7 @@ pub(super) async fn framework_produce(
     tasks: usize,
     run: usize,
 ) -> anyhow::Result<Run> {
-    let app = framework_app(&format!("bench-produce-{run}"))
+    let app = framework_app(&format!("bench-produce-{run}"), &["bench_produce"])
         .start(bootstrap)
         .await?;
     let (cpu0, t0) = (cpu_time(), Instant::now());

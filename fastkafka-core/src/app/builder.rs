@@ -205,6 +205,30 @@ impl FastKafkaBuilder {
         self
     }
 
+    /// Makes the app out of these functions only, by name: `#[produces]`, `#[consumes]`
+    /// and `#[run_in_background]` functions of the binary (by default an app has all of
+    /// them). Two apps of one binary can so differ, and run side by side in one process,
+    /// each with its own broker. A name the binary does not have stops the start with
+    /// an error listing the ones it has.
+    ///
+    /// ```
+    /// use fastkafka::FastKafka;
+    ///
+    /// let orders = FastKafka::builder()
+    ///     .title("Orders")
+    ///     .only(["on_orders", "to_confirmations"])
+    ///     .build();
+    /// # let _ = orders;
+    /// ```
+    pub fn only<I, S>(mut self, functions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.app.only = Some(functions.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Finishes the app.
     pub fn build(self) -> FastKafka {
         self.app

@@ -13,9 +13,12 @@ use futures::future::BoxFuture;
 pub use self::broker::Broker;
 pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
-use crate::error::{BoxError, Result};
+use crate::background::BackgroundTaskSpec;
+use crate::consumer::ConsumerSpec;
+use crate::error::{BoxError, Error, QuotedNames, Result};
 use crate::event::DeliveryHook;
 use crate::partition::{KeylessStrategy, PartitionerFn};
+use crate::producer::ProducerSpec;
 
 /// A lifespan hook: runs once, before producers start or after they stop.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
@@ -52,6 +55,9 @@ pub struct FastKafka {
     pub(crate) keyless: KeylessStrategy,
     pub(crate) on_delivery: Option<DeliveryHook>,
     pub(crate) group_id: Option<String>,
+    /// `FastKafkaBuilder::only`: the functions of this app, by name; `None`: every
+    /// annotated function of the binary.
+    pub(crate) only: Option<Vec<String>>,
 }
 
 /// The app's description, shown in its AsyncAPI docs.
@@ -104,6 +110,7 @@ impl FastKafka {
                 keyless: KeylessStrategy::default(),
                 on_delivery: None,
                 group_id: None,
+                only: None,
             },
         }
     }
@@ -142,7 +149,7 @@ impl FastKafka {
     /// on first use.
     pub fn topics_to_create(&self) -> Vec<(String, i32)> {
         let mut topics = self.topics.clone();
-        for spec in crate::consumer::registered() {
+        for spec in self.consumers() {
             if let (Some(dlq), None) = (spec.dead_letter, spec.broker) {
                 if !topics.iter().any(|(t, _)| t == dlq) {
                     topics.push((dlq.to_string(), 1));
@@ -150,6 +157,57 @@ impl FastKafka {
             }
         }
         topics
+    }
+
+    /// Whether the function named `name` is one of this app's.
+    fn includes(&self, name: &str) -> bool {
+        match &self.only {
+            Some(only) => only.iter().any(|n| n == name),
+            None => true,
+        }
+    }
+
+    /// The app's `#[produces]` functions.
+    pub(crate) fn producers(&self) -> impl Iterator<Item = &'static ProducerSpec> + '_ {
+        crate::producer::registered().filter(|s| self.includes(s.function))
+    }
+
+    /// The app's `#[consumes]` functions.
+    pub(crate) fn consumers(&self) -> impl Iterator<Item = &'static ConsumerSpec> + '_ {
+        crate::consumer::registered().filter(|s| self.includes(s.function))
+    }
+
+    /// The app's `#[run_in_background]` functions.
+    pub(crate) fn background_tasks(
+        &self,
+    ) -> impl Iterator<Item = &'static BackgroundTaskSpec> + '_ {
+        crate::background::registered().filter(|s| self.includes(s.name))
+    }
+
+    /// `Err` naming each function [`FastKafkaBuilder::only`] lists that the binary
+    /// does not have.
+    pub(crate) fn check_functions(&self) -> Result<()> {
+        let Some(only) = &self.only else {
+            return Ok(());
+        };
+        let known: Vec<&str> = crate::producer::registered()
+            .map(|s| s.function)
+            .chain(crate::consumer::registered().map(|s| s.function))
+            .chain(crate::background::registered().map(|s| s.name))
+            .collect();
+        let unknown: Vec<&str> = only
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !known.contains(n))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "FastKafkaBuilder::only names {}, which no #[produces], #[consumes] or #[run_in_background] function of this binary is called; its functions are {}",
+            QuotedNames(&unknown),
+            QuotedNames(&known)
+        )))
     }
 
     /// The consumer group of every `#[consumes]` function that does not name its own:

@@ -62,11 +62,13 @@ pub const KAFKA_BINDING_VERSION: &str = "0.5.0";
 
 impl FastKafka {
     /// The app's AsyncAPI 3.0 document, from the app's description and brokers and
-    /// every `#[produces]` and `#[consumes]` function linked into this binary.
+    /// every `#[produces]` and `#[consumes]` function of the app (all of this binary's,
+    /// unless [`FastKafkaBuilder::only`](crate::FastKafkaBuilder::only) chose some).
     ///
     /// The output is deterministic: the same app gives the same document.
     pub fn asyncapi(&self) -> Value {
-        let mut endpoints: Vec<Endpoint> = crate::producer::registered()
+        let mut endpoints: Vec<Endpoint> = self
+            .producers()
             .map(|p| Endpoint {
                 function: p.function,
                 topic: p.topic,
@@ -82,7 +84,7 @@ impl FastKafka {
                     keyless: p.keyless.unwrap_or(self.keyless),
                 },
             })
-            .chain(crate::consumer::registered().map(|c| Endpoint {
+            .chain(self.consumers().map(|c| Endpoint {
                 function: c.function,
                 topic: c.topic,
                 broker: c.broker,

@@ -16,7 +16,7 @@ use super::spec::ConsumerSpec;
 use super::Shared;
 use crate::client_log::ClientLog;
 use crate::error::{Error, Result};
-use crate::producer::TopicBinding;
+use crate::producer::{AppProducers, TopicBinding};
 
 /// Consumer defaults: FastKafka's `earliest`, and offsets stored by fastkafka only
 /// after processing, committed by the poll thread every second.
@@ -36,6 +36,8 @@ pub(crate) struct ConsumerSetup {
     pub(crate) oauth: crate::security::OAuthHook,
     pub(crate) dead_letter: Option<Arc<TopicBinding>>,
     pub(crate) grace: Duration,
+    /// The app's producers: its handlers' producer calls send through them.
+    pub(crate) app: Arc<AppProducers>,
 }
 
 /// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
@@ -121,6 +123,7 @@ impl RunningConsumer {
             counts: Arc::clone(&counts),
             consumer,
             dead_letter: setup.dead_letter,
+            app: setup.app,
             topic: Arc::from(spec.topic),
             span,
         });

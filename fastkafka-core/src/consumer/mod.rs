@@ -53,7 +53,7 @@ pub(crate) use self::spec::registered;
 pub use self::spec::{
     incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Incoming,
 };
-use crate::producer::TopicBinding;
+use crate::producer::{AppProducers, TopicBinding};
 
 /// What the poll thread and the partition tasks share.
 struct Shared {
@@ -61,6 +61,8 @@ struct Shared {
     counts: Arc<Counters>,
     consumer: Arc<BaseConsumer<RebalanceGuard>>,
     dead_letter: Option<Arc<TopicBinding>>,
+    /// The app's producers, for its handlers' producer calls.
+    app: Arc<AppProducers>,
     topic: Arc<str>,
     /// `consumer{function=..}`: entered by the poll thread (and so around the
     /// rebalance callbacks), the parent of each `partition{partition=..}` task's span,

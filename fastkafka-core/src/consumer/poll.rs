@@ -309,7 +309,8 @@ impl Poller {
                 let span = tracing::info_span!(parent: &self.shared.span, "partition", partition);
                 let task =
                     partition_task(Arc::clone(&self.shared), partition, rx, Arc::clone(&state));
-                let handle = self.runtime.spawn(task.instrument(span));
+                let task = self.shared.app.scope(task).instrument(span);
+                let handle = self.runtime.spawn(task);
                 PartitionTask { tx, state, handle }
             });
             task.tx.clone()

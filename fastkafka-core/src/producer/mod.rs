@@ -13,6 +13,7 @@
 
 mod broker;
 mod routing;
+mod scope;
 mod send;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use arc_swap::ArcSwapOption;
 pub(crate) use self::broker::BrokerProducer;
 pub use self::broker::DeliveryCounts;
 pub(crate) use self::routing::Router;
+pub(crate) use self::scope::AppProducers;
 pub(crate) use self::send::send_event;
 pub use self::send::{produce, produce_batch, PendingDelivery};
 use crate::partition::{KeylessStrategy, PartitionerFn};

@@ -13,7 +13,7 @@ use rdkafka::producer::BaseRecord;
 use tokio::sync::oneshot;
 
 use super::broker::{DeliveryOpaque, Opaque, RawOutcome};
-use super::{ProducerSpec, TopicBinding};
+use super::{AppProducers, ProducerSpec, TopicBinding};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
@@ -25,10 +25,19 @@ pub async fn produce(
     spec: &'static ProducerSpec,
     event: KafkaEvent<Vec<u8>>,
 ) -> Result<PendingDelivery> {
-    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
-        function: spec.function,
-    })?;
+    let binding = binding_of(spec)?;
     send_event(&binding, event).await
+}
+
+/// Where `spec` sends: the current app's producer in an app's task, else the
+/// process-wide slot.
+fn binding_of(spec: &'static ProducerSpec) -> Result<Arc<TopicBinding>> {
+    match AppProducers::current_binding(spec) {
+        Some(binding) => binding,
+        None => spec.slot.0.load_full().ok_or(Error::NotRunning {
+            function: spec.function,
+        }),
+    }
 }
 
 /// Queues a batch, one message per element, in order. Called by `#[produces]`.
@@ -40,9 +49,7 @@ pub async fn produce_batch(
     spec: &'static ProducerSpec,
     events: Vec<KafkaEvent<Vec<u8>>>,
 ) -> Result<Vec<PendingDelivery>> {
-    let binding = spec.slot.0.load_full().ok_or(Error::NotRunning {
-        function: spec.function,
-    })?;
+    let binding = binding_of(spec)?;
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
         pending.push(send_event(&binding, event).await?);

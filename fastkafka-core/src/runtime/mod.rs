@@ -13,7 +13,6 @@ mod signals;
 mod stop_barrier;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +22,10 @@ pub use self::signals::shutdown_signal;
 pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
-use crate::consumer::{self, ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::consumer::{ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
-use crate::producer::{self, BrokerProducer, ProducerSpec, Router, TopicBinding};
-
-/// One app per process: producer functions find their producer through process-wide
-/// registrations, so two apps at once would fight over them.
-static RUNNING: AtomicBool = AtomicBool::new(false);
+use crate::producer::{AppProducers, BrokerProducer, ProducerSpec, Router, TopicBinding};
 
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
@@ -89,24 +84,14 @@ impl FastKafka {
     /// assert_eq!(report.undelivered, 0);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Several apps can run in one process at once, each with its own broker and
+    /// functions ([`FastKafkaBuilder::only`](crate::FastKafkaBuilder::only)): a producer
+    /// function called from one of an app's tasks sends through that app. Called from
+    /// elsewhere (a test's own code), it sends through the first app started while no
+    /// other ran, or through the app given to [`RunningApp::scope`].
     pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
-        if RUNNING.swap(true, Ordering::SeqCst) {
-            return Err(Error::Config(
-                "another fastkafka app is already running in this process; stop it first \
-                 (tests that start apps take turns with `fastkafka::testing::exclusive().await`)"
-                    .into(),
-            ));
-        }
-        match self.start_inner(broker).await {
-            Ok(running) => Ok(running),
-            Err(e) => {
-                RUNNING.store(false, Ordering::SeqCst);
-                Err(e)
-            }
-        }
-    }
-
-    async fn start_inner(&mut self, broker: &str) -> Result<RunningApp> {
+        self.check_functions()?;
         let resolved = self.resolve_broker(broker)?;
         if let Some(embedded) = &resolved.embedded {
             tracing::info!(
@@ -136,13 +121,13 @@ impl FastKafka {
             self.startup_timeout,
         )
         .await?;
-        let (producers, specs) = self.start_producers(&resolved)?;
+        let (producers, bindings) = self.start_producers(&resolved)?;
         for p in &producers {
             let p = Arc::clone(p);
-            let topics: Vec<&'static str> = specs
+            let topics: Vec<&'static str> = bindings
                 .iter()
-                .filter(|s| s.broker.unwrap_or(&resolved.name) == p.broker)
-                .map(|s| s.topic)
+                .filter(|(s, _)| s.broker.unwrap_or(&resolved.name) == p.broker)
+                .map(|(s, _)| s.topic)
                 .collect();
             let reachable = tokio::task::spawn_blocking(move || {
                 p.probe(PROBE_TIMEOUT, &topics).err().map(|e| (p, e))
@@ -159,25 +144,28 @@ impl FastKafka {
             }
         }
 
-        let consumers = match self.start_consumers(&resolved, &producers) {
+        let app = AppProducers::new(bindings);
+        let consumers = match self.start_consumers(&resolved, &producers, &app) {
             Ok(c) => c,
             Err(e) => {
-                for spec in &specs {
-                    spec.slot.unbind();
-                }
+                app.unbind();
                 return Err(e);
             }
         };
 
-        let tasks = background::registered()
-            .map(|task| (task.name, tokio::spawn(background::supervise(task))))
+        let tasks = self
+            .background_tasks()
+            .map(|task| {
+                let supervised = app.scope(background::supervise(task));
+                (task.name, tokio::spawn(supervised))
+            })
             .collect();
 
         Ok(RunningApp {
             bootstrap: resolved.bootstrap.clone(),
             _broker: resolved,
             producers,
-            specs,
+            app,
             consumers,
             tasks,
             shutdown_hook: self.shutdown.take(),
@@ -210,8 +198,9 @@ impl FastKafka {
         &self,
         run_broker: &ResolvedBroker,
         producers: &[Arc<BrokerProducer>],
+        app: &Arc<AppProducers>,
     ) -> Result<Vec<RunningConsumer>> {
-        let specs: Vec<&'static ConsumerSpec> = consumer::registered().collect();
+        let specs: Vec<&'static ConsumerSpec> = self.consumers().collect();
         let app_group = self.group_id();
         let mut seen: Vec<(&str, String, &str)> = Vec::new();
         let mut running = Vec::new();
@@ -274,20 +263,25 @@ impl FastKafka {
                 oauth: target.oauth.clone(),
                 dead_letter,
                 grace: self.shutdown_grace,
+                app: Arc::clone(app),
             })?);
         }
         Ok(running)
     }
 
-    /// One producer per broker that a registered producer function sends to; binds
-    /// every function to its producer.
+    /// One producer per broker that one of the app's producer functions sends to; each
+    /// function bound to its producer.
+    #[allow(clippy::type_complexity)]
     fn start_producers(
         &self,
         run_broker: &ResolvedBroker,
-    ) -> Result<(Vec<Arc<BrokerProducer>>, Vec<&'static ProducerSpec>)> {
+    ) -> Result<(
+        Vec<Arc<BrokerProducer>>,
+        Vec<(&'static ProducerSpec, Arc<TopicBinding>)>,
+    )> {
         let mut producers: Vec<Arc<BrokerProducer>> = Vec::new();
-        let specs: Vec<&'static ProducerSpec> = producer::registered().collect();
-        for spec in &specs {
+        let mut bindings = Vec::new();
+        for spec in self.producers() {
             let pinned = self.pinned_broker(run_broker, spec.broker, || {
                 format!("producer `{}`", spec.function)
             })?;
@@ -309,8 +303,10 @@ impl FastKafka {
                 spec.partitioner.or(self.partitioner),
                 spec.keyless.unwrap_or(self.keyless),
             );
-            spec.slot
-                .bind(Arc::new(TopicBinding::new(producer, spec.topic, router)));
+            bindings.push((
+                spec,
+                Arc::new(TopicBinding::new(producer, spec.topic, router)),
+            ));
             tracing::info!(
                 function = spec.function,
                 topic = spec.topic,
@@ -318,6 +314,6 @@ impl FastKafka {
                 "producer ready"
             );
         }
-        Ok((producers, specs))
+        Ok((producers, bindings))
     }
 }

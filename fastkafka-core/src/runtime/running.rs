@@ -2,18 +2,16 @@
 //! every worker passes the stop barrier, consumers leave their groups, background tasks
 //! are cancelled within the grace period, producers flush, the shutdown hook runs).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
 use super::stop_barrier::stop_barrier;
-use super::RUNNING;
 use crate::app::{Hook, ResolvedBroker};
 use crate::consumer::{ConsumerCounts, RunningConsumer};
 use crate::error::{Error, Result};
-use crate::producer::{BrokerProducer, DeliveryCounts, ProducerSpec};
+use crate::producer::{AppProducers, BrokerProducer, DeliveryCounts};
 
 /// A started app. Stop it with [`RunningApp::stop`]; dropping it instead cancels its
 /// background tasks and flushes its producers for at most five seconds (blocking).
@@ -22,7 +20,8 @@ pub struct RunningApp {
     // Keeps the embedded broker (if any) alive while the app runs.
     pub(super) _broker: ResolvedBroker,
     pub(super) producers: Vec<Arc<BrokerProducer>>,
-    pub(super) specs: Vec<&'static ProducerSpec>,
+    /// The app's producer functions, bound to `producers`.
+    pub(super) app: Arc<AppProducers>,
     pub(super) consumers: Vec<RunningConsumer>,
     pub(super) tasks: Vec<(&'static str, JoinHandle<()>)>,
     pub(super) shutdown_hook: Option<Hook>,
@@ -50,6 +49,24 @@ impl RunningApp {
     /// The `bootstrap.servers` the app runs against.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// Runs `task` as a task of this app: a producer function called in it sends
+    /// through this app's producers. For code outside the app (a test, say) when
+    /// several apps run in the process; with one app it sends there anyway.
+    ///
+    /// ```no_run
+    /// # use fastkafka::prelude::*;
+    /// # #[produces] async fn to_orders(id: u64) -> u64 { id }
+    /// # async fn demo(a: fastkafka::FastKafka, b: fastkafka::FastKafka) -> fastkafka::Result<()> {
+    /// let first = a.start("embedded").await?;
+    /// let second = b.start("embedded").await?;
+    /// // To the second app's broker, though the first holds the process-wide slots:
+    /// second.scope(async { to_orders(1).await?.await }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn scope<F: std::future::Future>(&self, task: F) -> F::Output {
+        self.app.scope(task).await
     }
 
     /// Delivery counts so far, all producers together.
@@ -123,9 +140,7 @@ impl RunningApp {
             }
         }
 
-        for spec in &self.specs {
-            spec.slot.unbind();
-        }
+        self.app.unbind();
         for p in std::mem::take(&mut self.producers) {
             let timeout = self.flush_timeout;
             let flushed = Arc::clone(&p);
@@ -180,9 +195,7 @@ impl Drop for RunningApp {
             for (_, handle) in self.tasks.drain(..) {
                 handle.abort();
             }
-            for spec in &self.specs {
-                spec.slot.unbind();
-            }
+            self.app.unbind();
             for p in self.producers.drain(..) {
                 let left = p.flush(Duration::from_secs(5));
                 if left > 0 {
@@ -194,7 +207,6 @@ impl Drop for RunningApp {
                 }
             }
         }
-        RUNNING.store(false, Ordering::SeqCst);
     }
 }
 
