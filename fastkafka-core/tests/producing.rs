@@ -315,9 +315,10 @@ async fn lifespan_hooks_run_around_the_producers() {
     let (seen, start_count) = (Arc::clone(&seen_at_shutdown), Arc::clone(&started));
     let app = FastKafka::builder()
         .on_startup(move || async move {
-            // Producers do not run yet.
-            assert!(matches!(to_plain(0).await, Err(Error::NotRunning { .. })));
+            // Producers run already: the hook can send (and await the delivery).
+            to_plain(100).await?.await?;
             start_count.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), Error>(())
         })
         .on_shutdown(move || async move {
             // Producers were flushed: everything sent is in the topic.
@@ -335,7 +336,7 @@ async fn lifespan_hooks_run_around_the_producers() {
         drop(to_plain(id).await.unwrap());
     }
     running.stop().await.unwrap();
-    assert_eq!(seen_at_shutdown.load(Ordering::SeqCst), 20);
+    assert_eq!(seen_at_shutdown.load(Ordering::SeqCst), 21);
 }
 
 #[tokio::test(flavor = "multi_thread")]

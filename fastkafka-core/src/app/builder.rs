@@ -72,8 +72,10 @@ impl FastKafkaBuilder {
         self
     }
 
-    /// Runs `hook` once at start, before producers and background tasks start
-    /// (FastKafka's `lifespan`, first half). An error stops the app from starting.
+    /// Runs `hook` once at start, once the producers are ready and before consumers and
+    /// background tasks start (FastKafka's `lifespan`, first half): it can send with
+    /// producer functions, and prepare what the handlers need. An error stops the app
+    /// from starting.
     pub fn on_startup<F, Fut, R>(mut self, hook: F) -> Self
     where
         F: FnOnce() -> Fut + Send + 'static,

@@ -20,7 +20,8 @@ use crate::event::DeliveryHook;
 use crate::partition::{KeylessStrategy, PartitionerFn};
 use crate::producer::ProducerSpec;
 
-/// A lifespan hook: runs once, before producers start or after they stop.
+/// A lifespan hook: runs once, at start (producers ready, consumers not yet) or after
+/// the producers stopped.
 pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
 
 /// A fastkafka app: what it is called, which brokers it knows, and how it starts and stops.

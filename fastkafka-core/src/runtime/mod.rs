@@ -1,9 +1,11 @@
-//! The runtime of one worker process: start, run, shut down cleanly.
+//! The runtime of one app: start, run, shut down cleanly.
 //!
-//! Start: lifespan startup hook, producers (one per broker), background tasks.
-//! Stop (SIGINT/SIGTERM or [`RunningApp::stop`]): cancel background tasks within the
-//! grace period, unbind and flush producers so nothing queued is lost, run the
-//! lifespan shutdown hook.
+//! Start: resolve the broker, check the connection, create the topics, producers (one
+//! per broker), the lifespan startup hook, consumers, background tasks.
+//! Stop (SIGINT/SIGTERM or [`RunningApp::stop`]): consumers finish what they hold and
+//! commit, every worker passes the stop barrier, consumers leave their groups,
+//! background tasks are cancelled within the grace period, producers are unbound and
+//! flushed so nothing queued is lost, the lifespan shutdown hook runs.
 //!
 //! The started app and its stop (`running`), signals (`signals`) and the two-phase
 //! stop of `fastkafka run`'s workers (`stop_barrier`) live beside this file.
@@ -105,14 +107,6 @@ impl FastKafka {
             "using Kafka broker"
         );
 
-        if let Some(hook) = self.startup.take() {
-            tracing::info!("running the startup hook");
-            hook().await.map_err(|source| Error::User {
-                context: "the startup hook failed".into(),
-                source,
-            })?;
-        }
-
         crate::connect::check(&resolved, self.startup_timeout).await?;
         crate::topics::ensure(
             &resolved,
@@ -145,6 +139,18 @@ impl FastKafka {
         }
 
         let app = AppProducers::new(bindings);
+        // After the producers, so that the hook can send; before the consumers and
+        // background tasks, so that what it prepares is there for them.
+        if let Some(hook) = self.startup.take() {
+            tracing::info!("running the startup hook");
+            if let Err(source) = app.scope(hook()).await {
+                app.unbind();
+                return Err(Error::User {
+                    context: "the startup hook failed".into(),
+                    source,
+                });
+            }
+        }
         let consumers = match self.start_consumers(&resolved, &producers, &app) {
             Ok(c) => c,
             Err(e) => {
