@@ -68,9 +68,14 @@ pub trait EncodeJson {
 
 impl<T: Serialize> EncodeJson for &EncodeProbe<T> {
     fn fk_encode(self, topic: &str) -> Result<Vec<u8>> {
-        serde_json::to_vec(&self.0).map_err(|source| Error::Encode {
-            topic: topic.to_string(),
-            source,
+        serde_json::to_vec(&self.0).map_err(|source| {
+            let error = Error::Encode {
+                topic: topic.to_string(),
+                source,
+            };
+            // Not sent: the input being handled, if any, fails with it.
+            crate::tracking::Outputs::fail_current(&error);
+            error
         })
     }
 }

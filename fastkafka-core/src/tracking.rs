@@ -33,7 +33,7 @@ pub(crate) struct Outputs {
     /// Queued and not yet acknowledged or failed.
     pending: AtomicUsize,
     /// The first failure, if any.
-    failure: Mutex<Option<Arc<Error>>>,
+    failure: Mutex<Option<OutputFailure>>,
     /// Woken each time this input's last pending output settles: the partition task's.
     wake: Arc<Notify>,
 }
@@ -45,7 +45,25 @@ pub(crate) enum Settled {
     /// All acknowledged (or there were none).
     Acknowledged,
     /// All settled, and at least one failed: the first failure.
-    Failed(Arc<Error>),
+    Failed(OutputFailure),
+}
+
+/// Why an output failed, as its input's failure needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct OutputFailure {
+    /// The error, as text.
+    pub(crate) message: String,
+    /// Whether retrying cannot help ([`Error::is_permanent`]).
+    pub(crate) permanent: bool,
+}
+
+impl From<&Error> for OutputFailure {
+    fn from(error: &Error) -> Self {
+        OutputFailure {
+            message: error.to_string(),
+            permanent: error.is_permanent(),
+        }
+    }
 }
 
 impl Outputs {
@@ -73,11 +91,23 @@ impl Outputs {
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A message of the input being handled in this task could not even be queued
+    /// (it did not encode, the app lacks the function, its partition was out of range,
+    /// ...): the input fails, even if its handler ignores the error.
+    pub(crate) fn fail_current(error: &Error) {
+        if let Some(outputs) = Outputs::current() {
+            outputs.add();
+            outputs.settle(Err(error));
+        }
+    }
+
     /// One of its messages was acknowledged (`Ok`) or failed for good (`Err`).
-    pub(crate) fn settle(&self, outcome: Result<(), Error>) {
+    pub(crate) fn settle(&self, outcome: Result<(), &Error>) {
         if let Err(e) = outcome {
             // Before the count drops, so that whoever sees it at zero sees the failure.
-            self.failure.lock_unpoisoned().get_or_insert(Arc::new(e));
+            self.failure
+                .lock_unpoisoned()
+                .get_or_insert_with(|| OutputFailure::from(e));
         }
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.wake.notify_one();
@@ -90,7 +120,7 @@ impl Outputs {
             return Settled::Pending;
         }
         match &*self.failure.lock_unpoisoned() {
-            Some(e) => Settled::Failed(Arc::clone(e)),
+            Some(e) => Settled::Failed(e.clone()),
             None => Settled::Acknowledged,
         }
     }
@@ -102,7 +132,7 @@ mod tests {
 
     fn failed(s: Settled) -> Option<String> {
         match s {
-            Settled::Failed(e) => Some(e.to_string()),
+            Settled::Failed(e) => Some(e.message),
             _ => None,
         }
     }
@@ -122,15 +152,32 @@ mod tests {
             .await;
         assert!(Outputs::current().is_none(), "outside the scope");
         outputs.settle(Ok(()));
-        outputs.settle(Err(Error::DeliveryLost { topic: "a".into() }));
+        outputs.settle(Err(&Error::DeliveryLost { topic: "a".into() }));
         assert!(matches!(outputs.settled(), Settled::Pending));
-        outputs.settle(Err(Error::DeliveryLost { topic: "b".into() }));
+        outputs.settle(Err(&Error::DeliveryLost { topic: "b".into() }));
         // The last one woke the partition task (the permit is stored).
         tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified())
             .await
             .unwrap();
         let failure = failed(outputs.settled()).unwrap();
         assert!(failure.contains("`a`"), "{failure}");
+        // Asked again, the same answer.
+        assert_eq!(failed(outputs.settled()).unwrap(), failure);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_could_not_be_queued_fails_the_input_being_handled() {
+        let outputs = Outputs::new(Arc::new(Notify::new()));
+        let not_in_app = Error::NotInApp { function: "to_x" };
+        // Outside any input: nothing to fail.
+        Outputs::fail_current(&not_in_app);
+        outputs
+            .scope(async { Outputs::fail_current(&not_in_app) })
+            .await;
+        match outputs.settled() {
+            Settled::Failed(f) => assert!(f.permanent && f.message.contains("to_x"), "{f:?}"),
+            _ => panic!("the input did not fail"),
+        }
     }
 
     #[tokio::test]

@@ -117,7 +117,8 @@ async fn two_apps_run_side_by_side_each_sending_through_its_own_broker() {
     holds(a, "ticks", &["hello"]).await;
     assert!(texts(b, "ticks").is_empty());
 
-    // From outside both apps: the first app started; or the one asked for.
+    // From outside both apps: the first running app that has the function (A); or the
+    // one asked for.
     to_echo_out("outside".into()).await.unwrap().await.unwrap();
     running_b
         .scope(async { to_echo_out("scoped".into()).await?.await })

@@ -17,7 +17,7 @@ use super::spec::EventMetadata;
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::error::{panic_message, Error};
-use crate::tracking::{Outputs, Settled};
+use crate::tracking::{OutputFailure, Outputs, Settled};
 
 const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -174,7 +174,7 @@ pub(super) async fn retry_failed_output(
     shared: &Shared,
     state: &PartitionState,
     messages: &[Fetched],
-    error: Arc<Error>,
+    error: OutputFailure,
     wake: &Arc<Notify>,
 ) -> bool {
     let Some(first) = messages.first() else {
@@ -298,10 +298,10 @@ impl Failure {
     }
 
     /// An output of the input failed: permanent when the output's error is.
-    fn output(error: &Error) -> Self {
+    fn output(error: &OutputFailure) -> Self {
         Failure {
-            message: format!("an output failed: {error}"),
-            permanent: error.is_permanent(),
+            message: format!("an output failed: {}", error.message),
+            permanent: error.permanent,
         }
     }
 

@@ -1,5 +1,6 @@
-//! One task per assigned partition: handles its messages in order, stores its progress
-//! for commit, and stops (finishing the message in hand) when told to.
+//! One task per assigned partition: handles its messages in order, keeps the inputs
+//! whose outputs are still on their way, stores its progress for commit, and stops
+//! (finishing the message in hand and waiting for what is in flight) when told to.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use crate::sync::LockUnpoisoned;
 use crate::tracking::{Outputs, Settled};
 
 /// A task stores its progress for commit at least every this many messages (and
-/// whenever it has nothing queued).
+/// whenever it has nothing queued or in flight).
 const STORE_EVERY: u64 = 1024;
 
 /// One partition's task, as the poll thread and the rebalance callback see it.
@@ -98,15 +99,15 @@ pub(super) fn store(shared: &Shared, partition: i32, offset: i64) {
 
 /// What [`stop_partitions`] left behind.
 pub(super) struct Stopped {
-    /// Partitions whose task did not finish in time: their message in hand is not
-    /// committed.
+    /// Partitions whose task did not finish in time: their message in hand, and the
+    /// inputs whose outputs were not all acknowledged, are not committed.
     pub(super) abandoned: Vec<i32>,
     /// `(partition, offset of the next message to read)` where something was settled.
     pub(super) settled: Vec<(i32, i64)>,
 }
 
 /// Stops the given partitions' tasks, waits (up to `grace`) for the message each
-/// holds, and stores what each settled.
+/// holds and the outputs of its inputs in flight, and stores what each settled.
 pub(super) fn stop_partitions(
     shared: &Shared,
     tasks: Vec<(i32, PartitionTask)>,
@@ -330,7 +331,7 @@ impl Progress<'_> {
                     if self.state.stop.load(Ordering::SeqCst) {
                         tracing::warn!(
                             offset = front.inputs.as_slice().first().map_or(front.last, |m| m.offset),
-                            error = %error,
+                            error = error.message,
                             "an output of this input failed while the partition stops; it is not committed and will be processed again"
                         );
                         return false;

@@ -35,7 +35,7 @@ pub type DeliveryOpaque = Box<Opaque>;
 
 impl Opaque {
     /// Settles the record with its consumer input, if it has one.
-    pub(super) fn settle(&mut self, outcome: std::result::Result<(), Error>) {
+    pub(super) fn settle(&mut self, outcome: std::result::Result<(), &Error>) {
         if let Some(tracker) = self.tracker.take() {
             tracker.settle(outcome);
         }
@@ -47,7 +47,7 @@ impl Drop for Opaque {
     /// still queued) is a failed output: its input must not be committed.
     fn drop(&mut self) {
         let topic = self.topic.to_string();
-        self.settle(Err(Error::DeliveryLost { topic }));
+        self.settle(Err(&Error::DeliveryLost { topic }));
     }
 }
 
@@ -131,7 +131,7 @@ impl ProducerContext for DeliveryRouter {
         let tracked = opaque.tracker.is_some();
         if let Err(err) = &outcome {
             let topic = opaque.topic.to_string();
-            opaque.settle(Err(Error::Delivery {
+            opaque.settle(Err(&Error::Delivery {
                 topic,
                 source: err.clone(),
             }));

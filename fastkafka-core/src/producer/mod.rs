@@ -84,12 +84,17 @@ impl ProducerSlot {
         ProducerSlot(ArcSwapOption::const_empty())
     }
 
-    pub(crate) fn bind(&self, binding: Arc<TopicBinding>) {
-        self.0.store(Some(binding));
+    /// Binds `binding` if the slot is free; whether it did.
+    pub(crate) fn bind_if_free(&self, binding: &Arc<TopicBinding>) -> bool {
+        let before = self
+            .0
+            .compare_and_swap(std::ptr::null::<TopicBinding>(), Some(Arc::clone(binding)));
+        before.is_none()
     }
 
-    pub(crate) fn unbind(&self) {
-        self.0.store(None);
+    /// Frees the slot if it holds `binding`.
+    pub(crate) fn unbind_if(&self, binding: &Arc<TopicBinding>) {
+        let _ = self.0.compare_and_swap(binding, None);
     }
 }
 

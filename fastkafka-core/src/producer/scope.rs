@@ -5,36 +5,27 @@
 //! The runtime runs every task of an app (its consumers' partition tasks, its
 //! background tasks, its startup hook) inside [`AppProducers::scope`], a tokio
 //! task-local naming the app's bindings. Outside any app's task (a test's own code, a
-//! thread the app does not own), a producer function sends through the app that holds
-//! the process-wide slots: the first app started while no other ran, until it stops.
+//! thread or a `tokio::spawn`ed task the app does not own), a producer function sends
+//! through its process-wide slot: held by the first running app that has the function,
+//! until that app stops.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{ProducerSpec, TopicBinding};
 use crate::error::{Error, Result};
-use crate::sync::LockUnpoisoned;
 
 tokio::task_local! {
     /// The producers of the app whose task is running.
     static CURRENT: Arc<AppProducers>;
 }
 
-/// The app holding the process-wide producer slots, by [`AppProducers::id`].
-static DEFAULT_APP: Mutex<Option<u64>> = Mutex::new(None);
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// One running app's producer functions, each bound to its broker's producer.
 pub(crate) struct AppProducers {
-    id: u64,
     /// By the address of the function's (static) spec.
     bindings: HashMap<usize, Arc<TopicBinding>>,
-    /// The specs bound, for the process-wide slots.
-    specs: Vec<&'static ProducerSpec>,
-    /// Whether this app holds the process-wide slots.
-    default: bool,
+    /// The process-wide slots this app took, with what it put there.
+    slots: Vec<(&'static ProducerSpec, Arc<TopicBinding>)>,
 }
 
 fn key(spec: &'static ProducerSpec) -> usize {
@@ -42,28 +33,17 @@ fn key(spec: &'static ProducerSpec) -> usize {
 }
 
 impl AppProducers {
-    /// The bindings of a starting app. It takes the process-wide slots if no other app
-    /// holds them.
+    /// The bindings of a starting app. It takes the process-wide slot of each of its
+    /// functions that no other running app holds.
     pub(crate) fn new(bindings: Vec<(&'static ProducerSpec, Arc<TopicBinding>)>) -> Arc<Self> {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let default = {
-            let mut holder = DEFAULT_APP.lock_unpoisoned();
-            let free = holder.is_none();
-            if free {
-                *holder = Some(id);
-            }
-            free
-        };
-        if default {
-            for (spec, binding) in &bindings {
-                spec.slot.bind(Arc::clone(binding));
-            }
-        }
+        let slots = bindings
+            .iter()
+            .filter(|(spec, binding)| spec.slot.bind_if_free(binding))
+            .map(|(spec, binding)| (*spec, Arc::clone(binding)))
+            .collect();
         Arc::new(AppProducers {
-            id,
-            specs: bindings.iter().map(|(s, _)| *s).collect(),
             bindings: bindings.into_iter().map(|(s, b)| (key(s), b)).collect(),
-            default,
+            slots,
         })
     }
 
@@ -92,18 +72,19 @@ impl AppProducers {
             .ok()
     }
 
-    /// Stops sending: releases the process-wide slots if this app holds them. Calls
-    /// from its own tasks still find their bindings until those tasks end.
+    /// Releases the process-wide slots this app holds (again: harmless). Calls from
+    /// its own tasks still find their bindings until those tasks end.
     pub(crate) fn unbind(&self) {
-        if !self.default {
-            return;
+        for (spec, binding) in &self.slots {
+            spec.slot.unbind_if(binding);
         }
-        for spec in &self.specs {
-            spec.slot.unbind();
-        }
-        let mut holder = DEFAULT_APP.lock_unpoisoned();
-        if *holder == Some(self.id) {
-            *holder = None;
-        }
+    }
+}
+
+impl Drop for AppProducers {
+    /// An app that never got to stop (its start failed, panicked or was cancelled)
+    /// leaves no binding behind.
+    fn drop(&mut self) {
+        self.unbind();
     }
 }

@@ -25,8 +25,15 @@ pub async fn produce(
     spec: &'static ProducerSpec,
     event: KafkaEvent<Vec<u8>>,
 ) -> Result<PendingDelivery> {
-    let binding = binding_of(spec)?;
-    send_event(&binding, event).await
+    let sent = match binding_of(spec) {
+        Ok(binding) => send_event(&binding, event).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &sent {
+        // Not queued: the input being handled, if any, must not count as processed.
+        Outputs::fail_current(e);
+    }
+    sent
 }
 
 /// Where `spec` sends: the current app's producer in an app's task, else the
@@ -49,10 +56,14 @@ pub async fn produce_batch(
     spec: &'static ProducerSpec,
     events: Vec<KafkaEvent<Vec<u8>>>,
 ) -> Result<Vec<PendingDelivery>> {
-    let binding = binding_of(spec)?;
+    let binding = binding_of(spec).inspect_err(Outputs::fail_current)?;
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
-        pending.push(send_event(&binding, event).await?);
+        pending.push(
+            send_event(&binding, event)
+                .await
+                .inspect_err(Outputs::fail_current)?,
+        );
     }
     Ok(pending)
 }
@@ -125,14 +136,12 @@ pub(crate) async fn send_event(
             }
             Err((source, mut returned)) => {
                 // Not queued: its input fails too, even if the handler ignores this.
-                returned.delivery_opaque.settle(Err(Error::Enqueue {
-                    topic: binding.topic.to_string(),
-                    source: source.clone(),
-                }));
-                return Err(Error::Enqueue {
+                let error = Error::Enqueue {
                     topic: binding.topic.to_string(),
                     source,
-                });
+                };
+                returned.delivery_opaque.settle(Err(&error));
+                return Err(error);
             }
         }
     }

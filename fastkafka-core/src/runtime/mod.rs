@@ -90,8 +90,9 @@ impl FastKafka {
     /// Several apps can run in one process at once, each with its own broker and
     /// functions ([`FastKafkaBuilder::only`](crate::FastKafkaBuilder::only)): a producer
     /// function called from one of an app's tasks sends through that app. Called from
-    /// elsewhere (a test's own code), it sends through the first app started while no
-    /// other ran, or through the app given to [`RunningApp::scope`].
+    /// elsewhere (a test's own code, a task spawned with `tokio::spawn`), it sends
+    /// through the first running app that has the function, or through the app given
+    /// to [`RunningApp::scope`].
     pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
         self.check_functions()?;
         let resolved = self.resolve_broker(broker)?;
@@ -155,6 +156,14 @@ impl FastKafka {
             Ok(c) => c,
             Err(e) => {
                 app.unbind();
+                // What the startup hook sent is not lost with the producers.
+                let (producers, timeout) = (producers, self.flush_timeout);
+                let _ = tokio::task::spawn_blocking(move || {
+                    for p in producers {
+                        p.flush(timeout);
+                    }
+                })
+                .await;
                 return Err(e);
             }
         };

@@ -207,6 +207,8 @@ impl Drop for RunningApp {
                 }
             }
         }
+        // Also for an app with nothing to stop: its slots go back.
+        self.app.unbind();
     }
 }
 
