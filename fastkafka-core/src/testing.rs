@@ -157,6 +157,43 @@ pub fn read_topic(
     read(bootstrap, topic, Some(count), timeout)
 }
 
+/// Writes one record per payload to `topic` (no key, the broker's partitioning) with a
+/// plain producer, as another service would, and waits until the broker has them all.
+///
+/// ```no_run
+/// # fn demo(bootstrap: &str) -> fastkafka::Result<()> {
+/// fastkafka::testing::send_payloads(bootstrap, "orders", [r#"{"id":1}"#, r#"{"id":2}"#])?;
+/// # Ok(()) }
+/// ```
+pub fn send_payloads<P: AsRef<[u8]>>(
+    bootstrap: &str,
+    topic: &str,
+    payloads: impl IntoIterator<Item = P>,
+) -> Result<()> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    for payload in payloads {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload.as_ref());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, returned))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
+                    record = returned;
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(())
+}
+
 /// The offsets consumer group `group` has committed for partitions `0..partitions` of
 /// `topic`, in partition order: the offset of the next message the group will read
 /// there, or `None` where it has committed nothing. A plain client asks; it does not

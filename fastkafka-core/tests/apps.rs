@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use fastkafka::prelude::*;
-use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{eventually, exclusive, read_to_end};
+use fastkafka::testing::{eventually, exclusive, read_to_end, send_payloads};
 use fastkafka::{EmbeddedBroker, Error};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -54,17 +52,7 @@ fn broker() -> EmbeddedBroker {
 }
 
 fn send(bootstrap: &str, topic: &str, texts: &[&str]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    for t in texts {
-        producer
-            .send(BaseRecord::<(), str>::to(topic).payload(*t))
-            .map_err(|(e, _)| e)
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    send_payloads(bootstrap, topic, texts).unwrap();
 }
 
 fn texts(bootstrap: &str, topic: &str) -> Vec<String> {

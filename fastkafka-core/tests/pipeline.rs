@@ -6,10 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fastkafka::prelude::*;
-use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
-use fastkafka::rdkafka::ClientConfig;
-use fastkafka::testing::{committed_offsets, eventually, exclusive, read_to_end};
+use fastkafka::testing::{committed_offsets, eventually, exclusive, read_to_end, send_payloads};
 use fastkafka::{dead_letter_headers, EmbeddedBroker, KafkaRequest};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -82,17 +80,7 @@ fn broker() -> EmbeddedBroker {
 }
 
 fn produce(bootstrap: &str, topic: &str, texts: &[String]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    for t in texts {
-        producer
-            .send(BaseRecord::<(), str>::to(topic).payload(t))
-            .map_err(|(e, _)| e)
-            .unwrap();
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    send_payloads(bootstrap, topic, texts).unwrap();
 }
 
 fn texts(prefix: &str, n: usize) -> Vec<String> {
