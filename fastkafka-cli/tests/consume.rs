@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,58 +21,13 @@ fn start_uppercase_workers() -> (Watched, String) {
         &example_bin("uppercase_app"),
     ));
     let bootstrap = run.embedded_bootstrap(Duration::from_secs(20));
-    // Both workers joined the group and got partitions.
-    run.wait_for_lines(
-        |l| l.contains("partitions assigned") && l.contains("on_hello_world"),
-        2,
-        Duration::from_secs(30),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let owners = assignment(&run.lines());
-        if owners.len() == 2 && owners.values().map(|p| p.len()).sum::<usize>() == 6 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the workers never split the 6 partitions:\n{}",
-            run.output()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    run.wait_for_split(2, 6, Duration::from_secs(30));
     (run, bootstrap)
 }
 
-/// The latest assignment each worker logged: pid -> partitions.
-fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
-    let mut owners: HashMap<u32, Vec<i32>> = HashMap::new();
-    for line in lines {
-        let Some(pid) = worker_pid(line) else {
-            continue;
-        };
-        if line.contains("partitions revoked") {
-            owners.remove(&pid);
-        }
-        if line.contains("partitions assigned") {
-            let list = line
-                .split("partitions=[")
-                .nth(1)
-                .and_then(|r| r.split(']').next())
-                .unwrap_or("");
-            let parts = list
-                .split(", ")
-                .filter_map(|p| p.trim().parse().ok())
-                .collect();
-            owners.insert(pid, parts);
-        }
-    }
-    owners.retain(|_, p| !p.is_empty());
-    owners
-}
-
-/// 10,000 greetings over 50 keys from a plain rdkafka producer, plus `bad` undecodable ones.
-/// Sends the greetings (and `bad` undecodable ones); `paced` spreads them over about
-/// 5 s, so that something happens while they still arrive.
+/// 10,000 greetings over 50 keys from a plain rdkafka producer, plus `bad` undecodable
+/// ones; `paced` spreads them over about 5 s, so that something happens while they
+/// still arrive.
 fn produce_greetings(bootstrap: &str, bad: usize, paced: bool) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)

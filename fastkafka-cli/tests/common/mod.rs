@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -101,6 +102,26 @@ impl Watched {
 
     /// The address the process printed as `bootstrap.servers=HOST:PORT` (the embedded
     /// broker it started); panics with the output after `timeout`.
+    /// Waits until `workers` workers hold all `partitions` partitions between them, as
+    /// their latest logged assignments say: the group is formed, no rebalance pending.
+    pub fn wait_for_split(&self, workers: usize, partitions: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let owners = assignment(&self.lines());
+            if owners.len() == workers
+                && owners.values().map(|p| p.len()).sum::<usize>() == partitions
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {workers} workers never split the {partitions} partitions:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn embedded_bootstrap(&self, timeout: Duration) -> String {
         let line = self.wait_for_lines(|l| l.contains("bootstrap.servers="), 1, timeout);
         line[0]
@@ -237,4 +258,31 @@ pub fn reported_delivery(line: &str) -> Option<(i32, i64)> {
 /// The `[pid]` prefix of a relayed worker line.
 pub fn worker_pid(line: &str) -> Option<u32> {
     line.strip_prefix('[')?.split_once("]: ")?.0.parse().ok()
+}
+
+/// The latest assignment each worker logged: pid -> partitions.
+pub fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
+    let mut owners: HashMap<u32, Vec<i32>> = HashMap::new();
+    for line in lines {
+        let Some(pid) = worker_pid(line) else {
+            continue;
+        };
+        if line.contains("partitions revoked") {
+            owners.remove(&pid);
+        }
+        if line.contains("partitions assigned") {
+            let list = line
+                .split("partitions=[")
+                .nth(1)
+                .and_then(|r| r.split(']').next())
+                .unwrap_or("");
+            let parts = list
+                .split(", ")
+                .filter_map(|p| p.trim().parse().ok())
+                .collect();
+            owners.insert(pid, parts);
+        }
+    }
+    owners.retain(|_, p| !p.is_empty());
+    owners
 }
