@@ -22,22 +22,9 @@ use fastkafka::rdkafka::message::Message;
 use fastkafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, read_to_end, read_topic, Record};
-use fastkafka_test_support::{KafkaCluster, Listener};
+use fastkafka_test_support::{wait_for, KafkaCluster, Listener};
 
 use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
-
-fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// The replicas of each partition of `topic`, as the broker's metadata says, once the
 /// topic exists (`None` after 60 s).

@@ -48,11 +48,16 @@ async fn on_pipe_in(text: String) -> fastkafka::Result<()> {
     Ok(())
 }
 
-/// A batch handler: one output per input, none awaited.
-#[consumes(topic = "batch_in", max_batch = 16)]
+/// A batch handler: one output per input, none awaited; a `huge-` input's output
+/// cannot be queued, and the handler ignores that.
+#[consumes(topic = "batch_in", max_batch = 16, dead_letter = "batch_dlq")]
 async fn on_batch_in(texts: Vec<String>) -> fastkafka::Result<()> {
     for text in texts {
-        to_batch_out(text).await?;
+        if text.starts_with("huge-") {
+            let _ = to_pipe_out_raw(vec![b'x'; 2_000_000]).await;
+        } else {
+            to_batch_out(text).await?;
+        }
     }
     Ok(())
 }
@@ -73,7 +78,14 @@ fn app() -> FastKafka {
 
 fn broker() -> EmbeddedBroker {
     let broker = EmbeddedBroker::with_partitions(1).unwrap();
-    for t in ["pipe_in", "pipe_out", "pipe_dlq", "batch_in", "batch_out"] {
+    for t in [
+        "pipe_in",
+        "pipe_out",
+        "pipe_dlq",
+        "batch_in",
+        "batch_out",
+        "batch_dlq",
+    ] {
         broker.create_topic(t, 1).unwrap();
     }
     broker
@@ -193,15 +205,36 @@ async fn a_stop_while_outputs_fail_commits_none_of_their_inputs_and_a_restart_de
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_batch_is_committed_once_its_outputs_are_acknowledged() {
+async fn a_batch_whose_output_failed_is_dead_lettered_whole_and_committed_only_then() {
     let _serial = exclusive().await;
     let broker = broker();
     let bootstrap = broker.bootstrap_servers().to_string();
-    produce(&bootstrap, "batch_in", &texts("b", 100));
+    let mut inputs = texts("b", 100);
+    inputs.insert(50, "huge-0".to_string());
+    produce(&bootstrap, "batch_in", &inputs);
     let running = app().start(&bootstrap).await.unwrap();
-    committed_reaches(&bootstrap, "batch_in", 100).await;
+    committed_reaches(&bootstrap, "batch_in", 101).await;
+    // The batch holding the unqueueable output failed (permanently: not retried) and
+    // went to the dead-letter topic whole; every other input came out.
+    let dead = read_to_end(&bootstrap, "batch_dlq", Duration::from_secs(10)).unwrap();
+    let huge = dead
+        .iter()
+        .find(|r| r.payload_text() == "huge-0")
+        .unwrap_or_else(|| panic!("huge-0 not dead-lettered: {dead:?}"));
+    assert_eq!(
+        huge.header(dead_letter_headers::STAGE).as_deref(),
+        Some("output")
+    );
+    // The batch's other outputs had been queued before the failure, and a permanent
+    // failure is not retried: every output is there once, in input order.
     let expected: Vec<String> = texts("b", 100).iter().map(|t| t.to_uppercase()).collect();
     assert_eq!(payloads(&bootstrap, "batch_out"), expected);
-    assert_eq!(running.consumer_counts().handled, 100);
+    let counts = running.consumer_counts();
+    assert_eq!(counts.failed_outputs, 1, "{counts:?}");
+    assert_eq!(
+        counts.handled + counts.dead_lettered,
+        101,
+        "every input settled once: {counts:?}"
+    );
     running.stop().await.unwrap();
 }

@@ -28,3 +28,21 @@ pub use cluster::{
 pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
 pub use java::{JavaClient, JavaProduced};
 pub use shared::{shared_cluster, shared_cluster_alone};
+
+/// Calls `check` every 200 ms until it returns `Some` (that value) or `timeout` passes
+/// (`None`): for cluster states that settle, like a new partition leader.
+pub fn wait_for<T>(
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fastkafka_test_support::{JavaClient, KafkaCluster, Listener, SaslMechanism, ADMIN, ALICE};
+use fastkafka_test_support::{
+    wait_for, JavaClient, KafkaCluster, Listener, SaslMechanism, ADMIN, ALICE,
+};
 use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -361,17 +363,4 @@ fn keyed_records_from_the_java_client_are_where_its_partitioner_says() {
         *per_partition.entry(partition).or_insert(0u64) += 1;
     }
     assert_eq!(per_partition, produced.per_partition);
-}
-
-fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
