@@ -25,6 +25,10 @@ pub enum RestartPolicy {
 pub struct BackgroundTaskSpec {
     /// The function's name.
     pub name: &'static str,
+    /// The module it is declared in (`module_path!()`).
+    pub module: &'static str,
+    /// The [`State`](crate::State)s it takes, in order.
+    pub states: &'static [crate::state::StateNeed],
     /// What to do when it fails.
     pub restart: RestartPolicy,
     /// Calls the function.

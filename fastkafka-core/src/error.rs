@@ -47,6 +47,14 @@ pub enum Error {
         /// The producer function's name.
         function: &'static str,
     },
+    /// A function of the app takes a [`State<T>`](crate::State) the app does not have.
+    #[error("{function} takes `State<{type_name}>`, but the app has no `{type_name}`; give it one with `FastKafka::builder().state(value)`, or build it at start with `.state_with(|| async {{ ... }})`")]
+    MissingState {
+        /// The function (or hook) that takes it.
+        function: String,
+        /// The state's type.
+        type_name: &'static str,
+    },
     /// The message could not be encoded as JSON.
     #[error("could not encode the message for topic `{topic}` as JSON: {source}")]
     Encode {
@@ -184,6 +192,7 @@ impl Error {
         match self {
             Error::Encode { .. }
             | Error::NotInApp { .. }
+            | Error::MissingState { .. }
             | Error::PartitionOutOfRange { .. }
             | Error::PartitionerOutOfRange { .. } => true,
             Error::Enqueue { source, .. } | Error::Delivery { source, .. } => matches!(

@@ -52,6 +52,7 @@ mod cli;
 mod client_log;
 mod connect;
 mod consumer;
+mod context;
 mod embedded;
 mod encoding;
 mod error;
@@ -62,6 +63,7 @@ mod producer;
 pub mod protocol;
 mod runtime;
 mod security;
+mod state;
 mod sync;
 pub mod testing;
 mod topics;
@@ -83,6 +85,7 @@ pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
 #[doc(hidden)]
 pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
 pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
+pub use state::{LifespanHook, State};
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
 ///
@@ -230,7 +233,7 @@ pub mod prelude {
     pub use crate::schemars;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
-        KafkaEvent, PendingDelivery, Security,
+        KafkaEvent, PendingDelivery, Security, State,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -282,6 +285,7 @@ pub mod __private {
     pub use crate::producer::{
         custom_partitioner, produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec,
     };
+    pub use crate::state::{state, HookFn, StateNeed};
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use schemars;

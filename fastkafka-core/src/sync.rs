@@ -5,7 +5,7 @@
 //! valid after every single update, so a poisoned lock is taken over rather than
 //! turned into a second panic on the poll thread or in a librdkafka callback.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// [`Mutex::lock`], taking the lock over when another thread panicked holding it.
 pub(crate) trait LockUnpoisoned<T: ?Sized> {
@@ -16,6 +16,24 @@ pub(crate) trait LockUnpoisoned<T: ?Sized> {
 impl<T: ?Sized> LockUnpoisoned<T> for Mutex<T> {
     fn lock_unpoisoned(&self) -> MutexGuard<'_, T> {
         self.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// [`RwLock::read`] and [`RwLock::write`], taking the lock over when another thread
+/// panicked holding it.
+pub(crate) trait RwUnpoisoned<T: ?Sized> {
+    /// Locks for reading, whether or not the lock is poisoned.
+    fn read_unpoisoned(&self) -> RwLockReadGuard<'_, T>;
+    /// Locks for writing, whether or not the lock is poisoned.
+    fn write_unpoisoned(&self) -> RwLockWriteGuard<'_, T>;
+}
+
+impl<T: ?Sized> RwUnpoisoned<T> for RwLock<T> {
+    fn read_unpoisoned(&self) -> RwLockReadGuard<'_, T> {
+        self.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn write_unpoisoned(&self) -> RwLockWriteGuard<'_, T> {
+        self.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

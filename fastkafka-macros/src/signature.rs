@@ -153,3 +153,46 @@ pub(crate) fn check_topic_name(topic: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `T` of an argument written `State<T>`: app state.
+pub(crate) fn state_type(ty: &Type) -> Option<&Type> {
+    match last_segment(ty) {
+        Some((name, Some(inner))) if name == "State" => Some(inner),
+        _ => None,
+    }
+}
+
+/// For the `State<T>` arguments of `function`: the statements that take them from the
+/// app (each an early `Err` return when it lacks one), the names they are bound to,
+/// and the list of their types for the check at start.
+pub(crate) fn state_arguments(
+    states: &[&Type],
+    function: &str,
+) -> (
+    proc_macro2::TokenStream,
+    Vec<proc_macro2::TokenStream>,
+    proc_macro2::TokenStream,
+) {
+    use quote::{format_ident, quote, quote_spanned};
+    use syn::spanned::Spanned;
+    let private = quote!(::fastkafka::__private);
+    let idents: Vec<syn::Ident> = (0..states.len())
+        .map(|i| format_ident!("__fastkafka_state{i}"))
+        .collect();
+    let fetch = states.iter().zip(&idents).map(|(ty, id)| {
+        quote_spanned! {ty.span()=>
+            let #id = #private::state::<#ty>(#function)?;
+        }
+    });
+    let needs = states.iter().map(|ty| {
+        let name = quote!(#ty).to_string().replace(' ', "");
+        quote_spanned! {ty.span()=>
+            #private::StateNeed { id: ::core::any::TypeId::of::<#ty>, name: #name }
+        }
+    });
+    (
+        quote!(#(#fetch)*),
+        idents.iter().map(|id| quote!(#id)).collect(),
+        quote!(&[#(#needs),*]),
+    )
+}

@@ -36,7 +36,7 @@ pub fn app() -> FastKafka {
 // ANCHOR: pipeline
 /// Reads greetings; an undecodable one goes to `hello_world_dlq`.
 #[consumes(dead_letter = "hello_world_dlq")]
-async fn on_hello_world(msg: HelloWorld, meta: EventMetadata) -> fastkafka::Result<()> {
+pub async fn on_hello_world(msg: HelloWorld, meta: EventMetadata) -> fastkafka::Result<()> {
     let upper = HelloWorld {
         msg: msg.msg.to_uppercase(),
     };

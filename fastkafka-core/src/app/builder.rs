@@ -4,9 +4,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{Broker, Contact, FastKafka, Hook};
-use crate::error::IntoTaskResult;
+use crate::error::BoxError;
 use crate::event::DeliveryReport;
 use crate::partition::{KeylessStrategy, PartitionerFn};
+use crate::state::{LifespanHook, StateBuilder};
 
 /// Builds a [`FastKafka`] app.
 pub struct FastKafkaBuilder {
@@ -72,29 +73,95 @@ impl FastKafkaBuilder {
         self
     }
 
-    /// Runs `hook` once at start, once the producers are ready and before consumers and
-    /// background tasks start (FastKafka's `lifespan`, first half): it can send with
-    /// producer functions, and prepare what the handlers need. An error stops the app
-    /// from starting.
-    pub fn on_startup<F, Fut, R>(mut self, hook: F) -> Self
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoTaskResult,
-    {
-        self.app.startup = Some(boxed_hook(hook));
+    /// Runs `hook` once at start, once the producers are ready and the states built
+    /// ([`FastKafkaBuilder::state_with`]), before consumers and background tasks start
+    /// (FastKafka's `lifespan`, first half): it can send with producer functions, and
+    /// prepare what the handlers need. It may take the app's [`State`](crate::State)s
+    /// as arguments. An error stops the app from starting.
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    ///
+    /// #[produces]
+    /// async fn to_status(text: String) -> String { text }
+    ///
+    /// let app = FastKafka::builder()
+    ///     .on_startup(|| async { to_status("up".into()).await.map(|_| ()) })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn on_startup<Args, H: LifespanHook<Args>>(mut self, hook: H) -> Self {
+        self.app.startup = Some(Hook {
+            needs: H::needs(),
+            run: hook.into_run("the startup hook"),
+        });
         self
     }
 
     /// Runs `hook` once at the end, after background tasks stopped and producers
-    /// were flushed (FastKafka's `lifespan`, second half).
-    pub fn on_shutdown<F, Fut, R>(mut self, hook: F) -> Self
+    /// were flushed (FastKafka's `lifespan`, second half). It may take the app's
+    /// [`State`](crate::State)s as arguments, e.g. to close a pool.
+    pub fn on_shutdown<Args, H: LifespanHook<Args>>(mut self, hook: H) -> Self {
+        self.app.shutdown = Some(Hook {
+            needs: H::needs(),
+            run: hook.into_run("the shutdown hook"),
+        });
+        self
+    }
+
+    /// Gives the app a value its functions take as a [`State<T>`](crate::State)
+    /// argument: a configuration, a client, a pool, a counter. One value per type
+    /// (a second of the same type replaces the first); any number of types.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use fastkafka::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Handled(AtomicU64);
+    ///
+    /// #[consumes]
+    /// async fn on_orders(order: String, handled: State<Handled>) {
+    ///     handled.0.fetch_add(1, Ordering::Relaxed);
+    ///     let _ = order;
+    /// }
+    ///
+    /// let app = FastKafka::builder().state(Handled::default()).build();
+    /// # let _ = app;
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.app.states.insert(std::sync::Arc::new(value));
+        self
+    }
+
+    /// Builds a state at start, as the app's producers are ready and before the
+    /// startup hook, consumers and background tasks: e.g. open a database pool or a
+    /// client that needs the network. It can send with producer functions. An error
+    /// stops the app from starting, naming the state's type.
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    ///
+    /// struct Pool { url: String }
+    ///
+    /// #[consumes]
+    /// async fn on_orders(order: String, pool: State<Pool>) {
+    ///     println!("storing {order} in {}", pool.url);
+    /// }
+    ///
+    /// let app = FastKafka::builder()
+    ///     .state_with(|| async { Ok::<_, std::io::Error>(Pool { url: "postgres://db".into() }) })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn state_with<T, F, Fut, E>(mut self, build: F) -> Self
     where
+        T: Send + Sync + 'static,
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoTaskResult,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        E: Into<BoxError>,
     {
-        self.app.shutdown = Some(boxed_hook(hook));
+        self.app.state_builders.push(StateBuilder::new(build));
         self
     }
 
@@ -231,17 +298,25 @@ impl FastKafkaBuilder {
         self
     }
 
+    /// Makes the app out of the functions declared in module `path` and its submodules
+    /// (with those named by [`FastKafkaBuilder::only`], if any): pass
+    /// `module_path!()` to keep an app to its own file, so that it can be compiled into
+    /// one binary with other apps (a test binary, say) and still have only its own
+    /// functions.
+    ///
+    /// ```
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .include_module(module_path!())
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn include_module(mut self, path: impl Into<String>) -> Self {
+        self.app.modules.push(path.into());
+        self
+    }
+
     /// Finishes the app.
     pub fn build(self) -> FastKafka {
         self.app
     }
-}
-
-fn boxed_hook<F, Fut, R>(hook: F) -> Hook
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: IntoTaskResult,
-{
-    Box::new(move || Box::pin(async move { hook().await.into_task_result() }))
 }

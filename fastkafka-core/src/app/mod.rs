@@ -8,21 +8,18 @@ mod builder;
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-
 pub use self::broker::Broker;
 pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
 use crate::background::BackgroundTaskSpec;
 use crate::consumer::ConsumerSpec;
-use crate::error::{BoxError, Error, QuotedNames, Result};
+use crate::error::{Error, QuotedNames, Result};
 use crate::event::DeliveryHook;
 use crate::partition::{KeylessStrategy, PartitionerFn};
 use crate::producer::ProducerSpec;
+use crate::state::{StateBuilder, StateNeed, States};
 
-/// A lifespan hook: runs once, at start (producers ready, consumers not yet) or after
-/// the producers stopped.
-pub(crate) type Hook = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> + Send>;
+pub(crate) use crate::state::Hook;
 
 /// A fastkafka app: what it is called, which brokers it knows, and how it starts and stops.
 ///
@@ -59,6 +56,14 @@ pub struct FastKafka {
     /// `FastKafkaBuilder::only`: the functions of this app, by name; `None`: every
     /// annotated function of the binary.
     pub(crate) only: Option<Vec<String>>,
+    /// `FastKafkaBuilder::include_module`: the modules whose functions are this app's.
+    pub(crate) modules: Vec<String>,
+    /// `FastKafkaBuilder::state`.
+    pub(crate) states: States,
+    /// `FastKafkaBuilder::state_with`, in order.
+    pub(crate) state_builders: Vec<StateBuilder>,
+    /// Set by a [`Tester`](crate::testing::Tester) for the app it starts.
+    pub(crate) under_test: Option<crate::testing::UnderTest>,
 }
 
 /// The app's description, shown in its AsyncAPI docs.
@@ -112,6 +117,10 @@ impl FastKafka {
                 on_delivery: None,
                 group_id: None,
                 only: None,
+                modules: Vec::new(),
+                states: States::default(),
+                state_builders: Vec::new(),
+                under_test: None,
             },
         }
     }
@@ -160,29 +169,76 @@ impl FastKafka {
         topics
     }
 
-    /// Whether the function named `name` is one of this app's.
-    fn includes(&self, name: &str) -> bool {
-        match &self.only {
-            Some(only) => only.iter().any(|n| n == name),
-            None => true,
+    /// Whether the function named `name`, declared in module `module`, is one of this
+    /// app's.
+    fn includes(&self, name: &str, module: &str) -> bool {
+        if self.only.is_none() && self.modules.is_empty() {
+            return true;
         }
+        let listed = self.only.iter().flatten().any(|n| n == name);
+        let in_module = self.modules.iter().any(|m| {
+            module == m || (module.starts_with(m.as_str()) && module[m.len()..].starts_with("::"))
+        });
+        listed || in_module
     }
 
     /// The app's `#[produces]` functions.
     pub(crate) fn producers(&self) -> impl Iterator<Item = &'static ProducerSpec> + '_ {
-        crate::producer::registered().filter(|s| self.includes(s.function))
+        crate::producer::registered().filter(|s| self.includes(s.function, s.module))
     }
 
     /// The app's `#[consumes]` functions.
     pub(crate) fn consumers(&self) -> impl Iterator<Item = &'static ConsumerSpec> + '_ {
-        crate::consumer::registered().filter(|s| self.includes(s.function))
+        crate::consumer::registered().filter(|s| self.includes(s.function, s.module))
     }
 
     /// The app's `#[run_in_background]` functions.
     pub(crate) fn background_tasks(
         &self,
     ) -> impl Iterator<Item = &'static BackgroundTaskSpec> + '_ {
-        crate::background::registered().filter(|s| self.includes(s.name))
+        crate::background::registered().filter(|s| self.includes(s.name, s.module))
+    }
+
+    /// `Err` naming the first function or hook that takes a [`State`](crate::State)
+    /// the app neither has nor builds at start.
+    pub(crate) fn check_states(&self) -> Result<()> {
+        let provided = |need: &StateNeed| {
+            self.states.has((need.id)())
+                || self
+                    .state_builders
+                    .iter()
+                    .any(|b| (b.provides.id)() == (need.id)())
+        };
+        let mut needs: Vec<(String, &StateNeed)> = Vec::new();
+        for spec in self.consumers() {
+            needs.extend(
+                spec.states
+                    .iter()
+                    .map(|n| (format!("consumer `{}`", spec.function), n)),
+            );
+        }
+        for task in self.background_tasks() {
+            needs.extend(
+                task.states
+                    .iter()
+                    .map(|n| (format!("background task `{}`", task.name), n)),
+            );
+        }
+        for (which, hook) in [
+            ("the startup hook", &self.startup),
+            ("the shutdown hook", &self.shutdown),
+        ] {
+            if let Some(hook) = hook {
+                needs.extend(hook.needs.iter().map(|n| (which.to_string(), n)));
+            }
+        }
+        match needs.into_iter().find(|(_, need)| !provided(need)) {
+            None => Ok(()),
+            Some((function, need)) => Err(Error::MissingState {
+                function,
+                type_name: need.name,
+            }),
+        }
     }
 
     /// `Err` naming each function [`FastKafkaBuilder::only`] lists that the binary

@@ -59,6 +59,7 @@ pub(super) async fn handle_one(
     wake: &Arc<Notify>,
 ) -> Outcome {
     let spec = shared.spec;
+    record_received(shared, m);
     let mut decoded = match (spec.decode)(m.payload()) {
         Ok(value) => Some(value),
         Err(error) => return Outcome::settled(settle_undecodable(shared, state, m, &error).await),
@@ -111,6 +112,7 @@ pub(super) async fn handle(
     let mut good = Vec::with_capacity(messages.len());
     let mut decoded = Vec::with_capacity(messages.len());
     for m in messages {
+        record_received(shared, &m);
         match (spec.decode)(m.payload()) {
             Ok(value) => {
                 decoded.push(value);
@@ -388,5 +390,20 @@ impl Retries {
         } else {
             Next::Again
         }
+    }
+}
+
+/// Under a Tester: records that the consumer received `m`.
+fn record_received(shared: &Shared, m: &Fetched) {
+    if let Some(recorder) = &shared.app.recorder {
+        let meta = m.metadata(&shared.topic);
+        recorder.record(crate::testing::Call {
+            function: shared.spec.function,
+            topic: meta.topic.to_string(),
+            key: meta.key,
+            partition: Some(meta.partition),
+            headers: meta.headers,
+            payload: m.payload().unwrap_or_default().to_vec(),
+        });
     }
 }

@@ -15,8 +15,9 @@ use super::rebalance::RebalanceGuard;
 use super::spec::ConsumerSpec;
 use super::Shared;
 use crate::client_log::ClientLog;
+use crate::context::AppContext;
 use crate::error::{Error, Result};
-use crate::producer::{AppProducers, TopicBinding};
+use crate::producer::TopicBinding;
 
 /// Consumer defaults: FastKafka's `earliest`, and offsets stored by fastkafka only
 /// after processing, committed by the poll thread every second.
@@ -37,7 +38,7 @@ pub(crate) struct ConsumerSetup {
     pub(crate) dead_letter: Option<Arc<TopicBinding>>,
     pub(crate) grace: Duration,
     /// The app's producers: its handlers' producer calls send through them.
-    pub(crate) app: Arc<AppProducers>,
+    pub(crate) app: Arc<AppContext>,
 }
 
 /// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
@@ -86,7 +87,8 @@ impl RunningConsumer {
         config.set("enable.auto.commit", "false");
 
         let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
-        let span = tracing::info_span!("consumer", function = spec.function);
+        let span =
+            tracing::info_span!(parent: &setup.app.span, "consumer", function = spec.function);
         let context = RebalanceGuard {
             function: spec.function,
             span: span.clone(),

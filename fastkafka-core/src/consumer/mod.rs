@@ -53,7 +53,8 @@ pub(crate) use self::spec::registered;
 pub use self::spec::{
     incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Incoming,
 };
-use crate::producer::{AppProducers, TopicBinding};
+use crate::context::AppContext;
+use crate::producer::TopicBinding;
 
 /// What the poll thread and the partition tasks share.
 struct Shared {
@@ -62,7 +63,7 @@ struct Shared {
     consumer: Arc<BaseConsumer<RebalanceGuard>>,
     dead_letter: Option<Arc<TopicBinding>>,
     /// The app's producers, for its handlers' producer calls.
-    app: Arc<AppProducers>,
+    app: Arc<AppContext>,
     topic: Arc<str>,
     /// `consumer{function=..}`: entered by the poll thread (and so around the
     /// rebalance callbacks), the parent of each `partition{partition=..}` task's span,

@@ -59,6 +59,10 @@ pub type CallOneFn =
 pub struct ConsumerSpec {
     /// The function's name.
     pub function: &'static str,
+    /// The module it is declared in (`module_path!()`).
+    pub module: &'static str,
+    /// The [`State`](crate::State)s it takes, in order.
+    pub states: &'static [crate::state::StateNeed],
     /// The topic it reads.
     pub topic: &'static str,
     /// `group_id = "..."`; `None` uses the app's group.

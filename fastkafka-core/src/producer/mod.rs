@@ -13,7 +13,6 @@
 
 mod broker;
 mod routing;
-mod scope;
 mod send;
 
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use arc_swap::ArcSwapOption;
 pub(crate) use self::broker::BrokerProducer;
 pub use self::broker::DeliveryCounts;
 pub(crate) use self::routing::Router;
-pub(crate) use self::scope::AppProducers;
+
 pub(crate) use self::send::send_event;
 pub use self::send::{produce, produce_batch, PendingDelivery};
 use crate::partition::{KeylessStrategy, PartitionerFn};
@@ -33,6 +32,8 @@ use crate::partition::{KeylessStrategy, PartitionerFn};
 pub struct ProducerSpec {
     /// The function's name.
     pub function: &'static str,
+    /// The module it is declared in (`module_path!()`).
+    pub module: &'static str,
     /// The topic it writes to.
     pub topic: &'static str,
     /// The named broker it is pinned to; `None` follows `--kafka-broker`.
@@ -110,6 +111,8 @@ pub struct TopicBinding {
     producer: Arc<BrokerProducer>,
     topic: Arc<str>,
     router: Router,
+    /// Under a Tester: records each message sent.
+    recorder: Option<Arc<crate::testing::Recorder>>,
 }
 
 impl TopicBinding {
@@ -118,6 +121,13 @@ impl TopicBinding {
             producer,
             topic: Arc::from(topic),
             router,
+            recorder: None,
         }
+    }
+
+    /// Has `recorder` (a Tester's) record each message sent through this binding.
+    pub(crate) fn recorded_by(mut self, recorder: Option<Arc<crate::testing::Recorder>>) -> Self {
+        self.recorder = recorder;
+        self
     }
 }

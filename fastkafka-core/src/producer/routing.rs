@@ -45,6 +45,11 @@ fn epoch() -> Instant {
 }
 
 impl Router {
+    /// The producer function this routes for.
+    pub(crate) fn function(&self) -> &'static str {
+        self.function
+    }
+
     pub(crate) fn new(
         function: &'static str,
         partitioner: Option<PartitionerFn>,

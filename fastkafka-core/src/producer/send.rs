@@ -13,8 +13,9 @@ use rdkafka::producer::BaseRecord;
 use tokio::sync::oneshot;
 
 use super::broker::{DeliveryOpaque, Opaque, RawOutcome};
-use super::{AppProducers, ProducerSpec, TopicBinding};
+use super::{ProducerSpec, TopicBinding};
 use crate::backoff::Backoff;
+use crate::context::AppContext;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
 use crate::tracking::Outputs;
@@ -39,7 +40,7 @@ pub async fn produce(
 /// Where `spec` sends: the current app's producer in an app's task, else the
 /// process-wide slot.
 fn binding_of(spec: &'static ProducerSpec) -> Result<Arc<TopicBinding>> {
-    match AppProducers::current_binding(spec) {
+    match AppContext::current_binding(spec) {
         Some(binding) => binding,
         None => spec.slot.0.load_full().ok_or(Error::NotRunning {
             function: spec.function,
@@ -84,6 +85,16 @@ pub(crate) async fn send_event(
             event.partition,
         )
         .await?;
+    if let Some(recorder) = &binding.recorder {
+        recorder.record(crate::testing::Call {
+            function: binding.router.function(),
+            topic: binding.topic.to_string(),
+            key: event.key.clone(),
+            partition,
+            headers: event.headers.clone(),
+            payload: event.message.clone(),
+        });
+    }
     let (tx, rx) = oneshot::channel();
     // Produced while a consumer handles an input: that input waits for this message.
     let tracker = Outputs::current();

@@ -25,9 +25,11 @@ pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
 use crate::consumer::{ConsumerSetup, ConsumerSpec, RunningConsumer};
+use crate::context::{AppContext, ContextSetup};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
-use crate::producer::{AppProducers, BrokerProducer, ProducerSpec, Router, TopicBinding};
+use crate::producer::{BrokerProducer, ProducerSpec, Router, TopicBinding};
+use crate::testing::Recorder;
 
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
@@ -95,6 +97,8 @@ impl FastKafka {
     /// to [`RunningApp::scope`].
     pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
         self.check_functions()?;
+        self.check_states()?;
+        let under_test = self.under_test.take();
         let resolved = self.resolve_broker(broker)?;
         if let Some(embedded) = &resolved.embedded {
             tracing::info!(
@@ -116,7 +120,8 @@ impl FastKafka {
             self.startup_timeout,
         )
         .await?;
-        let (producers, bindings) = self.start_producers(&resolved)?;
+        let recorder = under_test.as_ref().map(|t| Arc::clone(&t.recorder));
+        let (producers, bindings) = self.start_producers(&resolved, recorder.as_ref())?;
         for p in &producers {
             let p = Arc::clone(p);
             let topics: Vec<&'static str> = bindings
@@ -139,20 +144,25 @@ impl FastKafka {
             }
         }
 
-        let app = AppProducers::new(bindings);
-        // After the producers, so that the hook can send; before the consumers and
-        // background tasks, so that what it prepares is there for them.
-        if let Some(hook) = self.startup.take() {
-            tracing::info!("running the startup hook");
-            if let Err(source) = app.scope(hook()).await {
-                app.unbind();
-                return Err(Error::User {
-                    context: "the startup hook failed".into(),
-                    source,
-                });
-            }
-        }
-        let consumers = match self.start_consumers(&resolved, &producers, &app) {
+        let app = AppContext::new(
+            bindings,
+            ContextSetup {
+                states: std::mem::take(&mut self.states),
+                take_slots: under_test.is_none(),
+                recorder,
+                span: under_test
+                    .as_ref()
+                    .map_or_else(tracing::Span::none, |t| t.span.clone()),
+            },
+        );
+        // After the producers, so that the states' builders and the hook can send;
+        // before the consumers and background tasks, so that what they prepare is
+        // there for them.
+        let started = self.prepare(&app).await;
+        let group_suffix = under_test.as_ref().and_then(|t| t.group_suffix.as_deref());
+        let consumers = match started
+            .and_then(|()| self.start_consumers(&resolved, &producers, &app, group_suffix))
+        {
             Ok(c) => c,
             Err(e) => {
                 app.unbind();
@@ -168,14 +178,16 @@ impl FastKafka {
             }
         };
 
-        let tasks = self
-            .background_tasks()
-            .map(|task| {
-                let supervised = app.scope(background::supervise(task));
-                (task.name, tokio::spawn(supervised))
-            })
-            .collect();
-
+        let tasks = if under_test.as_ref().is_some_and(|t| !t.background) {
+            Vec::new()
+        } else {
+            self.background_tasks()
+                .map(|task| {
+                    let supervised = app.scope(background::supervise(task));
+                    (task.name, tokio::spawn(supervised))
+                })
+                .collect()
+        };
         Ok(RunningApp {
             bootstrap: resolved.bootstrap.clone(),
             _broker: resolved,
@@ -186,7 +198,41 @@ impl FastKafka {
             shutdown_hook: self.shutdown.take(),
             grace: self.shutdown_grace,
             flush_timeout: self.flush_timeout,
+            functions: self
+                .producers()
+                .map(|s| s.function)
+                .chain(self.consumers().map(|s| s.function))
+                .chain(self.background_tasks().map(|s| s.name))
+                .collect(),
         })
+    }
+
+    /// Builds the app's states ([`FastKafkaBuilder::state_with`]) and runs its startup
+    /// hook, as tasks of `app`.
+    ///
+    /// [`FastKafkaBuilder::state_with`]: crate::FastKafkaBuilder::state_with
+    async fn prepare(&mut self, app: &Arc<AppContext>) -> Result<()> {
+        for builder in std::mem::take(&mut self.state_builders) {
+            tracing::info!(state = builder.provides.name, "building state");
+            let states = app
+                .scope((builder.build)())
+                .await
+                .map_err(|source| Error::User {
+                    context: format!("building the state `{}` failed", builder.provides.name),
+                    source,
+                })?;
+            app.add_state(states);
+        }
+        if let Some(hook) = self.startup.take() {
+            tracing::info!("running the startup hook");
+            app.scope((hook.run)())
+                .await
+                .map_err(|source| Error::User {
+                    context: "the startup hook failed".into(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// The broker a function pinned with `broker = "name"`, when it is not the one the
@@ -213,7 +259,8 @@ impl FastKafka {
         &self,
         run_broker: &ResolvedBroker,
         producers: &[Arc<BrokerProducer>],
-        app: &Arc<AppProducers>,
+        app: &Arc<AppContext>,
+        group_suffix: Option<&str>,
     ) -> Result<Vec<RunningConsumer>> {
         let specs: Vec<&'static ConsumerSpec> = self.consumers().collect();
         let app_group = self.group_id();
@@ -224,6 +271,10 @@ impl FastKafka {
             let group_id = spec
                 .group_id
                 .map_or_else(|| app_group.clone(), str::to_string);
+            let group_id = match group_suffix {
+                Some(suffix) => format!("{group_id}-{suffix}"),
+                None => group_id,
+            };
             if let Some((_, _, other)) = seen
                 .iter()
                 .find(|(t, g, _)| *t == spec.topic && *g == group_id)
@@ -290,6 +341,7 @@ impl FastKafka {
     fn start_producers(
         &self,
         run_broker: &ResolvedBroker,
+        recorder: Option<&Arc<Recorder>>,
     ) -> Result<(
         Vec<Arc<BrokerProducer>>,
         Vec<(&'static ProducerSpec, Arc<TopicBinding>)>,
@@ -320,7 +372,9 @@ impl FastKafka {
             );
             bindings.push((
                 spec,
-                Arc::new(TopicBinding::new(producer, spec.topic, router)),
+                Arc::new(
+                    TopicBinding::new(producer, spec.topic, router).recorded_by(recorder.cloned()),
+                ),
             ));
             tracing::info!(
                 function = spec.function,

@@ -10,8 +10,9 @@ use tokio::task::JoinHandle;
 use super::stop_barrier::stop_barrier;
 use crate::app::{Hook, ResolvedBroker};
 use crate::consumer::{ConsumerCounts, RunningConsumer};
+use crate::context::AppContext;
 use crate::error::{Error, Result};
-use crate::producer::{AppProducers, BrokerProducer, DeliveryCounts};
+use crate::producer::{BrokerProducer, DeliveryCounts};
 
 /// A started app. Stop it with [`RunningApp::stop`]; dropping it instead cancels its
 /// background tasks and flushes its producers for at most five seconds (blocking).
@@ -21,12 +22,14 @@ pub struct RunningApp {
     pub(super) _broker: ResolvedBroker,
     pub(super) producers: Vec<Arc<BrokerProducer>>,
     /// The app's producer functions, bound to `producers`.
-    pub(super) app: Arc<AppProducers>,
+    pub(super) app: Arc<AppContext>,
     pub(super) consumers: Vec<RunningConsumer>,
     pub(super) tasks: Vec<(&'static str, JoinHandle<()>)>,
     pub(super) shutdown_hook: Option<Hook>,
     pub(super) grace: Duration,
     pub(super) flush_timeout: Duration,
+    /// The names of the app's functions.
+    pub(super) functions: Vec<&'static str>,
 }
 
 /// What a clean shutdown achieved.
@@ -67,6 +70,23 @@ impl RunningApp {
     /// ```
     pub async fn scope<F: std::future::Future>(&self, task: F) -> F::Output {
         self.app.scope(task).await
+    }
+
+    /// What the app's tasks share (its state, under a Tester its recorder).
+    pub(crate) fn context(&self) -> &Arc<AppContext> {
+        &self.app
+    }
+
+    /// The librdkafka properties of the broker the app runs against (security), for
+    /// clients of a Tester's own.
+    pub(crate) fn client_properties(&self) -> Vec<(String, String)> {
+        self._broker.properties.clone()
+    }
+
+    /// The names of the app's `#[produces]`, `#[consumes]` and `#[run_in_background]`
+    /// functions.
+    pub(crate) fn functions(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.functions.iter().copied()
     }
 
     /// Delivery counts so far, all producers together.
@@ -174,10 +194,13 @@ impl RunningApp {
 
         if let Some(hook) = self.shutdown_hook.take() {
             tracing::info!("running the shutdown hook");
-            hook().await.map_err(|source| Error::User {
-                context: "the shutdown hook failed".into(),
-                source,
-            })?;
+            self.app
+                .scope((hook.run)())
+                .await
+                .map_err(|source| Error::User {
+                    context: "the shutdown hook failed".into(),
+                    source,
+                })?;
         }
         tracing::info!("app stopped");
         Ok(report)

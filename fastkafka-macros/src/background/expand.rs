@@ -8,18 +8,24 @@ use syn::{ItemFn, Type};
 
 use super::args::{BackgroundArgs, Restart};
 use crate::errors::Errors;
-use crate::signature::{check_plain_async_fn, last_segment, return_type};
+use crate::signature::{
+    arg_type, check_plain_async_fn, last_segment, return_type, state_arguments, state_type,
+};
 
 const EXAMPLE: &str = "async fn task() -> fastkafka::Result<()>";
 
 pub(crate) fn background_task(args: BackgroundArgs, func: &ItemFn) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     check_plain_async_fn(func, "run_in_background", EXAMPLE, &mut errors);
-    if !func.sig.inputs.is_empty() {
-        errors.spanned(
-            &func.sig.inputs,
-            "a background task takes no arguments: the runtime starts it on its own; keep what it needs in a static (e.g. `std::sync::OnceLock`) or build it inside the task",
-        );
+    let mut states = Vec::new();
+    for arg in &func.sig.inputs {
+        match arg_type(arg).and_then(state_type) {
+            Some(ty) => states.push(ty),
+            None => errors.spanned(
+                arg,
+                "a background task takes no arguments but app state, `State<T>`: the runtime starts it on its own; give what it needs to the app with `FastKafka::builder().state(value)` and take it as `State<T>`",
+            ),
+        }
     }
     if let Some(ret) = return_type(func) {
         let is_unit = matches!(ret, Type::Tuple(t) if t.elems.is_empty());
@@ -40,16 +46,22 @@ pub(crate) fn background_task(args: BackgroundArgs, func: &ItemFn) -> syn::Resul
         Restart::Never => quote!(::fastkafka::RestartPolicy::Never),
     };
     let private = quote!(::fastkafka::__private);
+    let (fetch_states, state_args, state_needs) = state_arguments(&states, &name_str);
     let call = quote_spanned! {func.sig.output.span()=>
-        #private::IntoTaskResult::into_task_result(#name().await)
+        #private::IntoTaskResult::into_task_result(#name(#(#state_args),*).await)
     };
     Ok(quote! {
         #func
         #private::inventory::submit! {
             #private::BackgroundTaskSpec {
                 name: #name_str,
+                module: ::core::module_path!(),
+                states: #state_needs,
                 restart: #restart,
-                run: || ::std::boxed::Box::pin(async { #call }),
+                run: || ::std::boxed::Box::pin(async {
+                    #fetch_states
+                    #call
+                }),
             }
         }
     })

@@ -9,7 +9,8 @@ use syn::{FnArg, ItemFn, Type};
 use super::args::ConsumesArgs;
 use crate::errors::Errors;
 use crate::signature::{
-    arg_type, batch_element, check_plain_async_fn, doc_text, last_segment, return_type, topic_of,
+    arg_type, batch_element, check_plain_async_fn, doc_text, last_segment, return_type,
+    state_arguments, state_type, topic_of,
 };
 
 const EXAMPLE: &str = "async fn on_topic(msg: T, meta: EventMetadata) -> fastkafka::Result<()>";
@@ -51,6 +52,9 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
             "a #[consumes] function takes the message: `msg: T`, optionally followed by `meta: EventMetadata`; or a batch `msgs: Vec<T>` with `metas: Vec<EventMetadata>`",
         )));
     };
+    if state_type(first).is_some() {
+        errors.spanned(first, "the message comes first, app state after it: `async fn on_topic(msg: T, state: State<S>)`");
+    }
     let (message_ty, batch) = match batch_element(first) {
         Some(elem) => (elem, true),
         None => (first, false),
@@ -58,7 +62,14 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
     if let Type::Reference(reference) = message_ty {
         errors.spanned(message_ty, by_value(reference));
     }
+    let states: Vec<&Type> = inputs
+        .iter()
+        .skip(1)
+        .filter_map(|a| arg_type(a))
+        .filter_map(state_type)
+        .collect();
     let with_meta = match inputs.get(1).and_then(|a| arg_type(a)) {
+        Some(ty) if state_type(ty).is_some() => false,
         None => false,
         Some(ty) => {
             let ok = if batch {
@@ -72,13 +83,15 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 } else {
                     "EventMetadata"
                 };
-                errors.spanned(ty, format!("the second argument of a #[consumes] function is the message's metadata: write `meta: {expected}`"));
+                errors.spanned(ty, format!("the second argument of a #[consumes] function is the message's metadata: write `meta: {expected}` (or take app state: `State<T>`)"));
             }
             true
         }
     };
-    if inputs.len() > 2 {
-        errors.spanned(inputs[2], "a #[consumes] function takes at most two arguments: the message and its `EventMetadata`");
+    for arg in inputs.iter().skip(if with_meta { 2 } else { 1 }) {
+        if arg_type(arg).and_then(state_type).is_none() {
+            errors.spanned(arg, "after the message and its `EventMetadata`, a #[consumes] function takes only app state: `State<T>`, given with `FastKafka::builder().state(value)`");
+        }
     }
     if let Some(ret) = return_type(func) {
         let is_unit = matches!(ret, Type::Tuple(t) if t.elems.is_empty());
@@ -156,16 +169,29 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
             #private::DecodeProbe::<#message_ty>::new().fk_decode(payload)
         }
     };
-    let invoke = match (batch, with_meta) {
-        (true, true) => quote!(#name(messages, metas)),
-        (true, false) => quote!(#name(messages)),
-        (false, true) => quote! {{
+    let (fetch_states, state_args, state_needs) = state_arguments(&states, &name_str);
+    let mut args = vec![if batch {
+        quote!(messages)
+    } else {
+        quote!(message)
+    }];
+    if with_meta {
+        args.push(if batch { quote!(metas) } else { quote!(meta) });
+    }
+    args.extend(state_args);
+    let invoke = if with_meta && !batch {
+        quote! {{
             let ::core::option::Option::Some(meta) = meta else {
                 return ::core::result::Result::Ok(());
             };
-            #name(message, meta)
-        }},
-        (false, false) => quote!(#name(message)),
+            #fetch_states
+            #name(#(#args),*)
+        }}
+    } else {
+        quote! {{
+            #fetch_states
+            #name(#(#args),*)
+        }}
     };
     let call = quote_spanned! {func.sig.output.span()=>
         #private::IntoTaskResult::into_task_result(#invoke.await)
@@ -226,6 +252,8 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
             #call_one_fn
             static __FASTKAFKA_CONSUMER: #private::ConsumerSpec = #private::ConsumerSpec {
                 function: #name_str,
+                module: ::core::module_path!(),
+                states: #state_needs,
                 topic: #topic,
                 group_id: #group_id,
                 auto_offset_reset: #auto_offset_reset,

@@ -203,6 +203,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         #(#attrs)*
         #vis #asyncness #fn_token #name(#inputs) -> ::fastkafka::Result<#output> {
             static #spec: #private::ProducerSpec = #private::ProducerSpec {
+                module: ::core::module_path!(),
                 function: #name_str,
                 topic: #topic,
                 broker: #broker,

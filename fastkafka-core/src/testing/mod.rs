@@ -1,4 +1,6 @@
-//! Helpers for testing apps: read back what reached a topic with a plain consumer.
+//! Testing apps: [`Tester`] runs an app on a broker of its own, sends to it and checks
+//! what it produced; the functions beside it read back what reached a topic with a
+//! plain consumer. See `docs/testing.md`.
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +9,15 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result};
+
+mod logs;
+mod record;
+mod tester;
+
+pub use self::record::Call;
+pub(crate) use self::record::Recorder;
+pub(crate) use self::tester::UnderTest;
+pub use self::tester::{Received, TestFailure, Tester, TesterBuilder, TEST_BROKER_ENV};
 
 /// Tests of one test binary take turns by holding this guard while their app runs.
 ///
