@@ -34,6 +34,9 @@ pub const TEST_BROKER_ENV: &str = "FASTKAFKA_TEST_BROKER";
 /// How long [`Tester::next`] and the `expect_*` methods wait by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a Tester waits for its broker at start, unless the app says otherwise.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What a [`Tester`] sets on the app it starts.
 pub(crate) struct UnderTest {
     pub(crate) recorder: Arc<Recorder>,
@@ -158,6 +161,10 @@ impl TesterBuilder {
         let recorder = Arc::new(Recorder::default());
         let span = tracing::info_span!(target: "fastkafka::testing", "fastkafka_tester", id);
         let mut app = self.app;
+        // A broker that does not answer fails the test, saying so, rather than hang it.
+        app.startup_timeout.get_or_insert(STARTUP_TIMEOUT);
+        // Every topic the app reads or writes exists before the test sends to it.
+        app.topics = app.topics_for_test();
         let group_suffix = shared.then(|| format!("test-{started_ms}-{id}"));
         if let Some(suffix) = &group_suffix {
             // On a shared broker the app's groups are new each run; they start at the
@@ -764,11 +771,39 @@ fn now_ms() -> i64 {
 }
 
 impl FastKafka {
+    /// What a Tester creates at start: what the app creates, and every other topic its
+    /// functions read or write (with the embedded broker's default partition count).
+    fn topics_for_test(&self) -> Vec<(String, i32)> {
+        let mut topics = self.topics_to_create();
+        let used = self
+            .consumers()
+            .filter(|s| s.broker.is_none())
+            .map(|s| s.topic)
+            .chain(
+                self.producers()
+                    .filter(|s| s.broker.is_none())
+                    .map(|s| s.topic),
+            );
+        for topic in used {
+            if !topics.iter().any(|(t, _)| t == topic) {
+                topics.push((topic.to_string(), crate::DEFAULT_PARTITIONS));
+            }
+        }
+        topics
+    }
+
     /// Before a Tester runs the app on a shared broker under new group names (the
     /// app's with `suffix`): commits, for each new group, the end of every topic its
     /// consumers read, so that they start at what is new.
     async fn start_groups_at_end(&self, broker: &str, suffix: &str) -> Result<()> {
         let resolved = self.resolve_broker(broker)?;
+        crate::topics::ensure(
+            &resolved,
+            &self.topics,
+            self.replication_factor,
+            self.startup_timeout,
+        )
+        .await?;
         let app_group = self.group_id();
         let mut groups: Vec<(String, &'static str)> = Vec::new();
         for spec in self.consumers() {

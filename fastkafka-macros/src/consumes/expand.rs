@@ -70,6 +70,8 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         .collect();
     let with_meta = match inputs.get(1).and_then(|a| arg_type(a)) {
         Some(ty) if state_type(ty).is_some() => false,
+        // Already reported: the message is missing from its place.
+        Some(_) if state_type(first).is_some() => false,
         None => false,
         Some(ty) => {
             let ok = if batch {
@@ -89,7 +91,7 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         }
     };
     for arg in inputs.iter().skip(if with_meta { 2 } else { 1 }) {
-        if arg_type(arg).and_then(state_type).is_none() {
+        if state_type(first).is_none() && arg_type(arg).and_then(state_type).is_none() {
             errors.spanned(arg, "after the message and its `EventMetadata`, a #[consumes] function takes only app state: `State<T>`, given with `FastKafka::builder().state(value)`");
         }
     }
