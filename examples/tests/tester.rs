@@ -31,6 +31,7 @@ mod string_keys;
 #[path = "../src/bin/uppercase_app.rs"]
 mod uppercase_app;
 
+// ANCHOR: macro
 /// A Tester for example `$example`, running only that example's functions: this
 /// binary links every example.
 macro_rules! tester {
@@ -42,6 +43,7 @@ macro_rules! tester {
         ))
     };
 }
+// ANCHOR_END: macro
 
 mod uppercase {
     use super::*;
@@ -62,6 +64,7 @@ mod uppercase {
         t.stop().await.unwrap();
     }
 
+    // ANCHOR: dead_letter
     #[tokio::test]
     async fn an_undecodable_greeting_goes_to_the_dead_letter_topic() {
         let t = tester!(uppercase_app).start().await.unwrap();
@@ -88,7 +91,9 @@ mod uppercase {
         t.assert_not_called("to_hello_world_upper");
         t.stop().await.unwrap();
     }
+    // ANCHOR_END: dead_letter
 
+    // ANCHOR: direct_call
     #[tokio::test]
     async fn on_hello_world_called_directly_has_its_output_captured() {
         let t = tester!(uppercase_app).start().await.unwrap();
@@ -111,6 +116,7 @@ mod uppercase {
         t.expect("hello_world_upper", &hello("DIRECT")).await;
         t.stop().await.unwrap();
     }
+    // ANCHOR_END: direct_call
 
     #[tokio::test]
     async fn three_hundred_greetings_keep_their_keys_and_order() {
@@ -151,6 +157,7 @@ mod counter {
     use super::*;
     use greeting_counter::{Counts, Greeting, GreetingCount};
 
+    // ANCHOR: state
     #[tokio::test]
     async fn each_greeting_is_counted_in_the_apps_state() {
         let t = tester!(greeting_counter).start().await.unwrap();
@@ -176,7 +183,9 @@ mod counter {
         assert_eq!((counts.of("ann"), counts.of("bob")), (2, 1));
         t.stop().await.unwrap();
     }
+    // ANCHOR_END: state
 
+    // ANCHOR: unit_state
     #[tokio::test]
     async fn a_handler_takes_a_state_of_the_tests_own_in_a_unit_test() {
         let t = tester!(greeting_counter).start().await.unwrap();
@@ -200,6 +209,7 @@ mod counter {
         );
         t.stop().await.unwrap();
     }
+    // ANCHOR_END: unit_state
 }
 
 mod orders {

@@ -35,7 +35,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A producer function was called while no app was running in this process.
-    #[error("producer `{function}` was called while the app is not running; call it from a background task, a consumer or a lifespan hook of a running app")]
+    #[error("producer `{function}` was called while the app is not running; call it from a background task, a consumer or a lifespan hook of a running app, or in a test through `Tester::call`")]
     NotRunning {
         /// The producer function's name.
         function: &'static str,

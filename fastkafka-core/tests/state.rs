@@ -185,8 +185,7 @@ async fn a_failed_expectation_says_what_arrived_instead_and_shows_the_apps_logs(
     let panic = AssertUnwindSafe(t.expect("state-out", &">a".to_string()))
         .catch_unwind()
         .await
-        .err()
-        .expect("the expectation must fail");
+        .expect_err("the expectation must fail");
     let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(text.contains(r#"expected on `state-out`: ">a""#), "{text}");
     assert!(text.contains(r#"arrived instead: ">b""#), "{text}");

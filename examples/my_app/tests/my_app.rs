@@ -3,6 +3,9 @@
 //! JSON keyed by id, its consumer receives and handles them, and its AsyncAPI document
 //! describes `Order` from the derive that came through the prelude.
 
+// ANCHOR: setup
+// my_app is a binary crate: its main.rs comes in as a module (a library crate would
+// `use my_app::app;` instead).
 #[allow(dead_code)]
 #[path = "../src/main.rs"]
 mod my_app;
@@ -16,7 +19,9 @@ fn order(id: u64) -> Order {
         item: "pen".into(),
     }
 }
+// ANCHOR_END: setup
 
+// ANCHOR: end_to_end
 #[tokio::test]
 async fn an_order_is_sent_keyed_by_id_and_handled_by_the_consumer() {
     let tester = Tester::new(my_app::app()).await.unwrap();
@@ -31,7 +36,9 @@ async fn an_order_is_sent_keyed_by_id_and_handled_by_the_consumer() {
     let report = tester.stop().await.unwrap();
     assert_eq!(report.consumed.handled, 1);
 }
+// ANCHOR_END: end_to_end
 
+// ANCHOR: background
 #[tokio::test]
 async fn the_background_task_places_an_order_a_second() {
     let tester = Tester::builder(my_app::app())
@@ -48,6 +55,7 @@ async fn the_background_task_places_an_order_a_second() {
     }
     tester.stop().await.unwrap();
 }
+// ANCHOR_END: background
 
 #[test]
 fn the_asyncapi_document_describes_order() {
