@@ -18,6 +18,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "explicit_partitions",
         env!("CARGO_BIN_EXE_explicit_partitions"),
     ),
+    ("greeting_counter", env!("CARGO_BIN_EXE_greeting_counter")),
     ("hello_app", env!("CARGO_BIN_EXE_hello_app")),
     (
         "multi_partition_writer",

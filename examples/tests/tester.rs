@@ -93,6 +93,15 @@ mod uppercase {
     }
     // ANCHOR_END: dead_letter
 
+    #[tokio::test]
+    async fn a_keyless_greeting_stays_keyless() {
+        let t = tester!(uppercase_app).start().await.unwrap();
+        t.send("hello_world", hello("no key")).await.unwrap();
+        let out = t.expect("hello_world_upper", &hello("NO KEY")).await;
+        assert_eq!(out.key, None);
+        t.stop().await.unwrap();
+    }
+
     // ANCHOR: direct_call
     #[tokio::test]
     async fn on_hello_world_called_directly_has_its_output_captured() {
@@ -184,6 +193,31 @@ mod counter {
         t.stop().await.unwrap();
     }
     // ANCHOR_END: state
+
+    #[tokio::test]
+    async fn the_counts_of_one_name_arrive_in_order() {
+        let t = tester!(greeting_counter).start().await.unwrap();
+        for i in 0..20 {
+            let name = if i % 2 == 0 { "dee" } else { "eli" };
+            let g = Greeting { name: name.into() };
+            t.send_event("greetings", KafkaEvent::new(g).key(name))
+                .await
+                .unwrap();
+        }
+        let counts = t
+            .take::<GreetingCount>("greeting_counts", 20)
+            .await
+            .unwrap();
+        for name in ["dee", "eli"] {
+            let mine: Vec<u64> = counts
+                .iter()
+                .filter(|c| c.message.name == name)
+                .map(|c| c.message.count)
+                .collect();
+            assert_eq!(mine, (1..=10).collect::<Vec<u64>>(), "counts of {name}");
+        }
+        t.stop().await.unwrap();
+    }
 
     // ANCHOR: unit_state
     #[tokio::test]
@@ -370,6 +404,24 @@ mod routing {
         );
         t.expect_nothing("hello-world-4", Duration::from_millis(500))
             .await;
+        t.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pinned_partition_the_topic_lacks_is_an_error_and_nothing_is_sent() {
+        let t = tester!(explicit_partitions).start().await.unwrap();
+        let err = t
+            .call(explicit_partitions::send_to_partition(7, 3))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("partition 3 does not exist in topic `hello-world-1`"),
+            "{err}"
+        );
+        t.expect_nothing("hello-world-1", Duration::from_millis(500))
+            .await;
+        assert!(t.calls("send_to_partition").is_empty(), "nothing was sent");
         t.stop().await.unwrap();
     }
 

@@ -44,5 +44,11 @@ fn the_tester_tests_pass_against_a_real_kafka_cluster() {
         out.status.success(),
         "the Tester tests failed against Kafka at {bootstrap}:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("test result: ok. 17 passed"), "{stdout}");
+    let passed: usize = stdout
+        .split("test result: ok. ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 20, "{stdout}");
 }

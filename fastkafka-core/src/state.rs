@@ -154,7 +154,24 @@ pub type HookFn = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), BoxError>> +
 /// A lifespan hook as the app keeps it: what it takes, and its code.
 pub(crate) struct Hook {
     pub(crate) needs: Vec<StateNeed>,
-    pub(crate) run: HookFn,
+    /// In a `Mutex` only so that the app is `Sync` (the hook need not be): it is taken
+    /// out once, by value.
+    run: std::sync::Mutex<HookFn>,
+}
+
+impl Hook {
+    pub(crate) fn new(needs: Vec<StateNeed>, run: HookFn) -> Self {
+        Hook {
+            needs,
+            run: std::sync::Mutex::new(run),
+        }
+    }
+
+    /// Runs the hook.
+    pub(crate) fn call(self) -> BoxFuture<'static, Result<(), BoxError>> {
+        let run = self.run.into_inner().unwrap_or_else(|e| e.into_inner());
+        run()
+    }
 }
 
 /// A function [`FastKafkaBuilder::on_startup`](crate::FastKafkaBuilder::on_startup) and
@@ -228,8 +245,11 @@ hook_with_states!(A, B, C);
 /// A state built at start by [`FastKafkaBuilder::state_with`](crate::FastKafkaBuilder::state_with).
 pub(crate) struct StateBuilder {
     pub(crate) provides: StateNeed,
-    pub(crate) build: Box<dyn FnOnce() -> BoxFuture<'static, Result<States, BoxError>> + Send>,
+    /// In a `Mutex` only so that the app is `Sync`, as [`Hook::run`].
+    build: std::sync::Mutex<BuildFn>,
 }
+
+type BuildFn = Box<dyn FnOnce() -> BoxFuture<'static, Result<States, BoxError>> + Send>;
 
 impl StateBuilder {
     pub(crate) fn new<T, F, Fut, E>(build: F) -> Self
@@ -239,16 +259,23 @@ impl StateBuilder {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         E: Into<BoxError>,
     {
+        let build: BuildFn = Box::new(move || {
+            Box::pin(async move {
+                let value = build().await.map_err(Into::into)?;
+                let mut states = States::default();
+                states.insert(Arc::new(value));
+                Ok(states)
+            })
+        });
         StateBuilder {
             provides: StateNeed::of::<T>(),
-            build: Box::new(move || {
-                Box::pin(async move {
-                    let value = build().await.map_err(Into::into)?;
-                    let mut states = States::default();
-                    states.insert(Arc::new(value));
-                    Ok(states)
-                })
-            }),
+            build: std::sync::Mutex::new(build),
         }
+    }
+
+    /// Builds the state.
+    pub(crate) fn build(self) -> BoxFuture<'static, Result<States, BoxError>> {
+        let build = self.build.into_inner().unwrap_or_else(|e| e.into_inner());
+        build()
     }
 }

@@ -214,5 +214,52 @@ async fn a_failed_expectation_says_what_arrived_instead_and_shows_the_apps_logs(
         never.contains("the app has no function `to_state_outt`"),
         "{never}"
     );
+    let misspelt = std::panic::catch_unwind(AssertUnwindSafe(|| t.assert_not_called("on_stat_in")))
+        .err()
+        .and_then(|p| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        misspelt.contains("the app has no function `on_stat_in`"),
+        "{misspelt}"
+    );
     t.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_test_that_panics_with_a_running_tester_tears_it_down() {
+    let log = Log::default();
+    let app = app(&log);
+    let test = tokio::spawn(async move {
+        let t = Tester::new(app).await.unwrap();
+        t.send("state-in", "before the panic".to_string())
+            .await
+            .unwrap();
+        t.next::<String>("state-out").await.unwrap();
+        panic!("the test failed");
+    });
+    // The Tester is dropped while the panic unwinds: its app stops (consumers leave,
+    // producers flush) within the drop's bounded waits, so the test ends.
+    let ended = tokio::time::timeout(Duration::from_secs(30), test)
+        .await
+        .expect("the panicking test hung in its teardown");
+    assert!(ended.unwrap_err().is_panic());
+    assert!(log
+        .lines()
+        .contains(&"consumed before the panic".to_string()));
+}
+
+#[test]
+fn apps_testers_and_their_futures_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: T) {}
+    send_sync::<FastKafka>();
+    send_sync::<fastkafka::RunningApp>();
+    send_sync::<Tester>();
+    send(Tester::new(app(&Log::default())));
+    send(app(&Log::default()).start("embedded"));
+    let tester: Option<&Tester> = None;
+    if let Some(t) = tester {
+        send(t.next::<String>("state-out"));
+        send(t.call(async {}));
+    }
 }

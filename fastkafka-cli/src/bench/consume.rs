@@ -16,26 +16,30 @@ use fastkafka::rdkafka::Message as _;
 use super::measure::{cpu_time, measured, Run};
 use super::{framework_app, message, raw_config, BenchMessage, CONSUMER, CONSUME_TOPIC};
 
-static CONSUMED: AtomicUsize = AtomicUsize::new(0);
-static FIRST_CONSUMED: Mutex<Option<Instant>> = Mutex::new(None);
-static LAST_CONSUMED: Mutex<Option<Instant>> = Mutex::new(None);
-static CHECKSUM: AtomicU64 = AtomicU64::new(0);
-
-#[consumes(topic = "fastkafka-bench-consume")]
-async fn bench_consume(msg: BenchMessage) {
-    let n = CONSUMED.fetch_add(1, Ordering::Relaxed);
-    CHECKSUM.fetch_add(msg.id, Ordering::Relaxed);
-    // Like the raw loop: read the clock at the first and the last message only.
-    if n == 0 {
-        *FIRST_CONSUMED.lock().unwrap() = Some(Instant::now());
-    }
-    if n + 1 == CONSUME_TARGET.load(Ordering::Relaxed) {
-        *LAST_CONSUMED.lock().unwrap() = Some(Instant::now());
-    }
+/// What the framework's handler saw in one run: the app's state, so the handler pays
+/// for taking a `State` as an app's handlers do.
+#[derive(Default)]
+struct Consumed {
+    /// How many messages the run expects.
+    target: usize,
+    count: AtomicUsize,
+    checksum: AtomicU64,
+    first: Mutex<Option<Instant>>,
+    last: Mutex<Option<Instant>>,
 }
 
-/// How many messages the running consume measurement expects.
-static CONSUME_TARGET: AtomicUsize = AtomicUsize::new(0);
+#[consumes(topic = "fastkafka-bench-consume")]
+async fn bench_consume(msg: BenchMessage, seen: State<Consumed>) {
+    let n = seen.count.fetch_add(1, Ordering::Relaxed);
+    seen.checksum.fetch_add(msg.id, Ordering::Relaxed);
+    // Like the raw loop: read the clock at the first and the last message only.
+    if n == 0 {
+        *seen.first.lock().unwrap() = Some(Instant::now());
+    }
+    if n + 1 == seen.target {
+        *seen.last.lock().unwrap() = Some(Instant::now());
+    }
+}
 
 /// Writes messages `ids` to `topic` (raw producer, outside any measurement); returns
 /// the sum of their ids, a checksum for what a consumer saw.
@@ -72,32 +76,35 @@ pub(super) async fn framework_consume(
     run: usize,
     checksum: u64,
 ) -> anyhow::Result<Run> {
-    CONSUMED.store(0, Ordering::SeqCst);
-    CHECKSUM.store(0, Ordering::SeqCst);
-    *FIRST_CONSUMED.lock().unwrap() = None;
-    *LAST_CONSUMED.lock().unwrap() = None;
-    CONSUME_TARGET.store(n, Ordering::SeqCst);
     let app = framework_app(&format!("bench-consume-{run}"), &["bench_consume"])
+        .state(Consumed {
+            target: n,
+            ..Consumed::default()
+        })
+        .build()
         .start(bootstrap)
         .await?;
+    let seen = app
+        .state::<Consumed>()
+        .ok_or_else(|| anyhow::anyhow!("the consume app has no state"))?;
     // Like the raw side: CPU from after the consumer is created and subscribed
     // (the app's start-up, its producers and topic creation are not consuming).
     let cpu0 = cpu_time();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while CONSUMED.load(Ordering::Relaxed) < n {
+    while seen.count.load(Ordering::Relaxed) < n {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the #[consumes] handler got only {} of {n}",
-            CONSUMED.load(Ordering::Relaxed)
+            seen.count.load(Ordering::Relaxed)
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let cpu = cpu_time() - cpu0;
-    let first = FIRST_CONSUMED.lock().unwrap().unwrap_or_else(Instant::now);
-    let last = LAST_CONSUMED.lock().unwrap().unwrap_or_else(Instant::now);
+    let first = seen.first.lock().unwrap().unwrap_or_else(Instant::now);
+    let last = seen.last.lock().unwrap().unwrap_or_else(Instant::now);
     app.stop().await?;
     anyhow::ensure!(
-        CHECKSUM.load(Ordering::SeqCst) == checksum,
+        seen.checksum.load(Ordering::SeqCst) == checksum,
         "the handler saw different messages than were produced"
     );
     Ok(measured(n, last.duration_since(first), cpu))

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::Args;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::EmbeddedBroker;
+use fastkafka::{EmbeddedBroker, FastKafkaBuilder};
 use serde_json::json;
 
 use crate::UsageError;
@@ -111,9 +111,9 @@ pub(super) fn raw_config(bootstrap: &str) -> ClientConfig {
 /// the same on both paths so that latency is not the broker's wait.
 pub(super) const CONSUMER: &[(&str, &str)] = &[("fetch.wait.max.ms", "10")];
 
-/// The app of one run, made of that run's `functions` only: the bench's other
-/// consumers must not read their topics meanwhile.
-pub(super) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKafka {
+/// The app of one run, made of that run's `functions` only (the bench's other
+/// consumers must not read their topics meanwhile), to be given its state and built.
+pub(super) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKafkaBuilder {
     let mut b = FastKafka::builder()
         .title("fastkafka bench")
         .group_id(bootstrap_group)
@@ -134,7 +134,7 @@ pub(super) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKa
     for (k, v) in CONSUMER {
         b = b.consumer_config(*k, *v);
     }
-    b.build()
+    b
 }
 
 fn say(line: &str) {

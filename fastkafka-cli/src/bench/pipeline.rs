@@ -19,8 +19,9 @@ use fastkafka::rdkafka::{ClientConfig, ClientContext, Message as _};
 use super::measure::{cpu_time, measured, Run};
 use super::{framework_app, raw_config, BenchMessage, CONSUMER, PIPE_IN_TOPIC, PIPE_OUT_TOPIC};
 
-static PIPE_SEEN: AtomicUsize = AtomicUsize::new(0);
-static PIPE_FIRST: Mutex<Option<Instant>> = Mutex::new(None);
+/// When the framework's handler first ran in a run: the app's state.
+#[derive(Default)]
+struct FirstCall(OnceLock<Instant>);
 
 /// The framework pipeline's group (`bench_pipe`'s `group_id`, also its app's): each
 /// run goes on from where the previous one committed, so it reads only the inputs
@@ -32,10 +33,8 @@ const PIPELINE: &[&str] = &["bench_pipe", "to_bench_pipe_out"];
 const RAW_GROUP: &str = "bench-raw-pipeline";
 
 #[consumes(topic = "fastkafka-bench-pipe-in", group_id = "bench-pipeline")]
-async fn bench_pipe(msg: BenchMessage) -> fastkafka::Result<()> {
-    if PIPE_SEEN.fetch_add(1, Ordering::Relaxed) == 0 {
-        *PIPE_FIRST.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-    }
+async fn bench_pipe(msg: BenchMessage, first: State<FirstCall>) -> fastkafka::Result<()> {
+    first.0.get_or_init(Instant::now);
     // Queued, not awaited: the input is committed once the output is acknowledged.
     to_bench_pipe_out(msg).await?;
     Ok(())
@@ -51,9 +50,9 @@ async fn to_bench_pipe_out(msg: BenchMessage) -> KafkaEvent<BenchMessage> {
 /// until every input's output is acknowledged (`ConsumerCounts::handled` counts an
 /// input only then).
 pub(super) async fn framework_pipeline(bootstrap: &str, n: usize) -> anyhow::Result<Run> {
-    PIPE_SEEN.store(0, Ordering::SeqCst);
-    *PIPE_FIRST.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
+        .state(FirstCall::default())
+        .build()
         .start(bootstrap)
         .await?;
     let cpu0 = cpu_time();
@@ -71,9 +70,9 @@ pub(super) async fn framework_pipeline(bootstrap: &str, n: usize) -> anyhow::Res
     }
     let done = Instant::now();
     let cpu = cpu_time() - cpu0;
-    let first = PIPE_FIRST
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    let first = app
+        .state::<FirstCall>()
+        .and_then(|f| f.0.get().copied())
         .unwrap_or(done);
     let report = app.stop().await?;
     anyhow::ensure!(
@@ -243,6 +242,8 @@ pub(super) async fn compare(
     // The app creates the pipeline's topics (a broker may not create them on first
     // write), and its group joins once, outside any measurement.
     framework_app(FRAMEWORK_GROUP, PIPELINE)
+        .state(FirstCall::default())
+        .build()
         .start(bootstrap)
         .await?
         .stop()
@@ -310,6 +311,8 @@ pub(super) async fn latency(
     };
     let framework = {
         let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
+            .state(FirstCall::default())
+            .build()
             .start(bootstrap)
             .await?;
         let measured = measure_latency(bootstrap, rate, seconds, 2 << 40).await;

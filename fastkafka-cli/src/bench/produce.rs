@@ -42,6 +42,7 @@ pub(super) async fn framework_produce(
     run: usize,
 ) -> anyhow::Result<Run> {
     let app = framework_app(&format!("bench-produce-{run}"), &["bench_produce"])
+        .build()
         .start(bootstrap)
         .await?;
     let (cpu0, t0) = (cpu_time(), Instant::now());

@@ -91,10 +91,7 @@ impl FastKafkaBuilder {
     /// # let _ = app;
     /// ```
     pub fn on_startup<Args, H: LifespanHook<Args>>(mut self, hook: H) -> Self {
-        self.app.startup = Some(Hook {
-            needs: H::needs(),
-            run: hook.into_run("the startup hook"),
-        });
+        self.app.startup = Some(Hook::new(H::needs(), hook.into_run("the startup hook")));
         self
     }
 
@@ -102,10 +99,7 @@ impl FastKafkaBuilder {
     /// were flushed (FastKafka's `lifespan`, second half). It may take the app's
     /// [`State`](crate::State)s as arguments, e.g. to close a pool.
     pub fn on_shutdown<Args, H: LifespanHook<Args>>(mut self, hook: H) -> Self {
-        self.app.shutdown = Some(Hook {
-            needs: H::needs(),
-            run: hook.into_run("the shutdown hook"),
-        });
+        self.app.shutdown = Some(Hook::new(H::needs(), hook.into_run("the shutdown hook")));
         self
     }
 

@@ -213,24 +213,23 @@ impl FastKafka {
     /// [`FastKafkaBuilder::state_with`]: crate::FastKafkaBuilder::state_with
     async fn prepare(&mut self, app: &Arc<AppContext>) -> Result<()> {
         for builder in std::mem::take(&mut self.state_builders) {
-            tracing::info!(state = builder.provides.name, "building state");
+            let name = builder.provides.name;
+            tracing::info!(state = name, "building state");
             let states = app
-                .scope((builder.build)())
+                .scope(builder.build())
                 .await
                 .map_err(|source| Error::User {
-                    context: format!("building the state `{}` failed", builder.provides.name),
+                    context: format!("building the state `{name}` failed"),
                     source,
                 })?;
             app.add_state(states);
         }
         if let Some(hook) = self.startup.take() {
             tracing::info!("running the startup hook");
-            app.scope((hook.run)())
-                .await
-                .map_err(|source| Error::User {
-                    context: "the startup hook failed".into(),
-                    source,
-                })?;
+            app.scope(hook.call()).await.map_err(|source| Error::User {
+                context: "the startup hook failed".into(),
+                source,
+            })?;
         }
         Ok(())
     }

@@ -72,9 +72,20 @@ impl RunningApp {
         self.app.scope(task).await
     }
 
-    /// What the app's tasks share (its state, under a Tester its recorder).
-    pub(crate) fn context(&self) -> &Arc<AppContext> {
-        &self.app
+    /// The app's state of type `T` ([`State`](crate::State)), given to the builder or
+    /// built at start; `None` if it has none.
+    ///
+    /// ```no_run
+    /// # use std::sync::atomic::{AtomicU64, Ordering};
+    /// # #[derive(Default)] struct Handled(AtomicU64);
+    /// # async fn demo(app: fastkafka::FastKafka) -> fastkafka::Result<()> {
+    /// let running = app.start("embedded").await?;
+    /// let handled = running.state::<Handled>().expect("given to the builder");
+    /// println!("{} handled so far", handled.0.load(Ordering::Relaxed));
+    /// # Ok(()) }
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<crate::State<T>> {
+        self.app.state::<T>().map(crate::State::from)
     }
 
     /// The librdkafka properties of the broker the app runs against (security), for
@@ -195,7 +206,7 @@ impl RunningApp {
         if let Some(hook) = self.shutdown_hook.take() {
             tracing::info!("running the shutdown hook");
             self.app
-                .scope((hook.run)())
+                .scope(hook.call())
                 .await
                 .map_err(|source| Error::User {
                     context: "the shutdown hook failed".into(),

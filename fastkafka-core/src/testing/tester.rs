@@ -169,7 +169,7 @@ impl TesterBuilder {
         if let Some(suffix) = &group_suffix {
             // On a shared broker the app's groups are new each run; they start at the
             // end of their topics, so earlier runs' messages stay out of this test.
-            app.start_groups_at_end(&broker, suffix).await?;
+            app.start_groups_at_end(&broker, suffix)?.await?;
         }
         app.under_test = Some(UnderTest {
             recorder: Arc::clone(&recorder),
@@ -499,8 +499,16 @@ impl Tester {
     }
 
     /// Checks that the app's function `function` has not been called; panics with its
-    /// calls otherwise.
+    /// calls otherwise, or when the app has no function of that name (a misspelt name
+    /// must not pass).
     pub fn assert_not_called(&self, function: &str) {
+        let unknown = self.unknown_function(function);
+        if !unknown.is_empty() {
+            panic!(
+                "{}",
+                self.failure(format!("cannot check `{function}`{unknown}"))
+            );
+        }
         let calls = self.recorder.calls_of(function);
         if !calls.is_empty() {
             let seen: Vec<String> = calls
@@ -519,7 +527,7 @@ impl Tester {
 
     /// The app's state of type `T`, as its functions take it.
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
-        self.app().context().state::<T>().map(State::from)
+        self.app().state::<T>()
     }
 
     /// Runs `task` as a task of the app (a producer function called in it sends
@@ -795,15 +803,19 @@ impl FastKafka {
     /// Before a Tester runs the app on a shared broker under new group names (the
     /// app's with `suffix`): commits, for each new group, the end of every topic its
     /// consumers read, so that they start at what is new.
-    async fn start_groups_at_end(&self, broker: &str, suffix: &str) -> Result<()> {
+    ///
+    /// Returns a future that does not borrow the app.
+    fn start_groups_at_end(
+        &self,
+        broker: &str,
+        suffix: &str,
+    ) -> Result<impl Future<Output = Result<()>> + Send + 'static> {
         let resolved = self.resolve_broker(broker)?;
-        crate::topics::ensure(
-            &resolved,
-            &self.topics,
+        let (topics, replication, timeout) = (
+            self.topics.clone(),
             self.replication_factor,
             self.startup_timeout,
-        )
-        .await?;
+        );
         let app_group = self.group_id();
         let mut groups: Vec<(String, &'static str)> = Vec::new();
         for spec in self.consumers() {
@@ -812,42 +824,45 @@ impl FastKafka {
                 .map_or_else(|| app_group.clone(), str::to_string);
             groups.push((format!("{group}-{suffix}"), spec.topic));
         }
-        let (bootstrap, properties) = (resolved.bootstrap.clone(), resolved.properties.clone());
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            for (group, topic) in groups {
-                let mut config = ClientConfig::new();
-                config
-                    .set("bootstrap.servers", &bootstrap)
-                    .set("group.id", &group)
-                    .set("enable.auto.commit", "false");
-                for (k, v) in &properties {
-                    config.set(k, v);
+        Ok(async move {
+            crate::topics::ensure(&resolved, &topics, replication, timeout).await?;
+            let (bootstrap, properties) = (resolved.bootstrap.clone(), resolved.properties.clone());
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                for (group, topic) in groups {
+                    let mut config = ClientConfig::new();
+                    config
+                        .set("bootstrap.servers", &bootstrap)
+                        .set("group.id", &group)
+                        .set("enable.auto.commit", "false");
+                    for (k, v) in &properties {
+                        config.set(k, v);
+                    }
+                    let consumer: BaseConsumer = config.create()?;
+                    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+                    let Some(t) = metadata
+                        .topics()
+                        .iter()
+                        .find(|t| t.name() == topic && t.error().is_none())
+                    else {
+                        // Not there yet: the app creates it, and reads it from the start.
+                        continue;
+                    };
+                    let mut ends = TopicPartitionList::new();
+                    for p in t.partitions() {
+                        let (_, high) =
+                            consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+                        ends.add_partition_offset(topic, p.id(), Offset::Offset(high))?;
+                    }
+                    consumer.commit(&ends, CommitMode::Sync)?;
                 }
-                let consumer: BaseConsumer = config.create()?;
-                let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-                let Some(t) = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic && t.error().is_none())
-                else {
-                    // Not there yet: the app creates it, and reads it from the start.
-                    continue;
-                };
-                let mut ends = TopicPartitionList::new();
-                for p in t.partitions() {
-                    let (_, high) =
-                        consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-                    ends.add_partition_offset(topic, p.id(), Offset::Offset(high))?;
-                }
-                consumer.commit(&ends, CommitMode::Sync)?;
-            }
-            Ok(())
+                Ok(())
+            })
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "preparing the test's consumer groups panicked: {e}"
+                ))
+            })?
         })
-        .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "preparing the test's consumer groups panicked: {e}"
-            ))
-        })?
     }
 }
