@@ -135,3 +135,35 @@ impl Drop for AppContext {
         self.unbind();
     }
 }
+
+/// Spawns `task` on the tokio runtime, like `tokio::spawn`, as a task of the app whose
+/// task calls this: a producer function called in it sends through that app (a task
+/// spawned with `tokio::spawn` does not inherit the app, and sends through the
+/// function's process-wide slot instead). Outside any app's task it is
+/// `tokio::spawn`.
+///
+/// Messages the spawned task produces are not tied to the input a handler was
+/// handling: the input may be committed before they are acknowledged.
+///
+/// ```no_run
+/// use fastkafka::prelude::*;
+///
+/// #[produces]
+/// async fn to_audit(line: String) -> String { line }
+///
+/// #[consumes]
+/// async fn on_orders(order: String) {
+///     // Later, and through this app even with several apps in the process.
+///     fastkafka::spawn(async move { to_audit(order).await });
+/// }
+/// ```
+pub fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match AppContext::current() {
+        Some(app) => tokio::spawn(app.scope(task)),
+        None => tokio::spawn(task),
+    }
+}

@@ -73,6 +73,7 @@ pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;
 pub use cli::EXIT_REFUSED;
 pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
+pub use context::spawn;
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
 #[allow(deprecated)]
 pub use encoding::Message;

@@ -47,6 +47,12 @@ async fn state_ticker(log: State<Log>) {
     log.push("background");
 }
 
+/// Hands its output to a task it spawns, which stays in the app.
+#[consumes(topic = "spawn-in", group_id = "state-test-spawn")]
+async fn on_spawn_in(msg: String) {
+    fastkafka::spawn(async move { to_state_out(format!("spawned {msg}")).await });
+}
+
 #[consumes(topic = "needs-missing", group_id = "state-test-missing")]
 async fn on_needs_missing(msg: String, missing: State<Missing>) {
     let _ = (msg, missing);
@@ -166,6 +172,14 @@ async fn testers_side_by_side_see_only_their_own_messages() {
         .expect_nothing("state-out", Duration::from_millis(300))
         .await;
     assert_eq!(first.calls("on_state_in").len(), 1);
+    assert_eq!(
+        first.calls("on_state_in")[0].kind,
+        fastkafka::testing::CallKind::Received
+    );
+    assert_eq!(
+        first.calls("to_state_out")[0].kind,
+        fastkafka::testing::CallKind::Sent
+    );
     assert_eq!(second.calls("to_state_out")[0].payload, b">two");
     first.stop().await.unwrap();
     second.stop().await.unwrap();
@@ -222,6 +236,16 @@ async fn a_failed_expectation_says_what_arrived_instead_and_shows_the_apps_logs(
         misspelt.contains("the app has no function `on_stat_in`"),
         "{misspelt}"
     );
+    let missing = AssertUnwindSafe(t.expect_nothing("state-outt", Duration::from_millis(200)))
+        .catch_unwind()
+        .await
+        .err()
+        .and_then(|p| p.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        missing.contains("topic `state-outt` does not exist"),
+        "{missing}"
+    );
     t.stop().await.unwrap();
 }
 
@@ -262,4 +286,69 @@ fn apps_testers_and_their_futures_can_move_between_threads() {
         send(t.next::<String>("state-out"));
         send(t.call(async {}));
     }
+}
+
+#[tokio::test]
+async fn a_task_spawned_with_fastkafka_spawn_sends_through_its_app() {
+    let app = FastKafka::builder()
+        .only(["on_spawn_in", "to_state_out"])
+        .build();
+    let t = Tester::new(app).await.unwrap();
+    t.send("spawn-in", "x".to_string()).await.unwrap();
+    t.expect("state-out", &"spawned x".to_string()).await;
+    t.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_module_without_functions_stops_the_start() {
+    let app = FastKafka::builder()
+        .include_module("crate::handlers")
+        .build();
+    let err = app
+        .start("embedded")
+        .await
+        .err()
+        .expect("the start must fail");
+    let text = err.to_string();
+    assert!(
+        text.contains("include_module names `crate::handlers`") && text.contains("`state`"),
+        "{text}"
+    );
+    // This file's functions are in module `state`: that path works.
+    let t = Tester::builder(
+        FastKafka::builder()
+            .state(Log::default())
+            .state_with(|| async { Ok::<_, std::io::Error>(Prefix("+".into())) })
+            .build(),
+    )
+    .include_module(module_path!())
+    .start()
+    .await;
+    // Every function of this file then, including one whose state is missing.
+    assert!(matches!(t.err(), Some(Error::MissingState { .. })));
+}
+
+#[tokio::test]
+async fn two_testers_of_one_test_share_its_turn_on_a_shared_broker() {
+    // A broker outside the Testers: they run as on a real cluster (groups renamed,
+    // reading from their start), and take turns with other tests, not with each other.
+    let broker = fastkafka::EmbeddedBroker::start().unwrap();
+    let shared = |log: &Log| Tester::builder(app(log)).broker(broker.bootstrap_servers());
+    let (a, b) = (Log::default(), Log::default());
+    let first = tokio::time::timeout(Duration::from_secs(60), shared(&a).start())
+        .await
+        .expect("the first Tester started")
+        .unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(60), shared(&b).start())
+        .await
+        .expect("the second Tester of the test did not wait for the first")
+        .unwrap();
+    first.send("state-in", "shared".to_string()).await.unwrap();
+    // Both apps read the topic, each in its own group: both answer.
+    first.expect("state-out", &">shared".to_string()).await;
+    first.expect("state-out", &">shared".to_string()).await;
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
+    assert!(a.lines().contains(&"consumed shared".to_string()));
+    assert!(b.lines().contains(&"consumed shared".to_string()));
 }

@@ -185,7 +185,7 @@ pub(crate) fn state_arguments(
         }
     });
     let needs = states.iter().map(|ty| {
-        let name = quote!(#ty).to_string().replace(' ', "");
+        let name = type_name(ty);
         quote_spanned! {ty.span()=>
             #private::StateNeed { id: ::core::any::TypeId::of::<#ty>, name: #name }
         }
@@ -195,4 +195,24 @@ pub(crate) fn state_arguments(
         idents.iter().map(|id| quote!(#id)).collect(),
         quote!(&[#(#needs),*]),
     )
+}
+
+/// A type as the user wrote it, with the spaces the token printer adds taken out where
+/// Rust would not put them (`Arc<Mutex<X>>`, `crate::Foo`, `&'static str`).
+pub(crate) fn type_name(ty: &Type) -> String {
+    let mut name = quote::quote!(#ty).to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("' ", "'"),
+    ] {
+        name = name.replace(spaced, tight);
+    }
+    name
 }

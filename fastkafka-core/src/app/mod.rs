@@ -176,10 +176,14 @@ impl FastKafka {
             return true;
         }
         let listed = self.only.iter().flatten().any(|n| n == name);
-        let in_module = self.modules.iter().any(|m| {
-            module == m || (module.starts_with(m.as_str()) && module[m.len()..].starts_with("::"))
-        });
-        listed || in_module
+        listed || self.modules.iter().any(|m| self.in_module(module, m))
+    }
+
+    /// Whether `module` is `path` or one of its submodules.
+    fn in_module(&self, module: &str, path: &str) -> bool {
+        module
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
     }
 
     /// The app's `#[produces]` functions.
@@ -244,6 +248,22 @@ impl FastKafka {
     /// `Err` naming each function [`FastKafkaBuilder::only`] lists that the binary
     /// does not have.
     pub(crate) fn check_functions(&self) -> Result<()> {
+        let modules: Vec<&str> = crate::producer::registered()
+            .map(|s| s.module)
+            .chain(crate::consumer::registered().map(|s| s.module))
+            .chain(crate::background::registered().map(|s| s.module))
+            .collect();
+        for module in &self.modules {
+            if !modules.iter().any(|m| self.in_module(m, module)) {
+                let mut known = modules.clone();
+                known.sort_unstable();
+                known.dedup();
+                return Err(Error::Config(format!(
+                    "FastKafkaBuilder::include_module names `{module}`, where no #[produces], #[consumes] or #[run_in_background] function of this binary is declared; pass `module_path!()` from that module (the modules with functions are {})",
+                    QuotedNames(&known)
+                )));
+            }
+        }
         let Some(only) = &self.only else {
             return Ok(());
         };

@@ -399,6 +399,7 @@ fn record_received(shared: &Shared, m: &Fetched) {
         let meta = m.metadata(&shared.topic);
         recorder.record(crate::testing::Call {
             function: shared.spec.function,
+            kind: crate::testing::CallKind::Received,
             topic: meta.topic.to_string(),
             key: meta.key,
             partition: Some(meta.partition),

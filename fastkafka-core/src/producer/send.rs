@@ -85,16 +85,16 @@ pub(crate) async fn send_event(
             event.partition,
         )
         .await?;
-    if let Some(recorder) = &binding.recorder {
-        recorder.record(crate::testing::Call {
-            function: binding.router.function(),
-            topic: binding.topic.to_string(),
-            key: event.key.clone(),
-            partition,
-            headers: event.headers.clone(),
-            payload: event.message.clone(),
-        });
-    }
+    // Under a Tester: what to record once the message is queued.
+    let call = binding.recorder.as_ref().map(|_| crate::testing::Call {
+        function: binding.router.function(),
+        kind: crate::testing::CallKind::Sent,
+        topic: binding.topic.to_string(),
+        key: event.key.clone(),
+        partition,
+        headers: event.headers.clone(),
+        payload: event.message.clone(),
+    });
     let (tx, rx) = oneshot::channel();
     // Produced while a consumer handles an input: that input waits for this message.
     let tracker = Outputs::current();
@@ -135,10 +135,13 @@ pub(crate) async fn send_event(
     loop {
         match binding.producer.inner.send(record) {
             Ok(()) => {
+                if let (Some(recorder), Some(call)) = (&binding.recorder, call) {
+                    recorder.record(call);
+                }
                 return Ok(PendingDelivery {
                     rx,
                     topic: Arc::clone(&binding.topic),
-                })
+                });
             }
             // A full local queue is back-pressure: wait for deliveries to make room.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {

@@ -14,8 +14,8 @@ mod logs;
 mod record;
 mod tester;
 
-pub use self::record::Call;
 pub(crate) use self::record::Recorder;
+pub use self::record::{Call, CallKind};
 pub(crate) use self::tester::UnderTest;
 pub use self::tester::{Received, TestFailure, Tester, TesterBuilder, TEST_BROKER_ENV};
 
@@ -98,12 +98,9 @@ pub fn free_port() -> u16 {
 /// fastkafka::testing::capture_logs();
 /// ```
 pub fn capture_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fastkafka=debug,librdkafka=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    // With the layer that keeps each Tester's lines: a test calling this first must not
+    // take them from the Testers of its binary.
+    logs::install();
 }
 
 /// One record as it sits in a topic.

@@ -15,6 +15,8 @@ use crate::sync::LockUnpoisoned;
 pub struct Call {
     /// The function.
     pub function: &'static str,
+    /// Whether the function sent the message or received it.
+    pub kind: CallKind,
     /// The topic it sent to or read from.
     pub topic: String,
     /// The record key, if any.
@@ -25,6 +27,16 @@ pub struct Call {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The payload, encoded.
     pub payload: Vec<u8>,
+}
+
+/// Whether a [`Call`] is a message sent or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Queued by a `#[produces]` function.
+    Sent,
+    /// Received by a `#[consumes]` function (recorded before decoding: a message that
+    /// did not decode is one too).
+    Received,
 }
 
 impl Call {
@@ -46,10 +58,9 @@ impl Call {
         format!(
             "{} {} topic `{}`{}{}: {}",
             self.function,
-            if self.function.starts_with("on_") {
-                "read from"
-            } else {
-                "sent to"
+            match self.kind {
+                CallKind::Received => "read from",
+                CallKind::Sent => "sent to",
             },
             self.topic,
             self.partition

@@ -90,7 +90,55 @@ pub struct Tester {
     fresh_broker: bool,
     timeout: Duration,
     /// Held while the app runs on a shared broker: Testers take turns there.
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<Turn>,
+}
+
+/// A test's turn on a shared broker: Testers of one test binary run their apps one
+/// test at a time there. A test holds it for as long as any of its Testers lives, and
+/// may start more (they share the turn: a test is one thread, which is how libtest and
+/// `#[tokio::test]` run it).
+struct Turn;
+
+/// Which test thread holds the turn, and how many of its Testers live.
+static TURN_HOLDER: Mutex<Option<(std::thread::ThreadId, usize)>> = Mutex::new(None);
+static TURN_FREED: Notify = Notify::const_new();
+
+impl Turn {
+    async fn take() -> Turn {
+        let me = std::thread::current().id();
+        loop {
+            // Registered before the check, so that a release in between wakes it.
+            let freed = TURN_FREED.notified();
+            {
+                let mut holder = TURN_HOLDER.lock_unpoisoned();
+                match &mut *holder {
+                    None => {
+                        *holder = Some((me, 1));
+                        return Turn;
+                    }
+                    Some((thread, testers)) if *thread == me => {
+                        *testers += 1;
+                        return Turn;
+                    }
+                    Some(_) => {}
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut holder = TURN_HOLDER.lock_unpoisoned();
+        if let Some((_, testers)) = &mut *holder {
+            *testers -= 1;
+            if *testers == 0 {
+                *holder = None;
+                TURN_FREED.notify_waiters();
+            }
+        }
+    }
 }
 
 /// Starts a [`Tester`] with options: [`Tester::builder`].
@@ -146,14 +194,7 @@ impl TesterBuilder {
             .unwrap_or_else(|| "embedded".to_string());
         let shared = broker != "embedded";
         let turn = if shared {
-            // A static mutex lives for the whole process, so an owned guard works.
-            static TURNS: std::sync::OnceLock<Arc<tokio::sync::Mutex<()>>> =
-                std::sync::OnceLock::new();
-            Some(
-                Arc::clone(TURNS.get_or_init(Default::default))
-                    .lock_owned()
-                    .await,
-            )
+            Some(Turn::take().await)
         } else {
             None
         };
@@ -440,9 +481,14 @@ impl Tester {
     }
 
     /// Checks that nothing (more) arrives on `topic` within `wait`; panics with what
-    /// did.
+    /// did, or when the topic does not exist (a misspelt name must not pass).
     pub async fn expect_nothing(&self, topic: &str, wait: Duration) {
-        if let Ok(raw) = self.next_raw_within(topic, wait).await {
+        let next = match self.next_raw_within(topic, wait).await {
+            Ok(next) => next,
+            // A topic that does not exist is a misspelt name, not "nothing".
+            Err(failure) => panic!("expected nothing more on `{topic}`: {failure}"),
+        };
+        if let Some(raw) = next {
             panic!(
                 "{}",
                 self.failure(format!(
@@ -611,14 +657,41 @@ impl Tester {
     }
 
     async fn next_raw(&self, topic: &str) -> std::result::Result<Raw, TestFailure> {
-        self.next_raw_within(topic, self.timeout).await
+        let wait = self.timeout;
+        match self.next_raw_within(topic, wait).await? {
+            Some(raw) => Ok(raw),
+            None => {
+                let sent: Vec<String> = self
+                    .recorder
+                    .all()
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .rev()
+                    .map(|c| format!("\n    {}", c.describe()))
+                    .collect();
+                Err(self.failure(format!(
+                    "nothing arrived on `{topic}` within {wait:?}; {}",
+                    if sent.is_empty() {
+                        "the app's functions sent and received nothing".to_string()
+                    } else {
+                        format!(
+                            "what the app's functions sent and received last:{}",
+                            sent.concat()
+                        )
+                    }
+                )))
+            }
+        }
     }
 
+    /// The next record of `topic` within `wait`, `None` if none came; `Err` if the
+    /// topic cannot be read (it does not exist, say).
     async fn next_raw_within(
         &self,
         topic: &str,
         wait: Duration,
-    ) -> std::result::Result<Raw, TestFailure> {
+    ) -> std::result::Result<Option<Raw>, TestFailure> {
         let reader = {
             let mut readers = self.readers.lock_unpoisoned();
             match readers.get(topic) {
@@ -655,32 +728,7 @@ impl Tester {
         })
         .await
         .map_err(|e| TestFailure(format!("reading `{topic}` panicked: {e}")))?;
-        match found {
-            Ok(Some(raw)) => Ok(raw),
-            Ok(None) => {
-                let sent: Vec<String> = self
-                    .recorder
-                    .all()
-                    .iter()
-                    .rev()
-                    .take(10)
-                    .rev()
-                    .map(|c| format!("\n    {}", c.describe()))
-                    .collect();
-                Err(self.failure(format!(
-                    "nothing arrived on `{topic}` within {wait:?}; {}",
-                    if sent.is_empty() {
-                        "the app's functions sent and received nothing".to_string()
-                    } else {
-                        format!(
-                            "what the app's functions sent and received last:{}",
-                            sent.concat()
-                        )
-                    }
-                )))
-            }
-            Err(e) => Err(self.failure(format!("cannot read `{topic}`: {e}"))),
-        }
+        found.map_err(|e| self.failure(format!("cannot read `{topic}`: {e}")))
     }
 }
 
@@ -703,7 +751,9 @@ impl Reader {
                     break n as i32;
                 }
                 if Instant::now() >= deadline {
-                    return Ok(None);
+                    return Err(Error::Config(format!(
+                        "topic `{topic}` does not exist (the Tester creates the topics the app's functions use at start)"
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             };
@@ -715,6 +765,16 @@ impl Reader {
                     }
                 }
                 Some(since_ms) => {
+                    // The ends before the lookup: where a partition with no record
+                    // since the Tester started is read from, so that a record written
+                    // after the lookup is not skipped (as `Offset::End` would).
+                    let mut ends = HashMap::new();
+                    for p in 0..partitions {
+                        let (_, high) =
+                            self.consumer
+                                .fetch_watermarks(topic, p, Duration::from_secs(10))?;
+                        ends.insert(p, high);
+                    }
                     let mut at = TopicPartitionList::new();
                     for p in 0..partitions {
                         at.add_partition_offset(topic, p, Offset::Offset(since_ms))?;
@@ -725,8 +785,8 @@ impl Reader {
                     for e in at.elements() {
                         let offset = match e.offset() {
                             Offset::Offset(o) => Offset::Offset(o),
-                            // No record at or after the time: from the end.
-                            _ => Offset::End,
+                            // No record at or after the time: from the end as it was.
+                            _ => Offset::Offset(ends.get(&e.partition()).copied().unwrap_or(0)),
                         };
                         assignment.add_partition_offset(topic, e.partition(), offset)?;
                     }
