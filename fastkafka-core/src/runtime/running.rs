@@ -218,11 +218,24 @@ impl RunningApp {
     }
 }
 
+/// How long an app's embedded broker outlives the app when it is dropped without stop.
+const EMBEDDED_BROKER_LINGER: Duration = Duration::from_secs(3);
+
 impl Drop for RunningApp {
     fn drop(&mut self) {
         if !self.tasks.is_empty() || !self.producers.is_empty() || !self.consumers.is_empty() {
             // Dropping a consumer tells its poll thread to stop, commit and leave.
+            let closing = !self.consumers.is_empty();
             self.consumers.clear();
+            if let (true, Some(broker)) = (closing, self._broker.embedded.take()) {
+                // An embedded broker of this app outlives it briefly, so that its
+                // consumers leave cleanly rather than log a refused connection each
+                // (a failed test's output would end with them).
+                std::thread::spawn(move || {
+                    std::thread::sleep(EMBEDDED_BROKER_LINGER);
+                    drop(broker);
+                });
+            }
             tracing::warn!(
                 "RunningApp dropped without stop(); cancelling tasks and flushing producers"
             );

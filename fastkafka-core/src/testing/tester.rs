@@ -368,9 +368,14 @@ impl Tester {
         self.send_bytes(topic, event.map(|_| payload)).await
     }
 
-    /// Sends `payload` to `topic` as it is: for messages the app cannot decode.
-    pub async fn send_raw(&self, topic: &str, event: KafkaEvent<Vec<u8>>) -> Result<Delivery> {
-        self.send_bytes(topic, event).await
+    /// Sends bytes to `topic` as they are, for messages the app cannot decode: a
+    /// `Vec<u8>`, or a `KafkaEvent<Vec<u8>>` with a key, partition or headers.
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        event: impl Into<KafkaEvent<Vec<u8>>>,
+    ) -> Result<Delivery> {
+        self.send_bytes(topic, event.into()).await
     }
 
     async fn send_bytes(&self, topic: &str, event: KafkaEvent<Vec<u8>>) -> Result<Delivery> {
