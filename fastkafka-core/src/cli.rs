@@ -101,22 +101,16 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             let broker = kafka_broker.unwrap_or_else(|| app.default_broker().to_string());
             match runtime.block_on(app.run(&broker)) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e @ (Error::UnknownBroker { .. } | Error::Config(_))) => {
-                    report(&mut std::io::stderr().lock(), &e);
-                    ExitCode::from(EXIT_USAGE)
-                }
-                Err(e @ Error::Connect { .. }) => {
-                    report(&mut std::io::stderr().lock(), &e);
-                    ExitCode::from(EXIT_REFUSED)
-                }
-                Err(e) => {
-                    report(&mut std::io::stderr().lock(), &e);
-                    ExitCode::FAILURE
-                }
+                Err(e) => failed(&e),
             }
         }
         AppCommand::Topics => {
-            let topics: Vec<DeclaredTopic> = make_app()
+            let app = make_app();
+            // The topics of functions the app does not have would be wrong.
+            if let Err(e) = app.check_functions() {
+                return failed(&e);
+            }
+            let topics: Vec<DeclaredTopic> = app
                 .topics_to_create()
                 .iter()
                 .map(|(topic, partitions)| DeclaredTopic {
@@ -165,7 +159,12 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             }
         }
         AppCommand::Asyncapi { format } => {
-            let doc = make_app().asyncapi();
+            let app = make_app();
+            // A misspelt `only` name or module would leave functions out of the docs.
+            if let Err(e) = app.check_functions() {
+                return failed(&e);
+            }
+            let doc = app.asyncapi();
             let text = match format {
                 SpecFormat::Yaml => crate::asyncapi::to_yaml(&doc),
                 SpecFormat::Json => serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
@@ -179,6 +178,22 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Reports `error` and gives the exit code it means.
+fn failed(error: &Error) -> ExitCode {
+    report(&mut std::io::stderr().lock(), error);
+    ExitCode::from(exit_code(error))
+}
+
+/// The exit code of a run that failed with `error`: a usage error (the app's setup is
+/// wrong: restarting cannot help), a broker that refused the app, or a failure.
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::UnknownBroker { .. } | Error::Config(_) | Error::MissingState { .. } => EXIT_USAGE,
+        Error::Connect { .. } => EXIT_REFUSED,
+        _ => crate::protocol::exit::FAILURE,
     }
 }
 
@@ -306,6 +321,24 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_setup_error_is_a_usage_exit_that_the_supervisor_does_not_restart() {
+        let missing = Error::MissingState {
+            function: "consumer `on_orders`".into(),
+            type_name: "Pool",
+        };
+        assert_eq!(exit_code(&missing), EXIT_USAGE);
+        assert_eq!(exit_code(&Error::Config("x".into())), EXIT_USAGE);
+        // An `only` name the binary lacks is refused before the docs are written.
+        let misspelt = FastKafka::builder().only(["on_nothing_here"]).build();
+        let err = misspelt.check_functions().unwrap_err();
+        assert_eq!(exit_code(&err), EXIT_USAGE);
+        assert_eq!(
+            exit_code(&Error::Startup("no broker".into())),
+            crate::protocol::exit::FAILURE
+        );
     }
 
     #[test]
