@@ -71,6 +71,16 @@ fn app(log: &Log) -> FastKafka {
         .build()
 }
 
+/// The message `check` panics with; panics itself if `check` passes.
+async fn panic_text(check: impl std::future::Future<Output = impl Sized>) -> String {
+    let panic = AssertUnwindSafe(check)
+        .catch_unwind()
+        .await
+        .err()
+        .expect("the check must fail");
+    panic.downcast_ref::<String>().cloned().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn consumers_background_tasks_and_hooks_take_the_apps_state() {
     let log = Log::default();
@@ -196,11 +206,7 @@ async fn a_failed_expectation_says_what_arrived_instead_and_shows_the_apps_logs(
         .await
         .unwrap();
     t.send("state-in", "b".to_string()).await.unwrap();
-    let panic = AssertUnwindSafe(t.expect("state-out", &">a".to_string()))
-        .catch_unwind()
-        .await
-        .expect_err("the expectation must fail");
-    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    let text = panic_text(t.expect("state-out", &">a".to_string())).await;
     assert!(text.contains(r#"expected on `state-out`: ">a""#), "{text}");
     assert!(text.contains(r#"arrived instead: ">b""#), "{text}");
     assert!(
@@ -218,30 +224,17 @@ async fn a_failed_expectation_says_what_arrived_instead_and_shows_the_apps_logs(
         "{nothing}"
     );
 
-    let never = AssertUnwindSafe(t.expect_called_with("to_state_outt", &"x".to_string()))
-        .catch_unwind()
-        .await
-        .err()
-        .and_then(|p| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let never = panic_text(t.expect_called_with("to_state_outt", &"x".to_string())).await;
     assert!(
         never.contains("the app has no function `to_state_outt`"),
         "{never}"
     );
-    let misspelt = std::panic::catch_unwind(AssertUnwindSafe(|| t.assert_not_called("on_stat_in")))
-        .err()
-        .and_then(|p| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let misspelt = panic_text(async { t.assert_not_called("on_stat_in") }).await;
     assert!(
         misspelt.contains("the app has no function `on_stat_in`"),
         "{misspelt}"
     );
-    let missing = AssertUnwindSafe(t.expect_nothing("state-outt", Duration::from_millis(200)))
-        .catch_unwind()
-        .await
-        .err()
-        .and_then(|p| p.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let missing = panic_text(t.expect_nothing("state-outt", Duration::from_millis(200))).await;
     assert!(
         missing.contains("topic `state-outt` does not exist"),
         "{missing}"

@@ -46,15 +46,18 @@ async fn to_bench_pipe_out(msg: BenchMessage) -> KafkaEvent<BenchMessage> {
     KafkaEvent::new(msg).key(key)
 }
 
+/// The framework pipeline's app, with its state.
+fn pipeline_app() -> FastKafka {
+    framework_app(FRAMEWORK_GROUP, PIPELINE)
+        .state(FirstCall::default())
+        .build()
+}
+
 /// Runs the framework's pipeline over the next `n` inputs: from the first handler call
 /// until every input's output is acknowledged (`ConsumerCounts::handled` counts an
 /// input only then).
 pub(super) async fn framework_pipeline(bootstrap: &str, n: usize) -> anyhow::Result<Run> {
-    let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
-        .state(FirstCall::default())
-        .build()
-        .start(bootstrap)
-        .await?;
+    let app = pipeline_app().start(bootstrap).await?;
     let cpu0 = cpu_time();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -241,13 +244,7 @@ pub(super) async fn compare(
     use super::measure::median;
     // The app creates the pipeline's topics (a broker may not create them on first
     // write), and its group joins once, outside any measurement.
-    framework_app(FRAMEWORK_GROUP, PIPELINE)
-        .state(FirstCall::default())
-        .build()
-        .start(bootstrap)
-        .await?
-        .stop()
-        .await?;
+    pipeline_app().start(bootstrap).await?.stop().await?;
     let (mut fw, mut raw, mut fw_cpu, mut raw_cpu) = (vec![], vec![], vec![], vec![]);
     let mut next = 0u64;
     for _ in 0..repeat {
@@ -310,11 +307,7 @@ pub(super) async fn latency(
         measured?
     };
     let framework = {
-        let app = framework_app(FRAMEWORK_GROUP, PIPELINE)
-            .state(FirstCall::default())
-            .build()
-            .start(bootstrap)
-            .await?;
+        let app = pipeline_app().start(bootstrap).await?;
         let measured = measure_latency(bootstrap, rate, seconds, 2 << 40).await;
         app.stop().await?;
         measured?

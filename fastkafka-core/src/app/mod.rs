@@ -176,14 +176,7 @@ impl FastKafka {
             return true;
         }
         let listed = self.only.iter().flatten().any(|n| n == name);
-        listed || self.modules.iter().any(|m| self.in_module(module, m))
-    }
-
-    /// Whether `module` is `path` or one of its submodules.
-    fn in_module(&self, module: &str, path: &str) -> bool {
-        module
-            .strip_prefix(path)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        listed || self.modules.iter().any(|m| in_module(module, m))
     }
 
     /// The app's `#[produces]` functions.
@@ -254,7 +247,7 @@ impl FastKafka {
             .chain(crate::background::registered().map(|s| s.module))
             .collect();
         for module in &self.modules {
-            if !modules.iter().any(|m| self.in_module(m, module)) {
+            if !modules.iter().any(|m| in_module(m, module)) {
                 let mut known = modules.clone();
                 known.sort_unstable();
                 known.dedup();
@@ -314,6 +307,13 @@ impl FastKafka {
     pub fn default_broker(&self) -> &str {
         self.default_broker.as_deref().unwrap_or("localhost")
     }
+}
+
+/// Whether `module` is `path` or one of its submodules.
+fn in_module(module: &str, path: &str) -> bool {
+    module
+        .strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
 #[cfg(test)]

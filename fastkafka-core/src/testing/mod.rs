@@ -259,23 +259,9 @@ fn read(
         .set("allow.auto.create.topics", "false")
         .create()?;
     let deadline = Instant::now() + timeout;
-    let partitions = loop {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-        let n = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .map_or(0, |t| t.partitions().len());
-        if n > 0 {
-            break n;
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Config(format!("topic `{topic}` does not exist")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let partitions = wait_for_partitions(&consumer, topic, deadline)?;
     let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
+    for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
@@ -283,7 +269,7 @@ fn read(
         Some(n) => n,
         None => {
             let mut total = 0;
-            for p in 0..partitions as i32 {
+            for p in 0..partitions {
                 let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5))?;
                 total += (high - low).max(0) as usize;
             }
@@ -294,22 +280,7 @@ fn read(
     let mut last_transient = None;
     while records.len() < count && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => records.push(Record {
-                topic: m.topic().to_string(),
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                timestamp: m.timestamp().to_millis(),
-            }),
+            Some(Ok(m)) => records.push(Record::of(&m)),
             // Just after a topic is created, a broker that leads one of its
             // partitions may not know it yet: that passes, so keep reading until
             // the deadline and report the error only if nothing else arrives.
@@ -327,6 +298,48 @@ fn read(
     }
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
+}
+
+impl Record {
+    /// The record a plain consumer read.
+    fn of(m: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+        Record {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timestamp: m.timestamp().to_millis(),
+        }
+    }
+}
+
+/// The partition count of `topic`, once the broker knows the topic; `Err` if it does
+/// not by `deadline`.
+fn wait_for_partitions(consumer: &BaseConsumer, topic: &str, deadline: Instant) -> Result<i32> {
+    loop {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let n = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if n > 0 {
+            return Ok(n as i32);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Config(format!("topic `{topic}` does not exist")));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Errors a reader meets while a new topic's partitions settle on their leaders, or

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::logs;
 use super::record::{decode, encode, Call, Recorder};
+use super::Record;
 use crate::app::FastKafka;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
@@ -301,20 +302,11 @@ impl fmt::Display for TestFailure {
 
 impl std::error::Error for TestFailure {}
 
-/// One record as read, before decoding.
-struct Raw {
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
 /// Reads one topic for a Tester, from the Tester's start on.
 struct Reader {
     consumer: BaseConsumer,
     assigned: bool,
-    buffer: VecDeque<Raw>,
+    buffer: VecDeque<Record>,
 }
 
 impl Tester {
@@ -421,7 +413,7 @@ impl Tester {
         topic: &str,
     ) -> std::result::Result<Received<T>, TestFailure> {
         let raw = self.next_raw(topic).await?;
-        match decode::<T>(&raw.payload) {
+        match decode::<T>(raw.payload.as_deref().unwrap_or_default()) {
             Ok(message) => Ok(Received {
                 message,
                 topic: topic.to_string(),
@@ -435,7 +427,7 @@ impl Tester {
                 raw.partition,
                 raw.offset,
                 std::any::type_name::<T>(),
-                String::from_utf8_lossy(&raw.payload)
+                raw.payload_text()
             ))),
         }
     }
@@ -500,7 +492,7 @@ impl Tester {
                     "expected nothing more on `{topic}`, but partition {} offset {} arrived: {}",
                     raw.partition,
                     raw.offset,
-                    String::from_utf8_lossy(&raw.payload)
+                    raw.payload_text()
                 ))
             );
         }
@@ -528,19 +520,15 @@ impl Tester {
                 return call.clone();
             }
             if Instant::now() >= deadline {
-                let seen: Vec<String> = calls
-                    .iter()
-                    .map(|c| format!("\n    {}", c.describe()))
-                    .collect();
                 panic!(
                     "{}",
                     self.failure(format!(
                         "expected `{function}` to be called with {expected:?} within {:?}; {}",
                         self.timeout,
-                        if seen.is_empty() {
+                        if calls.is_empty() {
                             format!("it was not called{}", self.unknown_function(function))
                         } else {
-                            format!("its calls:{}", seen.concat())
+                            format!("its calls:{}", listed(&calls))
                         }
                     ))
                 );
@@ -562,15 +550,11 @@ impl Tester {
         }
         let calls = self.recorder.calls_of(function);
         if !calls.is_empty() {
-            let seen: Vec<String> = calls
-                .iter()
-                .map(|c| format!("\n    {}", c.describe()))
-                .collect();
             panic!(
                 "{}",
                 self.failure(format!(
                     "expected `{function}` not to be called; its calls:{}",
-                    seen.concat()
+                    listed(&calls)
                 ))
             );
         }
@@ -661,28 +645,21 @@ impl Tester {
         }
     }
 
-    async fn next_raw(&self, topic: &str) -> std::result::Result<Raw, TestFailure> {
+    async fn next_raw(&self, topic: &str) -> std::result::Result<Record, TestFailure> {
         let wait = self.timeout;
         match self.next_raw_within(topic, wait).await? {
             Some(raw) => Ok(raw),
             None => {
-                let sent: Vec<String> = self
-                    .recorder
-                    .all()
-                    .iter()
-                    .rev()
-                    .take(10)
-                    .rev()
-                    .map(|c| format!("\n    {}", c.describe()))
-                    .collect();
+                let all = self.recorder.all();
+                let last = &all[all.len().saturating_sub(10)..];
                 Err(self.failure(format!(
                     "nothing arrived on `{topic}` within {wait:?}; {}",
-                    if sent.is_empty() {
+                    if last.is_empty() {
                         "the app's functions sent and received nothing".to_string()
                     } else {
                         format!(
                             "what the app's functions sent and received last:{}",
-                            sent.concat()
+                            listed(last)
                         )
                     }
                 )))
@@ -696,7 +673,7 @@ impl Tester {
         &self,
         topic: &str,
         wait: Duration,
-    ) -> std::result::Result<Option<Raw>, TestFailure> {
+    ) -> std::result::Result<Option<Record>, TestFailure> {
         let reader = {
             let mut readers = self.readers.lock_unpoisoned();
             match readers.get(topic) {
@@ -740,28 +717,22 @@ impl Tester {
 impl Reader {
     /// The next record of `topic` (written at or after `since_ms`, if given), waiting
     /// up to `wait`.
-    fn next(&mut self, topic: &str, since_ms: Option<i64>, wait: Duration) -> Result<Option<Raw>> {
+    fn next(
+        &mut self,
+        topic: &str,
+        since_ms: Option<i64>,
+        wait: Duration,
+    ) -> Result<Option<Record>> {
         let deadline = Instant::now() + wait;
         if !self.assigned {
-            let partitions = loop {
-                let metadata = self
-                    .consumer
-                    .fetch_metadata(Some(topic), Duration::from_secs(5))?;
-                let n = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic && t.error().is_none())
-                    .map_or(0, |t| t.partitions().len());
-                if n > 0 {
-                    break n as i32;
-                }
-                if Instant::now() >= deadline {
-                    return Err(Error::Config(format!(
-                        "topic `{topic}` does not exist (the Tester creates the topics the app's functions use at start)"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            };
+            let partitions = super::wait_for_partitions(&self.consumer, topic, deadline).map_err(
+                |e| match e {
+                    Error::Config(missing) => Error::Config(format!(
+                        "{missing} (the Tester creates the topics the app's functions use at start)"
+                    )),
+                    other => other,
+                },
+            )?;
             let mut assignment = TopicPartitionList::new();
             match since_ms {
                 None => {
@@ -809,20 +780,7 @@ impl Reader {
                 return Ok(None);
             }
             match self.consumer.poll(left.min(Duration::from_millis(100))) {
-                Some(Ok(m)) => self.buffer.push_back(Raw {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                }),
+                Some(Ok(m)) => self.buffer.push_back(Record::of(&m)),
                 Some(Err(e)) if super::is_transient(&e) => {}
                 Some(Err(e)) => return Err(e.into()),
                 None => {}
@@ -835,6 +793,14 @@ impl Drop for Tester {
     fn drop(&mut self) {
         logs::forget(self.id);
     }
+}
+
+/// Calls for a failure message, one indented line each.
+fn listed(calls: &[Call]) -> String {
+    calls
+        .iter()
+        .map(|c| format!("\n    {}", c.describe()))
+        .collect()
 }
 
 fn now_ms() -> i64 {
