@@ -218,6 +218,36 @@ impl Error {
         }
     }
 
+    /// Whether this is the failure of a message a producer function was asked to send:
+    /// it could not be encoded, routed or queued, or the broker did not acknowledge it.
+    pub(crate) fn is_output_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Encode { .. }
+                | Error::PartitionOutOfRange { .. }
+                | Error::PartitionerOutOfRange { .. }
+                | Error::Enqueue { .. }
+                | Error::Delivery { .. }
+                | Error::DeliveryLost { .. }
+                | Error::NotInApp { .. }
+                | Error::NotRunning { .. }
+        )
+    }
+
+    /// Whether `error`, or an error it wraps, is an output's failure
+    /// ([`Error::is_output_failure`]), however the handler passed it on: a consumer
+    /// dead-letters such an input with stage `output`, not `handler`.
+    pub(crate) fn is_output_failure_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if e.downcast_ref::<Error>().is_some_and(Error::is_output_failure) {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+
     /// Whether `error`, or an error it wraps, is a permanent fastkafka [`Error`]
     /// (see [`Error::is_permanent`]): what a consumer checks on a handler's error.
     pub(crate) fn is_permanent_in(error: &(dyn std::error::Error + 'static)) -> bool {

@@ -38,6 +38,12 @@ async fn on_pipe_in(text: String) -> fastkafka::Result<()> {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+    if text.starts_with("huge-returned-") {
+        // The same output, but the handler passes the queueing error on with `?`: the
+        // input fails at the output stage all the same.
+        to_pipe_out_raw(vec![b'x'; 2_000_000]).await?;
+        return Ok(());
+    }
     if text.starts_with("huge-") {
         // Over the producer's 1 MB message.max.bytes: it cannot even be queued. The
         // handler ignores the error, and still its input must not count as processed.
@@ -128,29 +134,39 @@ async fn outputs_are_queued_not_awaited_and_an_input_whose_output_failed_is_dead
     let bootstrap = broker.bootstrap_servers().to_string();
     let mut inputs = texts("msg", 300);
     inputs.insert(150, "huge-0".to_string());
+    inputs.insert(200, "huge-returned-0".to_string());
     produce(&bootstrap, "pipe_in", &inputs);
     let running = app().start(&bootstrap).await.unwrap();
 
-    committed_reaches(&bootstrap, "pipe_in", 301).await;
+    committed_reaches(&bootstrap, "pipe_in", 302).await;
     // Every output is there once, in input order (one partition).
     let expected: Vec<String> = texts("msg", 300).iter().map(|t| t.to_uppercase()).collect();
     assert_eq!(payloads(&bootstrap, "pipe_out"), expected);
     // The input whose output could not be queued went to the dead-letter topic, marked
     // as failed at the output stage; it was not retried (the error is permanent).
-    let dead = read_to_end(&bootstrap, "pipe_dlq", Duration::from_secs(10)).unwrap();
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    assert_eq!(dead[0].payload_text(), "huge-0");
-    let header = |name: &str| dead[0].header(name);
-    assert_eq!(
-        header(dead_letter_headers::STAGE).as_deref(),
-        Some("output")
-    );
-    let error = header(dead_letter_headers::ERROR).unwrap();
+    // So did the one whose handler returned the queueing error: the stage follows the
+    // error, not the way the handler passed it on.
+    // (A failed handler is dead-lettered at once, an ignored output's failure when its
+    // input's turn comes: the two may arrive in either order.)
+    let mut dead = read_to_end(&bootstrap, "pipe_dlq", Duration::from_secs(10)).unwrap();
+    dead.sort_by_key(|r| r.payload_text());
+    let dead_payloads: Vec<String> = dead.iter().map(|r| r.payload_text()).collect();
+    assert_eq!(dead_payloads, ["huge-0", "huge-returned-0"], "{dead:?}");
+    for r in &dead {
+        assert_eq!(
+            r.header(dead_letter_headers::STAGE).as_deref(),
+            Some("output"),
+            "{r:?}"
+        );
+    }
+    let error = dead[0].header(dead_letter_headers::ERROR).unwrap();
     assert!(error.contains("an output failed"), "{error}");
+    let error = dead[1].header(dead_letter_headers::ERROR).unwrap();
+    assert!(error.contains("could not queue"), "{error}");
     let counts = running.consumer_counts();
     assert_eq!(
         (counts.handled, counts.dead_lettered),
-        (300, 1),
+        (300, 2),
         "{counts:?}"
     );
     running.stop().await.unwrap();

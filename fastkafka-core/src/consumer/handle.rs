@@ -90,7 +90,7 @@ pub(super) async fn handle_one(
         match retries.after_failure(shared, state, m, 1, &error).await {
             Next::Again => {}
             Next::GiveUp => {
-                let done = settle_failed(shared, state, m, "handler", &error.message).await;
+                let done = settle_failed(shared, state, m, error.stage, &error.message).await;
                 return Outcome::settled(done);
             }
             Next::Stopped => return Outcome::Stopped,
@@ -157,7 +157,7 @@ pub(super) async fn handle(
             Next::Again => {}
             Next::GiveUp => {
                 for m in &good {
-                    if !settle_failed(shared, state, m, "handler", &error.message).await {
+                    if !settle_failed(shared, state, m, error.stage, &error.message).await {
                         return (Outcome::Stopped, good);
                     }
                 }
@@ -193,7 +193,7 @@ pub(super) async fn retry_failed_output(
             Next::Again => {}
             Next::GiveUp => {
                 for m in messages {
-                    if !settle_failed(shared, state, m, "output", &failure.message).await {
+                    if !settle_failed(shared, state, m, failure.stage, &failure.message).await {
                         return false;
                     }
                 }
@@ -289,6 +289,10 @@ struct Failure {
     /// A permanent fastkafka error (e.g. an output too large for the broker): the
     /// same call would fail the same way, so it is not retried.
     permanent: bool,
+    /// The dead-letter stage it is filed under: `handler`, or `output` when what
+    /// failed was a message the handler produced, whether the handler returned that
+    /// error or ignored it.
+    stage: &'static str,
 }
 
 impl Failure {
@@ -296,6 +300,11 @@ impl Failure {
         Failure {
             message: error.to_string(),
             permanent: Error::is_permanent_in(error),
+            stage: if Error::is_output_failure_in(error) {
+                "output"
+            } else {
+                "handler"
+            },
         }
     }
 
@@ -304,6 +313,7 @@ impl Failure {
         Failure {
             message: format!("an output failed: {}", error.message),
             permanent: error.permanent,
+            stage: "output",
         }
     }
 
@@ -315,6 +325,7 @@ impl Failure {
         Failure {
             message,
             permanent: false,
+            stage: "handler",
         }
     }
 }
