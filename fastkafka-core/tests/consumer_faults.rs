@@ -189,9 +189,11 @@ async fn an_input_whose_output_is_too_large_is_dead_lettered_without_payload_and
         let header = |name: &str| record.header(name);
         assert_eq!(record.payload.as_deref().unwrap_or_default(), b"");
         assert_eq!(header(dead_letter_headers::OFFSET).as_deref(), Some(offset));
+        // The handler returned the output's queueing error with `?`: still an output
+        // failure.
         assert_eq!(
             header(dead_letter_headers::STAGE).as_deref(),
-            Some("handler")
+            Some("output")
         );
         assert_eq!(
             header(dead_letter_headers::ORIGINAL_SIZE),
