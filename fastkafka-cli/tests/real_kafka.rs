@@ -259,6 +259,7 @@ async fn idempotent_produce_survives_the_leader_being_killed_and_restarted() {
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
     let app = FastKafka::builder()
         .title("idempotent flood")
+        .only(["to_flood"])
         .topic(topic, 1)
         .replication_factor(3)
         .build();
@@ -377,6 +378,103 @@ async fn idempotent_produce_survives_the_leader_being_killed_and_restarted() {
     assert_eq!(lost, 0, "acknowledged but not in the topic");
     assert_eq!(duplicated, 0, "written more than once");
     assert!(acked > 0);
+}
+
+/// When `on_backlog` first finished a message of each partition, and how many it
+/// finished in all.
+static BACKLOG_FIRST: Mutex<BTreeMap<i32, Instant>> = Mutex::new(BTreeMap::new());
+static BACKLOG_HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+const BACKLOG_TOPIC: &str = "backlog-6";
+const BACKLOG_HANDLER: Duration = Duration::from_millis(5);
+
+/// A slow handler: one message per 5 ms per partition, 200 a second.
+#[consumes(topic = "backlog-6", group_id = "backlog-6")]
+async fn on_backlog(text: String, meta: EventMetadata) {
+    let _ = text;
+    tokio::time::sleep(BACKLOG_HANDLER).await;
+    BACKLOG_FIRST
+        .lock()
+        .unwrap()
+        .entry(meta.partition)
+        .or_insert_with(Instant::now);
+    BACKLOG_HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+/// One worker started on a backlog of 6 partitions handles all 6 at once, at 6
+/// handlers' rate. librdkafka hands a catching-up consumer long runs of one partition;
+/// a poll thread that waited for that partition's full queue left the others' messages
+/// waiting behind a slow handler (one partition progressed while five waited).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
+    let bootstrap = cluster.bootstrap(Listener::Plaintext);
+    let app = || {
+        FastKafka::builder()
+            .title("backlog")
+            .only(["on_backlog"])
+            .topic(BACKLOG_TOPIC, 6)
+            .replication_factor(3)
+    };
+    // Create the topic, then fill it while nothing consumes: 5,000 messages a
+    // partition, 25 s of one handler's work each.
+    let creator = app().only(Vec::<String>::new()).build();
+    creator
+        .start(&bootstrap)
+        .await
+        .unwrap()
+        .stop()
+        .await
+        .unwrap();
+    assert_three_replicas(&bootstrap, BACKLOG_TOPIC, 6);
+    let produce_to = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        produce_plain(
+            &produce_to,
+            BACKLOG_TOPIC,
+            (0..30_000).map(|i| (format!("k{i}"), format!("backlog {i}"))),
+        )
+    })
+    .await
+    .unwrap();
+
+    let running = app().build().start(&bootstrap).await.unwrap();
+    let first_of_all = loop {
+        if let Some(&t) = BACKLOG_FIRST.lock().unwrap().values().min() {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let handled_then = BACKLOG_HANDLED.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rate = (BACKLOG_HANDLED.load(Ordering::SeqCst) - handled_then) as f64 / 10.0;
+    let firsts: Vec<(i32, f64)> = BACKLOG_FIRST
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(&p, &t)| (p, t.duration_since(first_of_all).as_secs_f64()))
+        .collect();
+    running.stop().await.unwrap();
+    let one_handler = 1.0 / BACKLOG_HANDLER.as_secs_f64();
+    eprintln!(
+        "backlog on 6 partitions: first output of each partition after the first one's (s): {firsts:?}; \
+         {rate:.0} messages a second (one handler: at most {one_handler:.0})"
+    );
+    assert_eq!(
+        firsts.len(),
+        6,
+        "partitions never handled within 10 s: {firsts:?}"
+    );
+    assert!(
+        firsts.iter().all(|&(_, after)| after < 3.0),
+        "a partition waited for another: {firsts:?}"
+    );
+    assert!(
+        rate > 4.0 * one_handler,
+        "{rate:.0} messages a second: the partitions were not handled side by side (6 handlers would reach {:.0})",
+        6.0 * one_handler
+    );
 }
 
 /// Reads `topic` from the beginning as records arrive, counting each key, until every

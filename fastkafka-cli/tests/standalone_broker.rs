@@ -179,3 +179,58 @@ fn two_workers_create_their_topics_and_a_stop_in_the_middle_processes_nothing_tw
     broker.signal(libc::SIGINT);
     assert!(broker.wait(Duration::from_secs(10)).success());
 }
+
+/// An app stopped cleanly and started again against the same `fastkafka broker` gets
+/// its partitions back within seconds. greeting_counter keeps librdkafka's default
+/// 45 s session timeout; the broker used to hold the group's next rebalance for 44 s
+/// after its last member left, with nothing in the app's log.
+#[test]
+fn a_restart_after_a_clean_stop_gets_its_partitions_back_at_once() {
+    let (mut broker, bootstrap) = standalone_broker();
+    let assigned = |l: &str| l.contains("partitions assigned");
+    // The app declares no topics: a first greeting creates the one it reads.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    producer
+        .send(
+            BaseRecord::to("greetings")
+                .key("ann")
+                .payload(r#"{"name":"ann"}"#),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let run = supervise("greeting_counter", 2, &bootstrap);
+    run.wait_for_lines(assigned, 2, Duration::from_secs(60));
+    stop(run);
+
+    let restarted = Instant::now();
+    let run = supervise("greeting_counter", 2, &bootstrap);
+    let joining = run.wait_for_lines(
+        |l| l.contains("joining its group"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert!(
+        joining[0].contains(r#"group_id="greeting-counter""#),
+        "the app says which group it joins: {joining:?}"
+    );
+    run.wait_for_lines(assigned, 2, Duration::from_secs(60));
+    let took = restarted.elapsed();
+    let output = stop(run);
+    println!(
+        "both workers had partitions {:.1} s after the restart",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "the restarted workers waited {:.1} s for their partitions\n{output}",
+        took.as_secs_f64()
+    );
+
+    broker.signal(libc::SIGINT);
+    assert!(broker.wait(Duration::from_secs(10)).success());
+}

@@ -6,6 +6,11 @@
  *  - a CreateTopics API (v0-v4) and a controller, so that an app in another process
  *    can create its declared topics on `fastkafka broker` with an ordinary admin
  *    client;
+ *  - joins that complete once every member has rejoined, and a group that is empty
+ *    again once its last member left, instead of waiting out a rebalance delay of the
+ *    session timeout less a second (44 s with librdkafka's default session timeout),
+ *    so that an app restarted after a clean stop, or a group a worker left, consumes
+ *    again within seconds;
  *  - no silent retention: the mock cluster deletes a partition's oldest records once
  *    it holds more than 5 MiB or 100,000 record batches, after acknowledging them.
  *    Every partition's limits are lifted, so what was acknowledged stays readable
@@ -53,6 +58,65 @@ static int fastkafka_handle_Produce(rd_kafka_mock_connection_t *mconn,
         fastkafka_keep_everything(mcluster);
         r = fastkafka_original_produce(mconn, rkbuf);
         fastkafka_keep_everything(mcluster);
+        return r;
+}
+
+/* The mock cluster's own JoinGroup and LeaveGroup handlers, wrapped by ours. */
+static int (*fastkafka_original_join)(rd_kafka_mock_connection_t *,
+                                      rd_kafka_buf_t *);
+static int (*fastkafka_original_leave)(rd_kafka_mock_connection_t *,
+                                       rd_kafka_buf_t *);
+
+/* How soon a group whose members have all rejoined (or that has none left) moves on. */
+#define FASTKAFKA_JOINED_DELAY_MS 100
+
+/* The mock cluster starts a rebalance of a group that has members with a delay of the
+ * session timeout less a second, for members that have not rejoined yet, and only a
+ * timer ends it: a group all of whose members are back (or that has none left) would
+ * still wait all of it, where a real broker completes the join as soon as every known
+ * member has rejoined. A group left empty is marked as never elected, so that the next
+ * first member gets the initial rebalance delay (group.initial.rebalance.delay.ms)
+ * that lets a starting app's workers join together. */
+static void fastkafka_hurry_joins(rd_kafka_mock_cluster_t *mcluster) {
+        rd_kafka_mock_cgrp_classic_t *mcgrp;
+        TAILQ_FOREACH(mcgrp, &mcluster->cgrps_classic, link) {
+                rd_kafka_mock_cgrp_classic_member_t *member;
+                int all_joined = 1;
+                if (mcgrp->state != RD_KAFKA_MOCK_CGRP_STATE_JOINING ||
+                    !mcgrp->rebalance_tmr.rtmr_callback)
+                        continue;
+                if (mcgrp->member_cnt == 0)
+                        mcgrp->last_member_cnt = 0;
+                else if (mcgrp->last_member_cnt == 0)
+                        continue; /* a first join: keep the initial delay */
+                TAILQ_FOREACH(member, &mcgrp->members, link) {
+                        if (!member->resp) {
+                                all_joined = 0;
+                                break;
+                        }
+                }
+                if (!all_joined)
+                        continue;
+                rd_kafka_timer_start_oneshot(
+                    &mcluster->timers, &mcgrp->rebalance_tmr, rd_true,
+                    FASTKAFKA_JOINED_DELAY_MS * 1000,
+                    mcgrp->rebalance_tmr.rtmr_callback, mcgrp);
+        }
+}
+
+static int fastkafka_handle_JoinGroup(rd_kafka_mock_connection_t *mconn,
+                                      rd_kafka_buf_t *rkbuf) {
+        rd_kafka_mock_cluster_t *mcluster = mconn->broker->cluster;
+        int r = fastkafka_original_join(mconn, rkbuf);
+        fastkafka_hurry_joins(mcluster);
+        return r;
+}
+
+static int fastkafka_handle_LeaveGroup(rd_kafka_mock_connection_t *mconn,
+                                       rd_kafka_buf_t *rkbuf) {
+        rd_kafka_mock_cluster_t *mcluster = mconn->broker->cluster;
+        int r = fastkafka_original_leave(mconn, rkbuf);
+        fastkafka_hurry_joins(mcluster);
         return r;
 }
 
@@ -215,6 +279,21 @@ void fastkafka_mock_install(rd_kafka_mock_cluster_t *mcluster,
                     mcluster->api_handlers[RD_KAFKAP_Produce].cb;
                 mcluster->api_handlers[RD_KAFKAP_Produce].cb =
                     fastkafka_handle_Produce;
+        }
+
+        if (mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb !=
+            fastkafka_handle_JoinGroup) {
+                fastkafka_original_join =
+                    mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb;
+                mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb =
+                    fastkafka_handle_JoinGroup;
+        }
+        if (mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb !=
+            fastkafka_handle_LeaveGroup) {
+                fastkafka_original_leave =
+                    mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb;
+                mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb =
+                    fastkafka_handle_LeaveGroup;
         }
 
         mcluster->api_handlers[RD_KAFKAP_CreateTopics].MinVersion  = 0;

@@ -240,7 +240,9 @@ impl Error {
     pub(crate) fn is_output_failure_in(error: &(dyn std::error::Error + 'static)) -> bool {
         let mut next = Some(error);
         while let Some(e) = next {
-            if e.downcast_ref::<Error>().is_some_and(Error::is_output_failure) {
+            if e.downcast_ref::<Error>()
+                .is_some_and(Error::is_output_failure)
+            {
                 return true;
             }
             next = e.source();

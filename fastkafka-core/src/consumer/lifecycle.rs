@@ -27,6 +27,16 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("auto.commit.interval.ms", "1000"),
 ];
 
+/// librdkafka's default `session.timeout.ms`.
+const LIBRDKAFKA_SESSION_TIMEOUT_MS: u64 = 45_000;
+
+/// A consumer on its way into its group, for the poll thread to say what it waits for.
+pub(super) struct Joining {
+    pub(super) group_id: String,
+    pub(super) session_timeout: Duration,
+    pub(super) since: Instant,
+}
+
 /// What a consumer needs to start.
 pub(crate) struct ConsumerSetup {
     pub(crate) spec: &'static ConsumerSpec,
@@ -100,6 +110,7 @@ impl RunningConsumer {
             stored: Mutex::new(HashMap::new()),
             confirmed: Mutex::new(HashMap::new()),
             grace: setup.grace,
+            joined: AtomicBool::new(false),
             log: ClientLog::new(format!("consumer {}", spec.function)),
             oauth: setup.oauth,
         };
@@ -115,8 +126,12 @@ impl RunningConsumer {
             function = spec.function,
             topic = spec.topic,
             group_id = setup.group_id,
-            "consumer started"
+            "consumer started; joining its group"
         );
+        let session_timeout_ms = config
+            .get("session.timeout.ms")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(LIBRDKAFKA_SESSION_TIMEOUT_MS);
 
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counters::default());
@@ -136,6 +151,11 @@ impl RunningConsumer {
             stop: Arc::clone(&stop),
             grace: setup.grace,
             commit_every,
+            joining: Joining {
+                group_id: setup.group_id,
+                session_timeout: Duration::from_millis(session_timeout_ms),
+                since: Instant::now(),
+            },
         };
         let thread = std::thread::Builder::new()
             .name(format!("consumer-{}", spec.function))

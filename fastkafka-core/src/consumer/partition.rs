@@ -16,10 +16,6 @@ use super::Shared;
 use crate::sync::LockUnpoisoned;
 use crate::tracking::{Outputs, Settled};
 
-/// A task stores its progress for commit at least every this many messages (and
-/// whenever it has nothing queued or in flight).
-const STORE_EVERY: u64 = 1024;
-
 /// One partition's task, as the poll thread and the rebalance callback see it.
 pub(super) struct PartitionTask {
     pub(super) tx: mpsc::Sender<Vec<Fetched>>,
@@ -50,6 +46,11 @@ impl Default for PartitionState {
 }
 
 impl PartitionState {
+    /// The offset of the last message settled, in order (-1 for none yet).
+    pub(super) fn processed(&self) -> i64 {
+        self.processed.load(Ordering::SeqCst)
+    }
+
     fn set_busy(&self, busy: bool) {
         let mut b = self.busy.lock_unpoisoned();
         *b = busy;
@@ -76,9 +77,15 @@ impl PartitionState {
     }
 }
 
-/// Stores `offset` (the last settled message of `partition`) for the next commit.
+/// Stores `offset` (the last settled message of `partition`) for the next commit,
+/// unless a later one is stored already: the partition's task and the poll thread
+/// (before each periodic commit) both store, and the stored position never goes back.
 pub(super) fn store(shared: &Shared, partition: i32, offset: i64) {
     if offset < 0 {
+        return;
+    }
+    let mut stored = shared.consumer.context().stored.lock_unpoisoned();
+    if stored.get(&partition).is_some_and(|&next| next > offset) {
         return;
     }
     match shared
@@ -86,9 +93,7 @@ pub(super) fn store(shared: &Shared, partition: i32, offset: i64) {
         .store_offset(&shared.topic, partition, offset)
     {
         Ok(()) => {
-            let mut stored = shared.consumer.context().stored.lock_unpoisoned();
-            let next = stored.entry(partition).or_insert(offset + 1);
-            *next = (*next).max(offset + 1);
+            stored.insert(partition, offset + 1);
         }
         // The partition was revoked meanwhile: its new owner redelivers.
         Err(e) => {
@@ -348,9 +353,6 @@ impl Progress<'_> {
             self.bytes_in_flight -= done.bytes;
             self.state.processed.store(done.last, Ordering::SeqCst);
             self.unstored += done.count;
-            if self.unstored >= STORE_EVERY {
-                self.store_now();
-            }
         }
         true
     }

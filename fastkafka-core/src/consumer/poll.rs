@@ -1,26 +1,31 @@
 //! The poll thread: fetches messages, copies them into per-partition chunks and hands
 //! those to the partitions' tasks; commits periodically and on stop.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
-use tokio::sync::mpsc;
+use rdkafka::TopicPartitionList;
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::Instrument;
 
-use super::lifecycle::StoppedMember;
+use super::lifecycle::{Joining, StoppedMember};
 use super::partition::{
-    partition_task, stop_partitions, PartitionState, PartitionTask, Partitions,
+    partition_task, stop_partitions, store, PartitionState, PartitionTask, Partitions,
 };
 use super::rebalance::commit;
 use super::spec::EventMetadata;
 use super::Shared;
 use crate::sync::LockUnpoisoned;
 
-/// Messages waiting for one partition's task; a full queue pauses polling.
+/// Messages waiting for one partition's task.
 const PARTITION_QUEUE: usize = 1024;
+/// Messages the poll thread holds for a partition whose queue is full, beyond which it
+/// pauses fetching that partition (see [`Parked`]).
+const PARK_LIMIT: usize = PARTITION_QUEUE;
 /// A consumed message, copied out of librdkafka's buffer for the partition's task.
 /// Its key and payload live in `buf`, shared by the messages of one chunk: one
 /// allocation per chunk, freed when the chunk's last message is dropped, rather than
@@ -189,6 +194,29 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// Partial chunks are handed over at least this often while messages keep arriving.
 const FLUSH_EVERY: Duration = Duration::from_millis(5);
 
+/// How long a poll waits for messages while a partition's chunks are parked: how soon
+/// a queue that made room gets them.
+const PARKED_POLL: Duration = Duration::from_millis(1);
+
+/// Chunks of one partition whose queue was full, in order, waiting on the poll thread.
+///
+/// The poll thread never blocks on one partition's queue: librdkafka hands it long
+/// runs of one partition while a consumer catches up on a backlog, and blocking there
+/// would leave the messages already fetched for the other partitions waiting behind a
+/// slow handler. It parks the chunk instead and goes on polling; once a partition holds
+/// more than [`PARK_LIMIT`] parked messages, fetching that partition is paused at
+/// librdkafka (which drops what it had prefetched for it and, on resume, fetches again
+/// from the message after the last one polled), and resumed once its queue took them
+/// all. That keeps the back-pressure per partition, and the order: a partition with
+/// parked chunks queues every later chunk behind them.
+struct Parked {
+    partition: i32,
+    tx: mpsc::Sender<Vec<Fetched>>,
+    chunks: VecDeque<Vec<Fetched>>,
+    messages: usize,
+    paused: bool,
+}
+
 /// The poll loop, on its own thread.
 pub(super) struct Poller {
     pub(super) shared: Arc<Shared>,
@@ -197,7 +225,11 @@ pub(super) struct Poller {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) grace: Duration,
     pub(super) commit_every: Duration,
+    pub(super) joining: Joining,
 }
+
+/// After this long without partitions, a consumer says what it is waiting for.
+const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Poller {
     /// Polls until told to stop, then settles and commits; returns the consumer,
@@ -208,18 +240,27 @@ impl Poller {
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
         // Chunks being filled, by partition: a few partitions, so a list beats a map.
         let mut pending: Vec<Staging> = Vec::new();
+        // Chunks whose partition's queue was full, by partition.
+        let mut parked: Vec<Parked> = Vec::new();
         // Keys, headers and timestamps are copied only for EventMetadata and for
         // dead-lettering, which keeps the original key and headers.
         let full = self.shared.spec.with_metadata || self.shared.dead_letter.is_some();
         let mut last_flush = Instant::now();
         let mut last_commit = Instant::now();
         let mut polls = 0u32;
+        let mut said_joining = false;
         while !self.stop.load(Ordering::SeqCst) {
-            // Drain what librdkafka has fetched without waiting; wait only when idle.
-            let timeout = if pending.is_empty() {
+            if !parked.is_empty() {
+                self.unpark(&mut parked);
+            }
+            // Drain what librdkafka has fetched without waiting; wait only when idle,
+            // and only briefly while chunks are parked.
+            let timeout = if !pending.is_empty() {
+                Duration::ZERO
+            } else if parked.is_empty() {
                 Duration::from_millis(100)
             } else {
-                Duration::ZERO
+                PARKED_POLL
             };
             let polled = consumer.poll(timeout);
             let drained = polled.is_none();
@@ -228,6 +269,9 @@ impl Poller {
                 let revoked: Vec<i32> =
                     std::mem::take(&mut *consumer.context().revoked.lock_unpoisoned());
                 pending.retain(|c| !revoked.contains(&c.partition));
+                // A paused partition stays paused in librdkafka across a new
+                // assignment: the rebalance callback resumes what it assigns.
+                parked.retain(|p| !revoked.contains(&p.partition));
             }
             match polled {
                 Some(Ok(message)) => {
@@ -244,7 +288,7 @@ impl Poller {
                     if chunk.is_full() {
                         drop(message);
                         let (partition, chunk) = pending.swap_remove(i).finish();
-                        self.dispatch(partition, chunk);
+                        self.dispatch(&mut parked, partition, chunk);
                     }
                 }
                 Some(Err(error)) => {
@@ -261,16 +305,22 @@ impl Poller {
                 && (drained || (polls % 64 == 0 && last_flush.elapsed() >= FLUSH_EVERY))
             {
                 for (partition, chunk) in pending.drain(..).map(Staging::finish) {
-                    self.dispatch(partition, chunk);
+                    self.dispatch(&mut parked, partition, chunk);
                 }
                 last_flush = Instant::now();
             }
+            if drained && !said_joining && self.joining.since.elapsed() >= JOIN_PATIENCE {
+                said_joining = self.say_joining();
+            }
             if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
+                self.store_progress();
                 commit(&consumer, "periodic commit failed; the next one retries");
                 last_commit = Instant::now();
             }
         }
         // Shutdown: finish (or abandon) what is in hand, commit it, leave the group.
+        // Parked chunks are dropped unprocessed (and uncommitted), like prefetched ones.
+        drop(parked);
         let tasks: Vec<(i32, PartitionTask)> = self.partitions.lock_unpoisoned().drain().collect();
         let stopped = stop_partitions(&self.shared, tasks, self.grace);
         if !stopped.abandoned.is_empty() {
@@ -299,8 +349,17 @@ impl Poller {
         StoppedMember(consumer)
     }
 
-    /// Hands messages to their partition's task, starting the task on first use.
-    fn dispatch(&self, partition: i32, chunk: Vec<Fetched>) {
+    /// Hands messages to their partition's task, starting the task on first use; parks
+    /// them when the task's queue is full (see [`Parked`]).
+    fn dispatch(&self, parked: &mut Vec<Parked>, partition: i32, chunk: Vec<Fetched>) {
+        if let Some(p) = parked.iter_mut().find(|p| p.partition == partition) {
+            p.messages += chunk.len();
+            p.chunks.push_back(chunk);
+            if !p.paused && p.messages > PARK_LIMIT {
+                p.paused = self.pause(partition, true);
+            }
+            return;
+        }
         let tx = {
             let mut map = self.partitions.lock_unpoisoned();
             let task = map.entry(partition).or_insert_with(|| {
@@ -315,8 +374,102 @@ impl Poller {
             });
             task.tx.clone()
         };
-        // A full queue blocks this thread: back-pressure on fetching.
-        let _ = tx.blocking_send(chunk);
+        match tx.try_send(chunk) {
+            Ok(()) => {}
+            Err(TrySendError::Full(chunk)) => parked.push(Parked {
+                partition,
+                tx,
+                messages: chunk.len(),
+                chunks: VecDeque::from([chunk]),
+                paused: false,
+            }),
+            // The task ended: its partition is being revoked or the consumer stops.
+            Err(TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Moves parked chunks into the queues that made room, in order, and resumes the
+    /// partitions that have nothing parked any more.
+    fn unpark(&self, parked: &mut Vec<Parked>) {
+        parked.retain_mut(|p| {
+            while let Some(chunk) = p.chunks.pop_front() {
+                let n = chunk.len();
+                match p.tx.try_send(chunk) {
+                    Ok(()) => p.messages -= n,
+                    Err(TrySendError::Full(chunk)) => {
+                        p.chunks.push_front(chunk);
+                        return true;
+                    }
+                    Err(TrySendError::Closed(_)) => break,
+                }
+            }
+            if p.paused {
+                self.pause(p.partition, false);
+            }
+            false
+        });
+    }
+
+    /// Pauses (or resumes) fetching `partition`; true when librdkafka took it.
+    fn pause(&self, partition: i32, pause: bool) -> bool {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.shared.topic, partition);
+        let done = if pause {
+            self.shared.consumer.pause(&tpl)
+        } else {
+            self.shared.consumer.resume(&tpl)
+        };
+        match done {
+            Ok(()) => {
+                tracing::debug!(partition, pause, "fetching paused or resumed");
+                true
+            }
+            Err(error) => {
+                tracing::debug!(partition, pause, error = %error, "cannot pause or resume fetching");
+                false
+            }
+        }
+    }
+
+    /// Logs, once, that the consumer still has no partitions and what it waits for;
+    /// true once that is settled (said, or partitions came).
+    fn say_joining(&self) -> bool {
+        if self
+            .shared
+            .consumer
+            .context()
+            .joined
+            .load(Ordering::Relaxed)
+        {
+            return true;
+        }
+        let Joining {
+            group_id,
+            session_timeout,
+            since,
+        } = &self.joining;
+        tracing::warn!(
+            group_id = %group_id,
+            topic = %self.shared.topic,
+            waiting_s = since.elapsed().as_secs(),
+            session_timeout_ms = session_timeout.as_millis() as u64,
+            "still joining consumer group {group_id}: the group assigns partitions once its previous members rejoined or left; \
+             a member that stopped without leaving (killed, or cut off) keeps its place until its session times out, \
+             up to session.timeout.ms ({} s) after it stopped",
+            session_timeout.as_secs()
+        );
+        true
+    }
+
+    /// Stores every partition's processed offset for the commit that follows, so that
+    /// the committed position trails the processed one by at most a commit interval.
+    /// Partition tasks store their progress themselves only when they run out of
+    /// messages, which a backlog can postpone indefinitely.
+    fn store_progress(&self) {
+        let map = self.partitions.lock_unpoisoned();
+        for (&partition, task) in map.iter() {
+            store(&self.shared, partition, task.state.processed());
+        }
     }
 }
 

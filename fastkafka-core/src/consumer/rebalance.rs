@@ -41,6 +41,8 @@ pub(super) struct RebalanceGuard {
     /// either way this consumer's older progress must not be committed over it.
     pub(super) confirmed: Mutex<HashMap<i32, i64>>,
     pub(super) grace: Duration,
+    /// Whether the group has assigned this consumer partitions yet (any, ever).
+    pub(super) joined: AtomicBool,
     pub(super) log: ClientLog,
     pub(super) oauth: crate::security::OAuthHook,
 }
@@ -107,9 +109,17 @@ impl ConsumerContext for RebalanceGuard {
         tracing::info!(partitions = ?revoked, "partitions revoked");
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            // The poll thread pauses a partition whose queue is full; librdkafka keeps
+            // an application's pause across a revoke and a new assignment, while the
+            // poll thread forgets it with the revoke. Resuming a partition that is not
+            // paused does nothing.
+            if let Err(e) = consumer.resume(tpl) {
+                tracing::warn!(error = %e, "cannot resume fetching the assigned partitions");
+            }
             let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            self.joined.store(true, Ordering::Relaxed);
             tracing::info!(partitions = ?assigned, "partitions assigned");
         }
     }
