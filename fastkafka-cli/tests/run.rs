@@ -290,6 +290,15 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
         output.contains("second shutdown signal: exiting now"),
         "{output}"
     );
+    // The worker's exit code, as docs/production.md's table has it.
+    assert!(
+        output.contains(&format!(
+            "ended with exit status: {}",
+            fastkafka::protocol::exit::INTERRUPTED
+        )),
+        "{output}"
+    );
+    assert_eq!(status.code(), Some(fastkafka::protocol::exit::FAILURE.into()));
     // The unreachable broker was reported once, not once per retry.
     let unreachable = output.matches("cannot reach the Kafka broker").count();
     assert!(
