@@ -298,7 +298,10 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
         )),
         "{output}"
     );
-    assert_eq!(status.code(), Some(fastkafka::protocol::exit::FAILURE.into()));
+    assert_eq!(
+        status.code(),
+        Some(fastkafka::protocol::exit::FAILURE.into())
+    );
     // The unreachable broker was reported once, not once per retry.
     let unreachable = output.matches("cannot reach the Kafka broker").count();
     assert!(

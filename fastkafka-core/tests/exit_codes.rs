@@ -10,7 +10,9 @@ use fastkafka::protocol::exit;
 fn constants_in_source() -> BTreeMap<String, u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/protocol.rs");
     let source = std::fs::read_to_string(&path).unwrap();
-    let start = source.find("pub mod exit {").expect("protocol.rs has `pub mod exit`");
+    let start = source
+        .find("pub mod exit {")
+        .expect("protocol.rs has `pub mod exit`");
     let body = &source[start..];
     let body = &body[..body.find("\n}").expect("`mod exit` ends")];
     body.lines()
@@ -81,8 +83,14 @@ fn the_docs_exit_code_table_is_the_codes_of_protocol_rs() {
         }
     }
     let docs = rows_in_docs();
-    let missing: Vec<_> = source.iter().filter(|(n, _)| !docs.contains_key(*n)).collect();
-    let unknown: Vec<_> = docs.iter().filter(|(n, _)| !source.contains_key(*n)).collect();
+    let missing: Vec<_> = source
+        .iter()
+        .filter(|(n, _)| !docs.contains_key(*n))
+        .collect();
+    let unknown: Vec<_> = docs
+        .iter()
+        .filter(|(n, _)| !source.contains_key(*n))
+        .collect();
     assert!(
         missing.is_empty(),
         "exit codes missing from docs/production.md: {missing:?}"
@@ -92,5 +100,9 @@ fn the_docs_exit_code_table_is_the_codes_of_protocol_rs() {
         "rows of docs/production.md that protocol.rs does not define: {unknown:?}"
     );
     assert_eq!(docs, source, "the codes in docs/production.md");
-    assert_eq!(source.len(), known.len(), "a new code: add it to `known` above");
+    assert_eq!(
+        source.len(),
+        known.len(),
+        "a new code: add it to `known` above"
+    );
 }

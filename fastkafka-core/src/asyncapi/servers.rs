@@ -17,49 +17,48 @@ use crate::app::{Broker, FastKafka};
 pub(super) fn servers(app: &FastKafka) -> Vec<(String, String, Server)> {
     let mut ids = Ids::default();
     let schemes = security_schemes(app);
-    let mut servers: Vec<(String, String, Server)> =
-        app.brokers()
-            .flat_map(|(name, broker)| {
-                let secure = broker.properties.iter().any(|(k, v)| {
-                    k == "security.protocol" && v.to_ascii_lowercase().ends_with("ssl")
-                });
-                let security: Vec<_> = schemes
-                    .iter()
-                    .filter(|(broker, _, _)| broker == name)
-                    .map(|(_, id, _)| reference(format!("#/components/securitySchemes/{id}")))
-                    .collect();
-                let addresses = broker.addresses();
-                let count = addresses.len();
-                addresses
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, host)| {
-                        let description = if count > 1 {
-                            let which = format!(
-                                "Bootstrap address {} of {count} of broker `{name}`.",
-                                i + 1
-                            );
-                            match broker.description.as_str() {
-                                "" => which,
-                                d => format!("{d} ({which})"),
-                            }
-                        } else {
-                            broker.description.clone()
-                        };
-                        (
-                            name.to_string(),
-                            ids.fresh(name),
-                            Server {
-                                host,
-                                protocol: if secure { "kafka-secure" } else { "kafka" },
-                                description,
-                                security: security.clone(),
-                            },
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+    let mut servers: Vec<(String, String, Server)> = app
+        .brokers()
+        .flat_map(|(name, broker)| {
+            let secure = broker
+                .properties
+                .iter()
+                .any(|(k, v)| k == "security.protocol" && v.to_ascii_lowercase().ends_with("ssl"));
+            let security: Vec<_> = schemes
+                .iter()
+                .filter(|(broker, _, _)| broker == name)
+                .map(|(_, id, _)| reference(format!("#/components/securitySchemes/{id}")))
+                .collect();
+            let addresses = broker.addresses();
+            let count = addresses.len();
+            addresses
+                .into_iter()
+                .enumerate()
+                .map(|(i, host)| {
+                    let description = if count > 1 {
+                        let which =
+                            format!("Bootstrap address {} of {count} of broker `{name}`.", i + 1);
+                        match broker.description.as_str() {
+                            "" => which,
+                            d => format!("{d} ({which})"),
+                        }
+                    } else {
+                        broker.description.clone()
+                    };
+                    (
+                        name.to_string(),
+                        ids.fresh(name),
+                        Server {
+                            host,
+                            protocol: if secure { "kafka-secure" } else { "kafka" },
+                            description,
+                            security: security.clone(),
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
     if servers.is_empty() {
         servers.push((
             "localhost".into(),
