@@ -46,14 +46,19 @@ fn two_workers_send_keyed_hello_messages_and_lose_none_on_sigterm() {
     let status = run.wait(Duration::from_secs(20));
     assert!(status.success(), "exit {status}; output:\n{}", run.output());
     let output = run.output();
-    assert!(output.contains("Starting process cleanup, this may take a few seconds..."));
+    assert_supervisor_lines_are_marked(&run.lines());
+    let has_line = |line: String| run.lines().contains(&line);
+    assert!(
+        has_line("[fastkafka] Starting process cleanup, this may take a few seconds...".into()),
+        "{output}"
+    );
     for pid in &pids {
         assert!(
-            output.contains(&format!("Terminating the process {pid}...")),
+            has_line(format!("[fastkafka] Terminating the process {pid}...")),
             "{output}"
         );
         assert!(
-            output.contains(&format!("Process {pid} terminated.")),
+            has_line(format!("[fastkafka] Process {pid} terminated.")),
             "{output}"
         );
     }
@@ -86,6 +91,19 @@ fn two_workers_send_keyed_hello_messages_and_lose_none_on_sigterm() {
             .collect::<HashSet<_>>()
             .len(),
         1
+    );
+}
+
+/// Every line of `fastkafka run`'s output is a worker's (`[pid]: `) or the
+/// supervisor's own (`[fastkafka] `), so a reader can tell which is which.
+fn assert_supervisor_lines_are_marked(lines: &[String]) {
+    let unmarked: Vec<&String> = lines
+        .iter()
+        .filter(|l| worker_pid(l).is_none() && !l.starts_with("[fastkafka] "))
+        .collect();
+    assert!(
+        unmarked.is_empty(),
+        "lines without [fastkafka] or [pid]: {unmarked:#?}"
     );
 }
 
@@ -265,12 +283,24 @@ fn a_second_ctrl_c_stops_a_worker_whose_flush_waits_on_an_unreachable_broker() {
         "a worker that lost messages is a failure:\n{output}"
     );
     assert!(
-        output.contains("Second signal: workers exit now"),
+        output.contains("[fastkafka] Second signal: workers exit now"),
         "{output}"
     );
     assert!(
         output.contains("second shutdown signal: exiting now"),
         "{output}"
+    );
+    // The worker's exit code, as docs/production.md's table has it.
+    assert!(
+        output.contains(&format!(
+            "ended with exit status: {}",
+            fastkafka::protocol::exit::INTERRUPTED
+        )),
+        "{output}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(fastkafka::protocol::exit::FAILURE.into())
     );
     // The unreachable broker was reported once, not once per retry.
     let unreachable = output.matches("cannot reach the Kafka broker").count();

@@ -6,9 +6,16 @@
 //! dozens of identical lines a second. Here each distinct failure is logged once, then
 //! at most once per [`REPEAT_EVERY`] with how many repeats were held back; everything
 //! else passes through at its own level, as rdkafka's default context does.
+//!
+//! A connection failure says which address failed and why, in plain words (the host
+//! name does not resolve, the connection was refused, no answer, TLS, SASL), then
+//! librdkafka's own text. A failure at a bootstrap address means the broker may not be
+//! there at all; one at a node of the cluster (`host:port/2`), learnt from the cluster
+//! itself, means that node went away, and is said so. The same failure at the same
+//! address is one line for the whole process, whichever of its clients saw it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -20,14 +27,21 @@ use crate::sync::LockUnpoisoned;
 /// How often a repeating failure is logged again.
 pub(crate) const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
+/// Repeating failures of the whole process, by what failed and where: when each was
+/// last logged, and how many since.
+fn seen() -> &'static Mutex<HashMap<String, (Instant, u64)>> {
+    static SEEN: OnceLock<Mutex<HashMap<String, (Instant, u64)>>> = OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
 /// The log of one librdkafka client (a producer or a consumer).
 pub(crate) struct ClientLog {
     /// What the client is, for the log lines: `producer for broker localhost`...
     client: String,
-    /// Repeating failures: when each was last logged, and how many since.
-    seen: Mutex<HashMap<String, (Instant, u64)>>,
     /// The first failure that retrying cannot fix (see [`REFUSALS`]), as one line.
     refused: Mutex<Option<String>>,
+    /// The first failure to connect at each address (recorded by a quiet log).
+    unreachable: Mutex<Vec<Unreachable>>,
     /// Records failures without logging them (the connection check, whose finding
     /// becomes the app's error).
     quiet: bool,
@@ -50,8 +64,8 @@ impl ClientLog {
     pub(crate) fn new(client: impl Into<String>) -> Self {
         ClientLog {
             client: client.into(),
-            seen: Mutex::new(HashMap::new()),
             refused: Mutex::new(None),
+            unreachable: Mutex::new(Vec::new()),
             quiet: false,
         }
     }
@@ -70,14 +84,40 @@ impl ClientLog {
         self.refused.lock_unpoisoned().clone()
     }
 
+    /// The addresses that failed so far (a quiet log records them).
+    pub(crate) fn unreachable(&self) -> Vec<String> {
+        self.unreachable
+            .lock_unpoisoned()
+            .iter()
+            .map(|u| u.address.clone())
+            .collect()
+    }
+
+    /// The first connection failure at each address that failed, for
+    /// [`warn_unreachable`].
+    pub(crate) fn take_unreachable(&self) -> Vec<Unreachable> {
+        std::mem::take(&mut *self.unreachable.lock_unpoisoned())
+    }
+
     /// librdkafka's error callback.
     pub(crate) fn error(&self, error: KafkaError, reason: &str) {
         if self.quiet {
             if let Some(code) = error.rdkafka_error_code() {
-                if let Failure::Connection { key, what } = describe(code, reason) {
+                if let Failure::Connection { key, what, address } = describe(code, reason) {
+                    let line = format!("{what}: {reason}");
                     if REFUSALS.contains(&key) {
                         let mut refused = self.refused.lock_unpoisoned();
-                        refused.get_or_insert_with(|| format!("{what}: {reason}"));
+                        refused.get_or_insert_with(|| line.clone());
+                    }
+                    if let Some(address) = address {
+                        let mut unreachable = self.unreachable.lock_unpoisoned();
+                        if !unreachable.iter().any(|u| u.address == address) {
+                            unreachable.push(Unreachable {
+                                key: repeat_key_of(key, &address),
+                                address,
+                                line,
+                            });
+                        }
                     }
                 }
             }
@@ -88,16 +128,17 @@ impl ClientLog {
             return;
         };
         match describe(code, reason) {
-            Failure::Connection { key, what } => {
-                if let Some(held_back) = self.due(key.to_string()) {
+            Failure::Connection { key, what, address } => {
+                let key = repeat_key_of(key, address.as_deref().unwrap_or(""));
+                if let Some(held_back) = due(key) {
                     tracing::warn!(client = %self.client, held_back, "{what}: {reason}");
                 }
             }
             Failure::AllBrokersDown => {
                 // The consequence of a failure logged just before (unreachable, refused,
                 // TLS...), which says more; alone, it is worth one line of its own.
-                if !self.logged_recently(CONNECTION_KEYS) {
-                    if let Some(held_back) = self.due("all-down".to_string()) {
+                if !logged_recently(CONNECTION_KEYS) {
+                    if let Some(held_back) = due(format!("all-down {}", self.client)) {
                         tracing::warn!(client = %self.client, held_back, "{ALL_BROKERS_DOWN}");
                     }
                 }
@@ -118,7 +159,7 @@ impl ClientLog {
         // same text, so the log line is only for debugging.
         let same_as_error = fac == "FAIL";
         if !same_as_error && matches!(level, Emerg | Alert | Critical | Error | Warning) {
-            if let Some(held_back) = self.due(repeat_key(fac, message)) {
+            if let Some(held_back) = due(repeat_key(fac, message)) {
                 match level {
                     Warning => {
                         tracing::warn!(target: "librdkafka", client = %self.client, held_back, "{fac} {message}")
@@ -137,35 +178,62 @@ impl ClientLog {
             _ => tracing::debug!(target: "librdkafka", client = %self.client, "{fac} {message}"),
         }
     }
+}
 
-    /// Whether a failure under one of `keys` was logged within [`REPEAT_EVERY`].
-    fn logged_recently(&self, keys: &[&str]) -> bool {
-        let seen = self.seen.lock_unpoisoned();
-        keys.iter().any(|key| {
-            seen.get(*key)
-                .is_some_and(|(last, _)| last.elapsed() < REPEAT_EVERY)
-        })
+/// The first connection failure at one address.
+pub(crate) struct Unreachable {
+    address: String,
+    /// Its key in the process's repeating failures.
+    key: String,
+    /// What failed and why, then librdkafka's reason.
+    line: String,
+}
+
+/// Logs the failures a quiet log found, one warning per address, and counts them as
+/// logged: the app's clients that meet the same failures next say nothing new until
+/// [`REPEAT_EVERY`] has passed.
+pub(crate) fn warn_unreachable(broker: &str, failures: &[Unreachable]) {
+    for failure in failures {
+        if let Some(held_back) = due(failure.key.clone()) {
+            tracing::warn!(broker, held_back, "{}", failure.line);
+        }
     }
+}
 
-    /// `Some(repeats held back since)` when a failure is to be logged now.
-    fn due(&self, key: String) -> Option<u64> {
-        let now = Instant::now();
-        let mut seen = self.seen.lock_unpoisoned();
-        match seen.get_mut(&key) {
-            Some((last, held)) if now.duration_since(*last) < REPEAT_EVERY => {
-                *held += 1;
-                None
-            }
-            Some((last, held)) => {
-                let repeats = *held;
-                *last = now;
-                *held = 0;
-                Some(repeats)
-            }
-            None => {
-                seen.insert(key, (now, 0));
-                Some(0)
-            }
+/// The key under which a failure `key` at `address` repeats.
+fn repeat_key_of(key: &str, address: &str) -> String {
+    format!("{key} {address}")
+}
+
+/// Whether a connection failure of one of the kinds `keys` is being reported, at any
+/// address: logged within two [`REPEAT_EVERY`]s (it repeats about every one, a little
+/// later than librdkafka's "all brokers down" that follows it).
+fn logged_recently(keys: &[&str]) -> bool {
+    let seen = seen().lock_unpoisoned();
+    seen.iter().any(|(key, (last, _))| {
+        let kind = key.split(' ').next().unwrap_or_default();
+        keys.contains(&kind) && last.elapsed() < 2 * REPEAT_EVERY
+    })
+}
+
+/// `Some(repeats held back since)` when a failure is to be logged now.
+fn due(key: String) -> Option<u64> {
+    let now = Instant::now();
+    let mut seen = seen().lock_unpoisoned();
+    match seen.get_mut(&key) {
+        Some((last, held)) if now.duration_since(*last) < REPEAT_EVERY => {
+            *held += 1;
+            None
+        }
+        Some((last, held)) => {
+            let repeats = *held;
+            *last = now;
+            *held = 0;
+            Some(repeats)
+        }
+        None => {
+            seen.insert(key, (now, 0));
+            Some(0)
         }
     }
 }
@@ -173,11 +241,13 @@ impl ClientLog {
 /// What a failure reported by librdkafka's error callback means.
 #[derive(Debug, PartialEq)]
 enum Failure {
-    /// A broker connection failed: logged once per `key` and [`REPEAT_EVERY`], as
-    /// `what`, then librdkafka's reason (which names the broker).
+    /// A broker connection failed: logged once per `key` and address and
+    /// [`REPEAT_EVERY`], as `what`, then librdkafka's reason.
     Connection {
         key: &'static str,
-        what: &'static str,
+        what: String,
+        /// The `host:port` that failed, when the reason names one.
+        address: Option<String>,
     },
     /// No broker connection is up. librdkafka says "N/M brokers are down", whose N is
     /// not always the number that are down ("0/1 brokers are down"): not repeated.
@@ -189,6 +259,7 @@ enum Failure {
 /// The keys of [`Failure::Connection`].
 const CONNECTION_KEYS: &[&str] = &[
     "unreachable",
+    "node",
     "protocol",
     "resolve",
     "credentials",
@@ -202,65 +273,153 @@ const CONNECTION_KEYS: &[&str] = &[
 const ALL_BROKERS_DOWN: &str =
     "no connection to any Kafka broker is up; librdkafka keeps retrying and queued messages wait";
 
+/// Which broker connection a librdkafka reason is about.
+#[derive(Debug, PartialEq)]
+struct Origin<'a> {
+    /// `host:port`.
+    address: &'a str,
+    /// A node of the cluster, learnt from its metadata (`host:port/2`, or a logical
+    /// broker such as `GroupCoordinator`), rather than an address the app was given
+    /// (`host:port/bootstrap`).
+    node: Option<&'a str>,
+}
+
+/// Reads the broker from the start of a reason: `[proto://]host:port/ID: ...`, or
+/// `Coordinator: host:port: ...` for a logical broker.
+fn origin(reason: &str) -> Option<Origin<'_>> {
+    let unprefixed = ["ssl://", "sasl_ssl://", "sasl_plaintext://", "plaintext://"]
+        .iter()
+        .find_map(|p| reason.strip_prefix(p))
+        .unwrap_or(reason);
+    let (name, rest) = unprefixed.split_once(": ")?;
+    if let Some((address, id)) = name.rsplit_once('/') {
+        let node = match id {
+            "bootstrap" => None,
+            id if id.parse::<i32>().is_ok() => Some(id),
+            _ => return None,
+        };
+        return address.contains(':').then_some(Origin { address, node });
+    }
+    // A logical broker: its current node's address follows its name.
+    let (address, _) = rest.split_once(": ")?;
+    let address = address.rsplit_once("://").map_or(address, |(_, a)| a);
+    let address = address.split('/').next().unwrap_or(address);
+    (address.contains(':') && !address.contains(' ')).then_some(Origin {
+        address,
+        node: Some(name),
+    })
+}
+
+/// What went wrong with a connection, in plain words, from librdkafka's reason.
+fn connection_cause(says: impl Fn(&str) -> bool) -> &'static str {
+    if says("failed to resolve") {
+        "the host name does not resolve"
+    } else if says("connection refused") {
+        "connection refused (nothing listens at that address)"
+    } else if says("timed out") {
+        "no answer (the connection timed out)"
+    } else if says("disconnected") {
+        "the broker closed the connection"
+    } else {
+        "the connection failed"
+    }
+}
+
 /// Sorts a failure by its code and, for the codes librdkafka uses for several causes,
-/// by its reason.
+/// by its reason; says where it happened.
 fn describe(code: RDKafkaErrorCode, reason: &str) -> Failure {
     use RDKafkaErrorCode as Code;
-    let says = |text: &str| {
-        reason
-            .to_ascii_lowercase()
-            .contains(&text.to_ascii_lowercase())
-    };
+    let lower = reason.to_ascii_lowercase();
+    let says = |text: &str| lower.contains(&text.to_ascii_lowercase());
+    let origin = origin(reason);
+    let at = origin
+        .as_ref()
+        .map_or(String::new(), |o| format!(" at {}", o.address));
+    let address = origin.as_ref().map(|o| o.address.to_string());
+    let transport = matches!(code, Code::BrokerTransportFailure | Code::Resolve);
+    // A node the cluster named went away: the client reached the cluster with these
+    // settings, so neither the address nor the security settings are to blame.
+    if let (
+        true,
+        Some(Origin {
+            address,
+            node: Some(node),
+        }),
+    ) = (transport, &origin)
+    {
+        let node = match node.parse::<i32>() {
+            Ok(id) => format!("node {id}"),
+            Err(_) => format!("the node serving as {node}"),
+        };
+        let cause = connection_cause(says);
+        return Failure::Connection {
+            key: "node",
+            what: format!(
+                "lost the connection to {node} of the Kafka cluster ({address}): {cause}; librdkafka reconnects, and what waits on that node (the partitions it leads) resumes when it is back or the cluster moves them to another node"
+            ),
+            address: Some(address.to_string()),
+        };
+    }
     let (key, what) = match code {
         // librdkafka's hints for a connection closed at the first request or just after:
         // the broker is there, but speaks TLS or SASL and the client does not.
         Code::BrokerTransportFailure if says("security.protocol") => (
             "protocol",
-            "the broker closed the connection: the client's security.protocol does not match this listener (plaintext against a TLS or SASL port?); check the broker's security settings (Broker::security) and the port",
-        ),
-        Code::BrokerTransportFailure => (
-            "unreachable",
-            "cannot reach the Kafka broker; librdkafka keeps retrying and queued messages wait (no broker there? `--kafka-broker embedded` runs one in-process)",
+            "the broker closed the connection: the client's security.protocol does not match this listener (plaintext against a TLS or SASL port?); check the broker's security settings (Broker::security) and the port".to_string(),
         ),
         Code::AllBrokersDown => return Failure::AllBrokersDown,
-        Code::Resolve => (
+        Code::Resolve | Code::BrokerTransportFailure if says("failed to resolve") => (
             "resolve",
-            "cannot resolve the broker's host name; check the address the app was given",
+            format!("cannot reach the Kafka broker{at}: the host name does not resolve; check the address the app was given (librdkafka keeps retrying and queued messages wait)"),
         ),
+        Code::BrokerTransportFailure | Code::Resolve => {
+            let cause = connection_cause(says);
+            let hint = if says("connection refused") {
+                "; is Kafka running there? (`--kafka-broker embedded` runs one in-process)"
+            } else if says("timed out") {
+                "; check the address, and that no firewall drops the connection"
+            } else {
+                ""
+            };
+            (
+                "unreachable",
+                format!("cannot reach the Kafka broker{at}: {cause}{hint}; librdkafka keeps retrying and queued messages wait"),
+            )
+        }
         // What the broker answers when the username or password is wrong.
         Code::Authentication
             if says("invalid credentials") || says("invalid username or password") || says("authentication failed") =>
         {
             (
                 "credentials",
-                "the broker refused the credentials; check the username and password (Broker::security)",
+                "the broker refused the credentials; check the username and password (Broker::security)".to_string(),
             )
         }
         // A listener without SASL answers the SASL handshake with "not valid in the
         // current SASL state": the client uses SASL where the broker does not.
         Code::Authentication if says("handshake failed") && says("SASL state") => (
             "sasl-handshake",
-            "the broker's listener does not do SASL at this address (it refused the SASL handshake): the client's security.protocol does not match it; check the broker's security settings (Broker::security) and the port",
+            "the broker's listener does not do SASL at this address (it refused the SASL handshake): the client's security.protocol does not match it; check the broker's security settings (Broker::security) and the port".to_string(),
         ),
         Code::Authentication if says("unsupported sasl mechanism") => (
             "sasl-mechanism",
-            "the broker does not offer the client's SASL mechanism (sasl.mechanism); use one of the mechanisms it lists",
+            "the broker does not offer the client's SASL mechanism (sasl.mechanism); use one of the mechanisms it lists".to_string(),
         ),
         Code::Authentication if says("failed to initialize sasl") => (
             "sasl-setup",
-            "the client cannot start SASL authentication; check sasl.mechanism and the SASL settings (Broker::security)",
+            "the client cannot start SASL authentication; check sasl.mechanism and the SASL settings (Broker::security)".to_string(),
         ),
         Code::Authentication => (
             "sasl",
-            "SASL authentication with the broker failed; check the broker's security settings (Broker::security) and the port",
+            "SASL authentication with the broker failed; check the broker's security settings (Broker::security) and the port".to_string(),
         ),
         Code::SSL => (
             "tls",
-            "the TLS handshake with the broker failed (a plaintext port, or a certificate the client does not trust?); check the broker's security settings (Broker::security) and the port",
+            "the TLS handshake with the broker failed (a plaintext port, or a certificate the client does not trust?); check the broker's security settings (Broker::security) and the port".to_string(),
         ),
         _ => return Failure::Other,
     };
-    Failure::Connection { key, what }
+    Failure::Connection { key, what, address }
 }
 
 /// What makes two warnings "the same": the facility and the text without numbers, so
@@ -281,14 +440,17 @@ mod tests {
 
     #[test]
     fn a_repeating_failure_is_logged_once_then_held_back() {
-        let log = ClientLog::new("test");
-        assert_eq!(log.due("a".into()), Some(0));
-        assert_eq!(log.due("a".into()), None);
-        assert_eq!(log.due("a".into()), None);
-        assert_eq!(log.due("b".into()), Some(0), "a different failure is shown");
+        assert_eq!(due("test-a".into()), Some(0));
+        assert_eq!(due("test-a".into()), None);
+        assert_eq!(due("test-a".into()), None);
+        assert_eq!(
+            due("test-b".into()),
+            Some(0),
+            "a different failure is shown"
+        );
         // Once REPEAT_EVERY has passed, it shows again with the count held back.
-        log.seen.lock().unwrap().get_mut("a").unwrap().0 -= REPEAT_EVERY;
-        assert_eq!(log.due("a".into()), Some(2));
+        seen().lock().unwrap().get_mut("test-a").unwrap().0 -= REPEAT_EVERY;
+        assert_eq!(due("test-a".into()), Some(2));
     }
 
     /// The line a failure is logged as, if it is logged on its own.
@@ -310,10 +472,60 @@ mod tests {
             "{line}"
         );
         // And it is not a line of its own after the failure that caused it.
-        let log = ClientLog::new("test");
-        log.due("credentials".into());
-        assert!(log.logged_recently(CONNECTION_KEYS));
-        assert!(!ClientLog::new("test").logged_recently(CONNECTION_KEYS));
+        assert!(!logged_recently(&["tls"]));
+        due(repeat_key_of("tls", "kafka:9093"));
+        assert!(logged_recently(&["tls"]));
+    }
+
+    #[test]
+    fn a_connection_failure_says_why_and_where() {
+        use RDKafkaErrorCode::{BrokerTransportFailure, Resolve};
+        let resolve = "nohost.invalid:9092/bootstrap: Failed to resolve 'nohost.invalid:9092': Name or service not known (after 5ms in state CONNECT)";
+        for code in [Resolve, BrokerTransportFailure] {
+            let line = line(code, resolve).unwrap();
+            assert!(
+                line.starts_with("cannot reach the Kafka broker at nohost.invalid:9092: the host name does not resolve"),
+                "{line}"
+            );
+        }
+        let refused = "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)";
+        let line_ = line(BrokerTransportFailure, refused).unwrap();
+        assert!(
+            line_.starts_with("cannot reach the Kafka broker at 127.0.0.1:1: connection refused"),
+            "{line_}"
+        );
+        let timeout = "10.9.9.9:9092/bootstrap: Connection setup timed out in state CONNECT (after 30029ms in state CONNECT)";
+        let line_ = line(BrokerTransportFailure, timeout).unwrap();
+        assert!(line_.contains("at 10.9.9.9:9092: no answer"), "{line_}");
+        assert!(!line_.contains("embedded"), "{line_}");
+        let Failure::Connection { address, .. } = describe(BrokerTransportFailure, refused) else {
+            panic!("a connection failure")
+        };
+        assert_eq!(address.as_deref(), Some("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn a_lost_node_of_a_cluster_is_named_and_not_blamed_on_the_settings() {
+        use RDKafkaErrorCode::BrokerTransportFailure;
+        let reasons = [
+            ("sasl_ssl://kafka2:9094/2: Connect to ipv4#10.0.0.2:9094 failed: Connection refused (after 0ms in state CONNECT)", "node 2 of the Kafka cluster (kafka2:9094): connection refused"),
+            ("ssl://kafka2:9093/2: Disconnected: verify that security.protocol is correctly configured, broker might require SASL authentication (after 12ms in state UP)", "node 2 of the Kafka cluster (kafka2:9093): the broker closed the connection"),
+            ("kafka3:9092/3: Disconnected while requesting ApiVersion: might be caused by incorrect security.protocol configuration (connecting to a SSL listener?) or broker version is < 0.10 (see api.version.request) (after 1ms in state APIVERSION_QUERY)", "node 3 of the Kafka cluster (kafka3:9092)"),
+            ("GroupCoordinator: kafka1:9092: Disconnected (after 4000ms in state UP)", "the node serving as GroupCoordinator of the Kafka cluster (kafka1:9092)"),
+        ];
+        for (reason, named) in reasons {
+            let Failure::Connection { what, .. } = describe(BrokerTransportFailure, reason) else {
+                panic!("a connection failure: {reason}")
+            };
+            assert!(
+                what.starts_with(&format!("lost the connection to {named}")),
+                "{what}"
+            );
+            // What fastkafka adds (librdkafka's own text follows it).
+            for wrong in ["embedded", "security.protocol", "plaintext"] {
+                assert!(!what.contains(wrong), "{what}");
+            }
+        }
     }
 
     #[test]
@@ -353,7 +565,7 @@ mod tests {
         let refused_connection = "localhost:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)";
         let line_ = line(RDKafkaErrorCode::BrokerTransportFailure, refused_connection).unwrap();
         assert!(
-            line_.starts_with("cannot reach the Kafka broker"),
+            line_.starts_with("cannot reach the Kafka broker at localhost:9092"),
             "{line_}"
         );
     }

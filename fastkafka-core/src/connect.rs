@@ -110,19 +110,36 @@ pub(crate) fn config_for(broker: &ResolvedBroker) -> ClientConfig {
     config
 }
 
+/// What the connection check found, when the broker did not refuse the app.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The broker answered.
+    Answered,
+    /// No bootstrap address answered: each failed (a name that does not resolve, a
+    /// closed port), or none answered within [`CHECK_TIMEOUT`]. Already logged.
+    Unreachable,
+}
+
 /// Asks `broker` for its metadata. Returns an error naming the broker and the cause
 /// when the broker refuses the client (wrong credentials, an untrusted certificate, a
 /// SASL mechanism it does not offer, a security protocol that does not match the
-/// port); `Ok` when it answers, and also when it cannot be reached within
-/// [`CHECK_TIMEOUT`] (the producers' probe warns about that).
+/// port). When it cannot be reached, warns once per bootstrap address with what failed
+/// there and returns [`Reach::Unreachable`]: as soon as every address has failed
+/// (usually within milliseconds), or after [`CHECK_TIMEOUT`] when none answers at all.
 pub(crate) async fn check(
     broker: &ResolvedBroker,
     startup_timeout: Option<Duration>,
-) -> Result<()> {
+) -> Result<Reach> {
     let limit = startup_timeout.map_or(CHECK_TIMEOUT, |t| t.min(CHECK_TIMEOUT));
     if broker.is_embedded() {
-        return Ok(());
+        return Ok(Reach::Answered);
     }
+    let addresses = broker
+        .bootstrap
+        .split(',')
+        .filter(|a| !a.trim().is_empty())
+        .count()
+        .max(1);
     let mut config = config_for(broker);
     config.set("allow.auto.create.topics", "false");
     let context = ClientCtx {
@@ -132,7 +149,7 @@ pub(crate) async fn check(
     };
     let name = broker.name.clone();
     let bootstrap = broker.bootstrap.clone();
-    let refused = tokio::task::spawn_blocking(move || -> Result<Option<String>> {
+    let found = tokio::task::spawn_blocking(move || -> Result<Found> {
         let client: Arc<BaseConsumer<ClientCtx>> = Arc::new(
             config
                 .create_with_context(context)
@@ -144,27 +161,58 @@ pub(crate) async fn check(
             let _ = tx.send(fetcher.fetch_metadata(None, limit).is_ok());
         });
         let deadline = Instant::now() + limit + Duration::from_secs(1);
-        // Polling serves the error events (where a refusal shows) and token refreshes.
+        let log = &client.context().log;
+        // Polling serves the error events (where a refusal or a failed connection
+        // shows) and token refreshes.
         while Instant::now() < deadline {
             let _ = client.poll(Duration::from_millis(50));
-            if let Some(refused) = client.context().log.refused() {
-                return Ok(Some(refused));
+            if let Some(refused) = log.refused() {
+                return Ok(Found::Refused(refused));
             }
             match rx.try_recv() {
-                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => break,
+                Ok(true) => return Ok(Found::Answered),
+                Ok(false) | Err(mpsc::TryRecvError::Disconnected) => break,
                 Err(mpsc::TryRecvError::Empty) => {}
             }
+            // Every address failed once: librdkafka goes on retrying them, and waiting
+            // longer would only delay the warning (and the start).
+            if log.unreachable().len() >= addresses {
+                break;
+            }
         }
-        Ok(client.context().log.refused())
+        let _ = client.poll(Duration::ZERO);
+        Ok(match log.refused() {
+            Some(refused) => Found::Refused(refused),
+            None => Found::Unreachable(log.take_unreachable()),
+        })
     })
     .await
     .map_err(|e| Error::Config(format!("the connection check panicked: {e}")))??;
-    match refused {
-        None => Ok(()),
-        Some(cause) => Err(Error::Connect {
+    match found {
+        Found::Answered => Ok(Reach::Answered),
+        Found::Refused(cause) => Err(Error::Connect {
             broker: broker.name.clone(),
             bootstrap,
             cause,
         }),
+        Found::Unreachable(failures) => {
+            if failures.is_empty() {
+                tracing::warn!(
+                    broker = broker.name,
+                    bootstrap = %bootstrap,
+                    "no answer from the Kafka broker at {bootstrap} within {} s (a wrong address, or a firewall that drops the connection?); the app starts anyway, librdkafka keeps retrying and queued messages wait",
+                    limit.as_secs()
+                );
+            }
+            crate::client_log::warn_unreachable(&broker.name, &failures);
+            Ok(Reach::Unreachable)
+        }
     }
+}
+
+/// What the blocking part of [`check`] found.
+enum Found {
+    Answered,
+    Refused(String),
+    Unreachable(Vec<crate::client_log::Unreachable>),
 }

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 /// an app that speaks a newer one than it knows.
 pub const VERSION: u32 = 1;
 
-/// Exit codes of the app binaries and of `fastkafka` itself.
+/// Exit codes of the app binaries and of `fastkafka` itself. docs/production.md has
+/// them in one table, which a test keeps equal to these constants.
 pub mod exit {
     /// Done as asked.
     pub const SUCCESS: u8 = 0;
@@ -29,6 +30,10 @@ pub mod exit {
     /// `EX_CONFIG` of sysexits.h. Restarting cannot help until the settings change, so
     /// `fastkafka run` does not restart a worker that exits with it.
     pub const REFUSED: u8 = 78;
+    /// A second SIGINT or SIGTERM while the app was shutting down: it exited at once,
+    /// without waiting for its handlers or its flush (128 + SIGINT, as shells report
+    /// Ctrl-C). Messages still queued are lost.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// `APP brokers`: the handshake. The app's default broker and each broker it names,

@@ -8,7 +8,7 @@ use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::app::ResolvedBroker;
-use crate::client_log::{ClientLog, REPEAT_EVERY};
+use crate::client_log::ClientLog;
 use crate::connect::ClientCtx;
 use crate::error::{Error, Result};
 
@@ -132,8 +132,9 @@ pub(crate) async fn ensure(
     Ok(())
 }
 
-/// Asks `broker` for its metadata until it answers. While it does not, says so once
-/// (then every [`REPEAT_EVERY`]) and keeps asking, until `startup_timeout` if given.
+/// Asks `broker` for its metadata until it answers. While it does not, says once that
+/// the app waits, and what fails (every [`REPEAT_EVERY`](crate::client_log::REPEAT_EVERY)), and keeps asking, until
+/// `startup_timeout` if given.
 /// A refused login or TLS handshake fails at once: retrying cannot fix credentials.
 async fn wait_for_metadata(
     broker: &ResolvedBroker,
@@ -186,13 +187,17 @@ async fn wait_for_metadata(
                 )));
             }
         }
-        if said.map_or(true, |t| t.elapsed() >= REPEAT_EVERY) {
+        // What failed where (a name that does not resolve, a closed port...) reaches
+        // the probe's log through its error events, each said once per
+        // REPEAT_EVERY for the whole app (the connection check said it first).
+        let _ = probe.poll(Duration::ZERO);
+        if said.is_none() {
             tracing::warn!(
                 broker = broker.name,
                 bootstrap = broker.bootstrap,
                 error = %error,
                 startup_timeout_s = startup_timeout.map(|t| t.as_secs()),
-                "cannot reach the Kafka broker to check the app's topics; retrying until it answers"
+                "the app waits for the Kafka broker before it creates its declared topics and starts; retrying until it answers"
             );
             said = Some(Instant::now());
         }

@@ -108,6 +108,7 @@ fn app() -> FastKafka {
         .broker(
             "secure",
             Broker::new("kafka.example.com", 9093)
+                .address("kafka2.example.com", 9093)
                 .description("TLS and SASL")
                 .security(Security::SaslSsl {
                     mechanism: "SCRAM-SHA-512".into(),
@@ -158,6 +159,16 @@ fn uncommon_shapes_are_documented_and_valid() {
     // Servers: ids cleaned, TLS shown as kafka-secure.
     assert_eq!(doc["servers"]["secure"]["protocol"], "kafka-secure");
     assert_eq!(doc["servers"]["secure"]["host"], "kafka.example.com:9093");
+    // A broker with two bootstrap addresses: one server per address, alike but for
+    // the host, each saying which it is.
+    let second = &doc["servers"]["secure_2"];
+    assert_eq!(second["host"], "kafka2.example.com:9093");
+    assert_eq!(second["protocol"], "kafka-secure");
+    assert_eq!(second["security"], doc["servers"]["secure"]["security"]);
+    assert_eq!(
+        second["description"],
+        "TLS and SASL (Bootstrap address 2 of 2 of broker `secure`.)"
+    );
     assert_eq!(doc["servers"]["local_dev"]["protocol"], "kafka");
 
     // Two topics whose ids would clash get distinct ids and keep their addresses.
@@ -172,7 +183,7 @@ fn uncommon_shapes_are_documented_and_valid() {
     // Pinned to the secure broker.
     assert_eq!(
         channels["sensors_readings_v2"]["servers"],
-        json!([{"$ref": "#/servers/secure"}])
+        json!([{"$ref": "#/servers/secure"}, {"$ref": "#/servers/secure_2"}])
     );
 
     // (A documented field of a named type: draft-07 keeps the description beside an

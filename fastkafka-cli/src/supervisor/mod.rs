@@ -269,14 +269,14 @@ async fn cleanup(
     let Some(sig) = sig else {
         return true;
     };
-    console::out("Starting process cleanup, this may take a few seconds...");
+    say("Starting process cleanup, this may take a few seconds...");
     let mut live: HashMap<usize, u32> = slots
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.pid.map(|pid| (i, pid)))
         .collect();
     for pid in live.values() {
-        console::out(&format!("Terminating the process {pid}..."));
+        say(&format!("Terminating the process {pid}..."));
         send_signal(*pid, sig);
     }
     // Two-phase stop: workers leave their consumer groups only once every live worker
@@ -300,7 +300,7 @@ async fn cleanup(
         let event = tokio::select! {
             event = tokio::time::timeout_at(deadline, events.recv()) => event,
             Some(_) = signals.recv() => {
-                console::out("Second signal: workers exit now, without waiting for their flush...");
+                say("Second signal: workers exit now, without waiting for their flush...");
                 sent.push(Signal::SIGINT);
                 for pid in live.values() {
                     send_signal(*pid, Signal::SIGINT);
@@ -324,7 +324,7 @@ async fn cleanup(
                             .signal()
                             .is_some_and(|s| sent.iter().any(|&t| t as i32 == s));
                     clean &= stopped;
-                    console::out(&format!("Process {pid} terminated."));
+                    say(&format!("Process {pid} terminated."));
                     if !stopped {
                         console::err(&format!("error: worker {pid} ended with {status}"));
                     }
@@ -333,7 +333,7 @@ async fn cleanup(
             // A restart that was waiting on its backoff: it sees the shutdown and
             // does not start; one that just started is stopped too.
             Ok(Some(Event::Started { slot, pid, stdin })) => {
-                console::out(&format!("Terminating the process {pid}..."));
+                say(&format!("Terminating the process {pid}..."));
                 send_signal(pid, sig);
                 live.insert(slot, pid);
                 slots[slot].stdin = stdin;

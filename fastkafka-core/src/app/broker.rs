@@ -86,6 +86,22 @@ impl ResolvedBroker {
 
 /// A Kafka broker (cluster) the app can run against.
 ///
+/// A cluster of several nodes is one `Broker` with each node's address: clients try
+/// them in turn for their first contact, so the app starts while any one is up. Every
+/// message of fastkafka and the AsyncAPI document (one server per address) show them all.
+///
+/// ```
+/// use fastkafka::Broker;
+///
+/// let cluster = Broker::new("kafka1.internal", 9092)
+///     .address("kafka2.internal", 9092)
+///     .address("kafka3.internal", 9092);
+/// assert_eq!(
+///     cluster.bootstrap(),
+///     "kafka1.internal:9092,kafka2.internal:9092,kafka3.internal:9092"
+/// );
+/// ```
+///
 /// ```
 /// use fastkafka::{Broker, Security};
 ///
@@ -105,10 +121,12 @@ impl ResolvedBroker {
 /// ```
 #[derive(Clone)]
 pub struct Broker {
-    /// Host name.
+    /// Host name (of the first address, if there are several).
     pub host: String,
-    /// Port.
+    /// Port (of the first address).
     pub port: u16,
+    /// The addresses after the first, from [`Broker::address`].
+    more: Vec<(String, u16)>,
     /// What the broker is, for the docs.
     pub description: String,
     /// Extra librdkafka properties for every client talking to this broker.
@@ -125,10 +143,50 @@ impl Broker {
         Broker {
             host: host.into(),
             port,
+            more: Vec::new(),
             description: String::new(),
             properties: Vec::new(),
             oauth: None,
             env_prefix: None,
+        }
+    }
+
+    /// Adds another address of the same cluster to try at the first contact (its
+    /// `bootstrap.servers` list), after `host:port` and the addresses added before.
+    /// Give two or three nodes, so that the app starts while one of them is down; the
+    /// client learns the other nodes from the cluster itself.
+    ///
+    /// ```
+    /// use fastkafka::Broker;
+    ///
+    /// let broker = Broker::new("kafka1", 9092).address("kafka2", 9092);
+    /// assert_eq!(broker.addresses(), ["kafka1:9092", "kafka2:9092"]);
+    /// ```
+    pub fn address(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.more.push((host.into(), port));
+        self
+    }
+
+    /// Every address clients try at the first contact, as `host:port`: the one of
+    /// [`Broker::new`] and those of [`Broker::address`], or, when the broker sets the
+    /// `bootstrap.servers` property itself, the addresses that lists.
+    pub fn addresses(&self) -> Vec<String> {
+        let set = self
+            .properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "bootstrap.servers");
+        match set {
+            Some((_, list)) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+                .collect(),
+            None => std::iter::once((&self.host, self.port))
+                .chain(self.more.iter().map(|(h, p)| (h, *p)))
+                .map(|(host, port)| format!("{host}:{port}"))
+                .collect(),
         }
     }
 
@@ -235,9 +293,10 @@ impl Broker {
         self
     }
 
-    /// `host:port`, as `bootstrap.servers` wants it.
+    /// Every address, comma-separated, as `bootstrap.servers` wants it:
+    /// `host:port[,host:port...]` (see [`Broker::addresses`]).
     pub fn bootstrap(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        self.addresses().join(",")
     }
 
     /// The prefix given to [`Broker::sasl_from_env`], if any.
@@ -257,9 +316,11 @@ impl std::fmt::Debug for Broker {
             })
             .collect();
         let mut d = f.debug_struct("Broker");
-        d.field("host", &self.host)
-            .field("port", &self.port)
-            .field("description", &self.description)
+        d.field("host", &self.host).field("port", &self.port);
+        if !self.more.is_empty() {
+            d.field("more_addresses", &self.more);
+        }
+        d.field("description", &self.description)
             .field("properties", &properties);
         if self.oauth.is_some() {
             d.field("oauth", &"Callback(..)");
@@ -287,6 +348,27 @@ mod tests {
         let b = app().resolve_broker("other").unwrap();
         assert_eq!(b.bootstrap, "kafka2:9093");
         assert_eq!(b.properties, vec![("acks".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn a_broker_with_several_addresses_resolves_to_all_of_them() {
+        let app = FastKafka::builder()
+            .broker(
+                "cluster",
+                Broker::new("kafka1", 9092)
+                    .address("kafka2", 9093)
+                    .address("kafka3", 9094),
+            )
+            .broker(
+                "by_property",
+                Broker::new("ignored", 1).property("bootstrap.servers", "a:1, b:2"),
+            )
+            .build();
+        let b = app.resolve_broker("cluster").unwrap();
+        assert_eq!(b.bootstrap, "kafka1:9092,kafka2:9093,kafka3:9094");
+        // A list set as a property is the one shown, since it is the one used.
+        let b = app.resolve_broker("by_property").unwrap();
+        assert_eq!(b.bootstrap, "a:1,b:2");
     }
 
     #[test]

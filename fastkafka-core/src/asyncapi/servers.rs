@@ -6,33 +6,59 @@ use super::ids::Ids;
 use super::model::{reference, Server};
 use crate::app::{Broker, FastKafka};
 
-/// `(broker name, server id, server)` for each broker the app names, else `localhost`.
+/// `(broker name, server id, server)` for each address of each broker the app names,
+/// else `localhost`.
+///
+/// A server's `host` is one host name and port (AsyncAPI 3: "The server host name. It
+/// MAY include the port"), so a broker with several bootstrap addresses is one server
+/// per address: the first has the broker's name as its id, the next `NAME_2`, ...;
+/// each says which of the broker's addresses it is, and a channel pinned to the
+/// broker lists them all.
 pub(super) fn servers(app: &FastKafka) -> Vec<(String, String, Server)> {
     let mut ids = Ids::default();
     let schemes = security_schemes(app);
-    let mut servers: Vec<(String, String, Server)> =
-        app.brokers()
-            .map(|(name, broker)| {
-                let secure = broker.properties.iter().any(|(k, v)| {
-                    k == "security.protocol" && v.to_ascii_lowercase().ends_with("ssl")
-                });
-                let security = schemes
-                    .iter()
-                    .filter(|(broker, _, _)| broker == name)
-                    .map(|(_, id, _)| reference(format!("#/components/securitySchemes/{id}")))
-                    .collect();
-                (
-                    name.to_string(),
-                    ids.fresh(name),
-                    Server {
-                        host: broker.bootstrap(),
-                        protocol: if secure { "kafka-secure" } else { "kafka" },
-                        description: broker.description.clone(),
-                        security,
-                    },
-                )
-            })
-            .collect();
+    let mut servers: Vec<(String, String, Server)> = app
+        .brokers()
+        .flat_map(|(name, broker)| {
+            let secure = broker
+                .properties
+                .iter()
+                .any(|(k, v)| k == "security.protocol" && v.to_ascii_lowercase().ends_with("ssl"));
+            let security: Vec<_> = schemes
+                .iter()
+                .filter(|(broker, _, _)| broker == name)
+                .map(|(_, id, _)| reference(format!("#/components/securitySchemes/{id}")))
+                .collect();
+            let addresses = broker.addresses();
+            let count = addresses.len();
+            addresses
+                .into_iter()
+                .enumerate()
+                .map(|(i, host)| {
+                    let description = if count > 1 {
+                        let which =
+                            format!("Bootstrap address {} of {count} of broker `{name}`.", i + 1);
+                        match broker.description.as_str() {
+                            "" => which,
+                            d => format!("{d} ({which})"),
+                        }
+                    } else {
+                        broker.description.clone()
+                    };
+                    (
+                        name.to_string(),
+                        ids.fresh(name),
+                        Server {
+                            host,
+                            protocol: if secure { "kafka-secure" } else { "kafka" },
+                            description,
+                            security: security.clone(),
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
     if servers.is_empty() {
         servers.push((
             "localhost".into(),

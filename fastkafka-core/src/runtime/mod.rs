@@ -112,7 +112,7 @@ impl FastKafka {
             "using Kafka broker"
         );
 
-        crate::connect::check(&resolved, self.startup_timeout).await?;
+        let reach = crate::connect::check(&resolved, self.startup_timeout).await?;
         crate::topics::ensure(
             &resolved,
             &self.topics_to_create(),
@@ -122,7 +122,14 @@ impl FastKafka {
         .await?;
         let recorder = under_test.as_ref().map(|t| Arc::clone(&t.recorder));
         let (producers, bindings) = self.start_producers(&resolved, recorder.as_ref())?;
-        for p in &producers {
+        // Against a broker the check could not reach (and has warned about), the probe
+        // would only wait its timeout out and warn again.
+        let probed = if reach == crate::connect::Reach::Answered {
+            &producers[..]
+        } else {
+            &[]
+        };
+        for p in probed {
             let p = Arc::clone(p);
             let topics: Vec<&'static str> = bindings
                 .iter()

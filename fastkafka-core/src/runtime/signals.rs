@@ -3,9 +3,6 @@
 
 use std::future::Future;
 
-/// The exit code after a second shutdown signal: 128 + SIGINT, as shells report Ctrl-C.
-const EXIT_INTERRUPTED: i32 = 130;
-
 /// From now on, SIGINT or SIGTERM exits the process at once: the user pressed Ctrl-C
 /// again while the app was shutting down (a broker that does not answer can hold the
 /// flush for its whole timeout). The listeners exist before this returns, so a signal
@@ -19,7 +16,7 @@ pub(super) fn exit_on_second_signal() {
         tracing::error!(
             "second shutdown signal: exiting now; messages still queued are lost, and messages consumed but not committed will be delivered again"
         );
-        std::process::exit(EXIT_INTERRUPTED);
+        std::process::exit(crate::protocol::exit::INTERRUPTED.into());
     });
 }
 

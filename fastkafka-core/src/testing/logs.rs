@@ -40,12 +40,25 @@ pub(crate) fn install() {
             tracing_subscriber::EnvFilter::new("fastkafka=debug,librdkafka=warn")
         });
         tracing_subscriber::registry()
-            .with(tracing_subscriber::fmt::layer().with_test_writer())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_ansi(colour()),
+            )
             .with(TesterLines)
             .with(filter)
             .try_init()
             .is_ok()
     });
+}
+
+/// Whether the captured lines are coloured: only when they go to a terminal (the test
+/// harness prints them on stdout) and `NO_COLOR` is not set. Written to a file, a CI
+/// log or a pipe, escape codes would only garble them.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    let no_color = matches!(std::env::var_os("NO_COLOR"), Some(v) if !v.is_empty());
+    std::io::stdout().is_terminal() && !no_color
 }
 
 /// The last lines of Tester `id`'s app, oldest first.
