@@ -79,7 +79,9 @@ pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BR
 pub use encoding::Message;
 pub use encoding::Outgoing;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
-pub use event::{Delivery, DeliveryReport, IntoKey, KafkaEvent};
+#[allow(deprecated)]
+pub use event::IntoKey;
+pub use event::{Delivery, DeliveryReport, IntoBytes, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};
 pub use producer::{DeliveryCounts, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
