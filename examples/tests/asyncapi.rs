@@ -306,6 +306,20 @@ fn messages_carry_the_fields_descriptions_and_examples_of_the_rust_types() {
         orders["channels"]["confirmations"]["messages"]["Confirmation"]["examples"][0]["payload"],
         json!({"order_id": 42, "accepted": true, "reason": null})
     );
+    // The header `to_confirmations` declares, and sets with `KafkaEvent::header`.
+    assert_eq!(
+        orders["channels"]["confirmations"]["messages"]["Confirmation"]["headers"],
+        json!({
+            "type": "object",
+            "properties": {
+                "order-status": {
+                    "type": "string",
+                    "enum": ["accepted", "refused"],
+                    "description": "The answer, readable without decoding the payload."
+                }
+            }
+        })
+    );
     assert_eq!(
         orders["operations"]["on_orders"]["bindings"]["kafka"]["groupId"],
         json!({"type": "string", "enum": ["order-service"]})
@@ -333,13 +347,29 @@ fn messages_carry_the_fields_descriptions_and_examples_of_the_rust_types() {
     let headers = dead["headers"]["properties"].as_object().unwrap();
     {
         use fastkafka::dead_letter_headers as h;
-        for name in [h::ERROR, h::STAGE, h::TOPIC, h::PARTITION, h::OFFSET] {
+        let all = [
+            h::ERROR,
+            h::STAGE,
+            h::TOPIC,
+            h::PARTITION,
+            h::OFFSET,
+            h::TOMBSTONE,
+            h::ORIGINAL_SIZE,
+            h::DEAD_LETTER_ERROR,
+        ];
+        for name in all {
             assert!(
                 headers.contains_key(name),
                 "{name} missing from {headers:?}"
             );
         }
-        assert_eq!(headers.len(), 5, "{headers:?}");
+        assert_eq!(headers.len(), all.len(), "{headers:?}");
+        assert_eq!(headers[h::STAGE]["enum"], json!(h::STAGES));
+        // Only the headers every dead letter carries are required.
+        assert_eq!(
+            dead["headers"]["required"],
+            json!([h::ERROR, h::STAGE, h::TOPIC, h::PARTITION, h::OFFSET])
+        );
     }
     assert!(
         upper["operations"]["on_hello_world_dead_letter"]["description"]

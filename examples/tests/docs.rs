@@ -6,19 +6,22 @@
 use std::path::Path;
 
 /// The lines between `ANCHOR: name` and `ANCHOR_END: name` (after `//` or `#`), without
-/// the indentation they share.
+/// the indentation they share and without the markers of regions nested in it (as
+/// mdBook reads them).
 fn anchor_region(source: &str, name: &str) -> Option<String> {
-    let marker = |l: &str, what: &str| {
+    let marker_of = |l: &str| -> Option<(String, String)> {
         let l = l.trim();
-        let l = l
-            .strip_prefix("//")
-            .or_else(|| l.strip_prefix('#'))
-            .unwrap_or("");
-        l.trim() == format!("{what}: {name}")
+        let l = l.strip_prefix("//").or_else(|| l.strip_prefix('#'))?;
+        let (what, anchor) = l.trim().split_once(": ")?;
+        matches!(what, "ANCHOR" | "ANCHOR_END").then(|| (what.to_string(), anchor.to_string()))
     };
+    let marker = |l: &str, what: &str| marker_of(l).is_some_and(|(w, a)| w == what && a == name);
     let mut lines = source.lines().skip_while(|l| !marker(l, "ANCHOR"));
     lines.next()?;
-    let region: Vec<&str> = lines.take_while(|l| !marker(l, "ANCHOR_END")).collect();
+    let region: Vec<&str> = lines
+        .take_while(|l| !marker(l, "ANCHOR_END"))
+        .filter(|l| marker_of(l).is_none())
+        .collect();
     let indent = region
         .iter()
         .filter(|l| !l.trim().is_empty())

@@ -125,6 +125,9 @@ fn generate_writes_the_spec_and_a_self_contained_page() {
         "The order&#39;s id, unique per customer.",
         "<code>lines[].sku</code>",
         "Kafka on your machine",
+        // The header `to_confirmations` declares.
+        "<h5>Headers</h5>",
+        "<td><code>order-status</code></td><td><code>one of &quot;accepted&quot;, &quot;refused&quot;</code></td><td>no</td><td>The answer, readable without decoding the payload.</td>",
     ] {
         assert!(page.contains(visible), "the page lacks {visible}");
     }

@@ -49,8 +49,8 @@ impl<T> KafkaEvent<T> {
     /// Java client places it, unless the message is pinned with [`partition`](Self::partition)
     /// or the producer has a custom partitioner (`#[produces(partitioner = ..)]`), which
     /// is given the key instead.
-    pub fn key(mut self, key: impl IntoKey) -> Self {
-        self.key = Some(key.into_key());
+    pub fn key(mut self, key: impl IntoBytes) -> Self {
+        self.key = Some(key.into_bytes());
         self
     }
 
@@ -63,9 +63,13 @@ impl<T> KafkaEvent<T> {
         self
     }
 
-    /// Adds a header; call it again to add more.
-    pub fn header(mut self, name: impl Into<String>, value: impl IntoKey) -> Self {
-        self.headers.push((name.into(), value.into_key()));
+    /// Adds a header; call it again to add more. The value is bytes or text
+    /// ([`IntoBytes`]): `"hot"`, `n.to_string()`, `b"\x01"`, a `Vec<u8>`.
+    ///
+    /// To document a header in the app's AsyncAPI document, declare it on the function:
+    /// `#[produces(header(name = "reason", description = "..", enum = ["hot", "cold"]))]`.
+    pub fn header(mut self, name: impl Into<String>, value: impl IntoBytes) -> Self {
+        self.headers.push((name.into(), value.into_bytes()));
         self
     }
 
@@ -111,49 +115,81 @@ impl<T> From<T> for KafkaEvent<T> {
 
 /// Byte strings usable as a key or header value: `&[u8]`, `&[u8; N]`, `Vec<u8>`,
 /// `&str` and `String`. Owned values are moved, not copied.
-pub trait IntoKey {
+///
+/// Anything else is turned into bytes first: a number with `.to_string()`, a JSON
+/// value with `serde_json::to_vec(&value)?`.
+///
+/// ```
+/// use fastkafka::{IntoBytes, KafkaEvent};
+///
+/// assert_eq!("abc".into_bytes(), b"abc");
+/// let event = KafkaEvent::new(()).header("attempt", 3.to_string());
+/// assert_eq!(event.headers[0].1, b"3");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a Kafka key or header value is bytes or text, not `{Self}`",
+    label = "not bytes or text",
+    note = "pass `&str`, `String`, `&[u8]`, `&[u8; N]` or `Vec<u8>`: for a number, `n.to_string()`; for a JSON value, `serde_json::to_vec(&value)?`"
+)]
+pub trait IntoBytes {
     /// The bytes.
-    fn into_key(self) -> Vec<u8>;
+    fn into_bytes(self) -> Vec<u8>;
 }
 
-impl IntoKey for Vec<u8> {
-    fn into_key(self) -> Vec<u8> {
-        self
-    }
-}
-
-impl IntoKey for String {
+/// The former name of [`IntoBytes`]: its errors read as if a header value were a key.
+/// Anything that is `IntoBytes` is `IntoKey`, with the old method name.
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `IntoBytes`: it takes header values as well as keys"
+)]
+pub trait IntoKey: IntoBytes + Sized {
+    /// The bytes, as [`IntoBytes::into_bytes`].
     fn into_key(self) -> Vec<u8> {
         self.into_bytes()
     }
 }
 
-impl IntoKey for &[u8] {
-    fn into_key(self) -> Vec<u8> {
+#[allow(deprecated)]
+impl<T: IntoBytes> IntoKey for T {}
+
+impl IntoBytes for Vec<u8> {
+    fn into_bytes(self) -> Vec<u8> {
+        self
+    }
+}
+
+impl IntoBytes for String {
+    fn into_bytes(self) -> Vec<u8> {
+        String::into_bytes(self)
+    }
+}
+
+impl IntoBytes for &[u8] {
+    fn into_bytes(self) -> Vec<u8> {
         self.to_vec()
     }
 }
 
-impl<const N: usize> IntoKey for &[u8; N] {
-    fn into_key(self) -> Vec<u8> {
+impl<const N: usize> IntoBytes for &[u8; N] {
+    fn into_bytes(self) -> Vec<u8> {
         self.to_vec()
     }
 }
 
-impl IntoKey for &str {
-    fn into_key(self) -> Vec<u8> {
+impl IntoBytes for &str {
+    fn into_bytes(self) -> Vec<u8> {
         self.as_bytes().to_vec()
     }
 }
 
-impl IntoKey for &String {
-    fn into_key(self) -> Vec<u8> {
+impl IntoBytes for &String {
+    fn into_bytes(self) -> Vec<u8> {
         self.as_bytes().to_vec()
     }
 }
 
-impl IntoKey for &Vec<u8> {
-    fn into_key(self) -> Vec<u8> {
+impl IntoBytes for &Vec<u8> {
+    fn into_bytes(self) -> Vec<u8> {
         self.clone()
     }
 }
@@ -202,6 +238,17 @@ mod tests {
         assert_eq!(from(KafkaEvent::new(()).key(b"k1".to_vec())), b"k1");
         assert_eq!(from(KafkaEvent::new(()).key("k1")), b"k1");
         assert_eq!(from(KafkaEvent::new(()).key("k1".to_string())), b"k1");
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_former_name_into_key_still_works() {
+        use crate::IntoKey;
+        fn old_style(key: impl IntoKey) -> Vec<u8> {
+            key.into_key()
+        }
+        assert_eq!(old_style("k1"), b"k1");
+        assert_eq!(old_style(b"k1".to_vec()), b"k1");
     }
 
     #[test]

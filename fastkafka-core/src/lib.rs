@@ -57,6 +57,7 @@ mod embedded;
 mod encoding;
 mod error;
 mod event;
+mod headers;
 pub mod partition;
 mod producer;
 #[doc(hidden)]
@@ -79,7 +80,9 @@ pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BR
 pub use encoding::Message;
 pub use encoding::Outgoing;
 pub use error::{BoxError, Error, IntoTaskResult, Result};
-pub use event::{Delivery, DeliveryReport, IntoKey, KafkaEvent};
+#[allow(deprecated)]
+pub use event::IntoKey;
+pub use event::{Delivery, DeliveryReport, IntoBytes, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};
 pub use producer::{DeliveryCounts, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
@@ -105,7 +108,11 @@ pub use state::{LifespanHook, State};
 ///   the topic's partition count;
 /// - `keyless = "sticky" | "round_robin" | "random"`: where records without a key go
 ///   (see [`KeylessStrategy`]); default, the app's
-///   [`keyless_strategy`](FastKafkaBuilder::keyless_strategy), else `"sticky"`.
+///   [`keyless_strategy`](FastKafkaBuilder::keyless_strategy), else `"sticky"`;
+/// - `header(name = "...", description = "...", enum = ["a", "b"])`, once per header
+///   its records carry (set with [`KafkaEvent::header`]): documents the header in the
+///   message's `headers` schema. Instead of `enum`, `schema = T` takes the schema of a
+///   `JsonSchema` type (without either: any text); `required` says every record has it.
 ///
 /// A record goes to the partition pinned with [`KafkaEvent::partition`]; else where the
 /// `partitioner` puts it; else, if it has a key, to murmur2 of the key modulo the
@@ -138,6 +145,16 @@ pub use state::{LifespanHook, State};
 /// #[produces(topic = "audit", keyless = "round_robin")]
 /// async fn to_audit(line: String) -> String {
 ///     line
+/// }
+///
+/// // A header, documented in the AsyncAPI document.
+/// #[produces(
+///     topic = "alerts",
+///     header(name = "reason", description = "Why the alert fired", enum = ["hot", "cold"]),
+/// )]
+/// async fn to_alerts(celsius: f64) -> KafkaEvent<f64> {
+///     let reason = if celsius > 30.0 { "hot" } else { "cold" };
+///     KafkaEvent::new(celsius).header("reason", reason)
 /// }
 /// ```
 pub use fastkafka_macros::produces;
@@ -178,7 +195,9 @@ pub use fastkafka_macros::run_in_background;
 /// (default: the app's), `auto_offset_reset` (default `"earliest"`), `broker`,
 /// `description`, `decoder` (`"json"`, `"string"`, `"bytes"`), `dead_letter = "topic"`,
 /// `retries` (default 3), `max_batch` (default 100) and `max_wait_ms` (default 100) for
-/// batches, `config = [("librdkafka.property", "value"), ..]`.
+/// batches, `config = [("librdkafka.property", "value"), ..]`, and
+/// `header(name = "...", description = "...", enum = [..] | schema = T, required)` once
+/// per header it reads (from [`EventMetadata`]), for the docs, as on `#[produces]`.
 ///
 /// ```no_run
 /// use fastkafka::prelude::*;
@@ -282,6 +301,7 @@ pub mod __private {
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::BoxError;
     pub use crate::error::IntoTaskResult;
+    pub use crate::headers::{header_schema_of, HeaderSpec, HeaderValues};
     pub use crate::partition::KeylessStrategy;
     pub use crate::producer::{
         custom_partitioner, produce, produce_batch, ProducerRef, ProducerSlot, ProducerSpec,

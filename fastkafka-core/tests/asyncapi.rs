@@ -65,6 +65,28 @@ async fn on_readings(batch: Vec<Envelope<Reading>>) {
     let _ = batch;
 }
 
+// Headers declared on both sides of one topic: one message, both sets of headers.
+
+/// Alerts, with why they fired in a header.
+#[produces(
+    topic = "alerts",
+    header(name = "reason", description = "Why the alert fired", enum = ["hot", "cold"], required),
+    header(name = "sensor.kind", description = "What measured it", schema = Kind),
+)]
+async fn to_alerts(celsius: f64) -> KafkaEvent<f64> {
+    KafkaEvent::new(celsius).header("reason", "hot")
+}
+
+#[consumes(
+    topic = "alerts",
+    header(name = "trace-id", description = "Set by the tracing proxy <b>"),
+    header(name = "attempt", schema = u32),
+    header(name = "reason", description = "Read to route the alert")
+)]
+async fn on_alerts(celsius: f64, meta: EventMetadata) {
+    let _ = (celsius, meta);
+}
+
 // Producers that place their records by different rules.
 
 /// Even numbers to partition 0, odd ones to 1; no key: 0.
@@ -241,7 +263,7 @@ fn uncommon_shapes_are_documented_and_valid() {
     let dead = &channels["firmware_dlq"]["messages"]["DeadLetter"];
     assert_eq!(
         dead["headers"]["properties"]["fastkafka.error.stage"]["enum"],
-        json!(["decode", "handler"])
+        json!(["decode", "handler", "output"])
     );
     assert_eq!(
         doc["operations"]["on_firmware_dead_letter"]["action"],
@@ -310,6 +332,43 @@ fn uncommon_shapes_are_documented_and_valid() {
     // The document is the same every time.
     assert_eq!(doc, app().asyncapi());
     let _: Value = doc;
+}
+
+#[test]
+fn declared_headers_are_the_messages_headers_schema() {
+    let doc = app().asyncapi();
+    let messages = doc["channels"]["alerts"]["messages"].as_object().unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    // The producer's headers and the consumer's; a header both declare is described
+    // as the producer declares it, since its records carry it. `schema = T` of a named type refers to its definition.
+    assert_eq!(
+        messages["f64"]["headers"],
+        json!({
+            "type": "object",
+            "properties": {
+                "reason": {
+                    "type": "string",
+                    "enum": ["hot", "cold"],
+                    "description": "Why the alert fired"
+                },
+                "sensor.kind": {
+                    "allOf": [{"$ref": "#/components/schemas/Kind"}],
+                    "description": "What measured it"
+                },
+                "trace-id": {"type": "string", "description": "Set by the tracing proxy <b>"},
+                "attempt": {"type": "integer", "format": "uint32", "minimum": 0}
+            },
+            "required": ["reason"]
+        })
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Kind"]["enum"],
+        json!(["indoor", "outdoor"])
+    );
+    // A message without declared headers has no `headers`.
+    assert!(doc["channels"]["placement_keyed"]["messages"]["u32"]
+        .get("headers")
+        .is_none());
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //!
 //! Layout: `driver.rs` is the one entry point of every attribute; each attribute has a
 //! folder with `args.rs` (its arguments) and `expand.rs` (what it generates);
-//! `signature.rs` holds the checks they share and `errors.rs` the error collector.
+//! `signature.rs` holds the checks they share and `errors.rs` the error collector;
+//! `headers/` is `header(..)`, which `#[produces]` and `#[consumes]` share.
 
 use proc_macro::TokenStream;
 
@@ -16,6 +17,7 @@ mod background;
 mod consumes;
 mod driver;
 mod errors;
+mod headers;
 mod produces;
 mod signature;
 

@@ -100,12 +100,25 @@ async fn on_orders(order: Order) -> fastkafka::Result<()> {
     Ok(())
 }
 
+// ANCHOR: header
 /// Answers an order, keyed by its id so that all answers to one order stay in order.
-#[produces]
+#[produces(header(
+    name = "order-status",
+    description = "The answer, readable without decoding the payload.",
+    enum = ["accepted", "refused"],
+))]
 async fn to_confirmations(confirmation: Confirmation) -> KafkaEvent<Confirmation> {
     let key = confirmation.order_id.to_string();
-    KafkaEvent::new(confirmation).key(key)
+    let status = if confirmation.accepted {
+        "accepted"
+    } else {
+        "refused"
+    };
+    KafkaEvent::new(confirmation)
+        .key(key)
+        .header("order-status", status)
 }
+// ANCHOR_END: header
 
 #[produces(
     topic = "order-lines",

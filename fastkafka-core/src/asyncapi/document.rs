@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use super::channels::new_channel;
 use super::ids::Ids;
-use super::messages::{channel_message_name, dead_letter_message, message, payload};
+use super::messages::{
+    channel_message_name, dead_letter_message, headers_schema, merge_headers, message, payload,
+};
 use super::model::{reference, Channel, Components, Document, Info, Operation, Server};
 use super::operations::{dead_letter_operation, operation};
 use super::schema::sanitize_definitions;
@@ -33,13 +35,30 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
     let mut operation_ids = Ids::default();
     // Messages are built in two passes: payloads first (so every schema is known when
     // examples are made from them), then the rest.
+    // Header schemas too: a header declared `schema = T` may add definitions.
     let mut payloads: Vec<(String, Value, &'static str)> = Vec::new();
+    let mut headers: Vec<Option<Value>> = Vec::new();
     for endpoint in endpoints {
         payloads.push(payload(endpoint, &mut generator));
+        headers.push(headers_schema(endpoint.headers, &mut generator));
     }
-    let definitions = sanitize_definitions(generator.take_definitions(true), &mut payloads);
+    let mut dead_letter_headers =
+        headers_schema(crate::dead_letter_headers::SCHEMA, &mut generator);
+    let definitions = sanitize_definitions(
+        generator.take_definitions(true),
+        &mut payloads,
+        headers
+            .iter_mut()
+            .chain([&mut dead_letter_headers])
+            .flatten(),
+    );
 
-    for (endpoint, (message_name, payload, content_type)) in endpoints.iter().zip(payloads) {
+    // The headers of a message several functions share, merged once all messages
+    // exist: a producer's declarations first, since they say what its records carry.
+    let mut declared: Vec<(bool, String, String, Value)> = Vec::new();
+    for ((endpoint, (message_name, payload, content_type)), headers) in
+        endpoints.iter().zip(payloads).zip(headers)
+    {
         let on_topic = on_topic(endpoints, endpoint.topic);
         let (channel_id, channel) = channels.of(app, endpoint.topic, &on_topic, &servers);
         channel
@@ -54,12 +73,27 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
                     &definitions,
                 )
             });
+        if let Some(headers) = headers {
+            let receives = matches!(endpoint.role, Role::Receive { .. });
+            declared.push((receives, channel_id.clone(), message_name.clone(), headers));
+        }
         let messages = vec![reference(format!(
             "#/channels/{channel_id}/messages/{message_name}"
         ))];
         let channel_ref = reference(format!("#/channels/{channel_id}"));
         let id = operation_ids.fresh(endpoint.function);
         operations.insert(id, operation(endpoint, channel_ref, messages));
+    }
+
+    declared.sort_by_key(|(receives, ..)| *receives);
+    for (_, channel_id, message_name, headers) in declared {
+        if let Some(message) = channels
+            .by_id
+            .get_mut(&channel_id)
+            .and_then(|c| c.messages.get_mut(&message_name))
+        {
+            merge_headers(message, headers);
+        }
     }
 
     // A dead-letter topic is written by the app too: a channel, a message and a send
@@ -84,7 +118,11 @@ pub(crate) fn document(app: &FastKafka, endpoints: &[Endpoint]) -> Value {
         let message_name = channel_message_name(&channel.messages, "DeadLetter");
         channel.messages.insert(
             message_name.clone(),
-            dead_letter_message(&message_name, endpoint),
+            dead_letter_message(
+                &message_name,
+                endpoint,
+                dead_letter_headers.clone().unwrap_or_default(),
+            ),
         );
         let id = operation_ids.fresh(&format!("{}_dead_letter", endpoint.function));
         operations.insert(

@@ -9,8 +9,10 @@ use super::ids::sanitize_id;
 use super::model::Message;
 use super::schema::{message_examples, payload_description};
 use super::{Endpoint, KAFKA_BINDING_VERSION};
+use crate::headers::{HeaderSpec, HeaderValues};
 
-/// The message of a function's payload on its channel.
+/// The message of a function's payload on its channel; its headers are added with
+/// [`merge_headers`].
 pub(super) fn message(
     name: &str,
     payload: Value,
@@ -51,11 +53,80 @@ pub(super) fn channel_message_name(messages: &BTreeMap<String, Message>, base: &
         .unwrap_or_else(|| base.to_string())
 }
 
+/// The message's `headers` schema: an object with one property per header, its
+/// description and values; `None` when no header is declared.
+pub(super) fn headers_schema(
+    headers: &[HeaderSpec],
+    generator: &mut schemars::SchemaGenerator,
+) -> Option<Value> {
+    if headers.is_empty() {
+        return None;
+    }
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for header in headers {
+        let mut schema = match header.values {
+            HeaderValues::Text => json!({ "type": "string" }),
+            HeaderValues::OneOf(values) => json!({ "type": "string", "enum": values }),
+            HeaderValues::Schema(schema_of) => {
+                let mut schema = schema_of(generator);
+                for t in generator.transforms_mut() {
+                    t.transform(&mut schema);
+                }
+                match schema.to_value() {
+                    // A description beside a `$ref` is ignored (draft-07): wrap it.
+                    reference @ Value::Object(_) if reference.get("$ref").is_some() => {
+                        json!({ "allOf": [reference] })
+                    }
+                    other => other,
+                }
+            }
+        };
+        if let (Value::Object(map), false) = (&mut schema, header.description.is_empty()) {
+            map.insert("description".into(), header.description.into());
+        }
+        properties.insert(header.name.to_string(), schema);
+        if header.required && !required.contains(&header.name) {
+            required.push(header.name);
+        }
+    }
+    let mut schema = json!({ "type": "object", "properties": properties });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    Some(schema)
+}
+
+/// Adds the headers `more` declares to those of a message, which several functions
+/// may share (a producer and a consumer of one topic, say): a header declared again
+/// keeps its first schema; `required` lists what any of them requires.
+pub(super) fn merge_headers(message: &mut Message, more: Value) {
+    let Some(existing) = &mut message.headers else {
+        message.headers = Some(more);
+        return;
+    };
+    if let (Some(Value::Object(to)), Some(Value::Object(from))) =
+        (existing.get_mut("properties"), more.get("properties"))
+    {
+        for (name, schema) in from {
+            to.entry(name.clone()).or_insert_with(|| schema.clone());
+        }
+    }
+    let mut required: Vec<Value> = existing["required"].as_array().cloned().unwrap_or_default();
+    for name in more["required"].as_array().into_iter().flatten() {
+        if !required.contains(name) {
+            required.push(name.clone());
+        }
+    }
+    if !required.is_empty() {
+        existing["required"] = Value::Array(required);
+    }
+}
+
 /// A record that a consumer dead-lettered: the original record, byte for byte, plus
-/// the headers that say why (see [`crate::dead_letter_headers`]).
-pub(super) fn dead_letter_message(name: &str, endpoint: &Endpoint) -> Message {
-    use crate::dead_letter_headers as h;
-    let header = |description: &str| json!({ "type": "string", "description": description });
+/// the headers that say why (see [`crate::dead_letter_headers`]; `headers` is the
+/// schema made from its table).
+pub(super) fn dead_letter_message(name: &str, endpoint: &Endpoint, headers: Value) -> Message {
     Message {
         name: name.to_string(),
         title: name.to_string(),
@@ -64,21 +135,7 @@ pub(super) fn dead_letter_message(name: &str, endpoint: &Endpoint) -> Message {
             endpoint.topic, endpoint.function
         ),
         content_type: "application/octet-stream",
-        headers: Some(json!({
-            "type": "object",
-            "properties": {
-                h::ERROR: header("Why it failed: the decode error, or the handler's last error."),
-                h::STAGE: {
-                    "type": "string",
-                    "enum": ["decode", "handler"],
-                    "description": "Where it failed: decoding the payload, or the handler."
-                },
-                h::TOPIC: header("The topic it was read from."),
-                h::PARTITION: header("Its partition there, in decimal."),
-                h::OFFSET: header("Its offset there, in decimal."),
-            },
-            "required": [h::ERROR, h::STAGE, h::TOPIC, h::PARTITION, h::OFFSET],
-        })),
+        headers: Some(headers),
         payload: json!({
             "type": "string",
             "format": "binary",

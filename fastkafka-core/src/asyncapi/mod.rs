@@ -11,6 +11,7 @@
 //! | `#[produces]` / `#[consumes]` | a `send` / `receive` operation named after the function |
 //! | the message type (`KafkaEvent<T>`, `Vec<T>` unwrapped to `T`) | a message; its schema under `components/schemas` |
 //! | doc comments, `description = "..."` | `description`s |
+//! | `header(name = "..", ..)` on a function; the `fastkafka.*` headers of dead letters | the message's `headers` schema |
 //! | `#[schemars(example = ..)]` | schema `examples` and the message's `examples` |
 //! | the record key, the consumer group | the Kafka message binding's `key`, the operation binding's `groupId` |
 //! | where a producer's records go (pinned partition, `partitioner`, key hash, `keyless`) | the send operation's `description` |
@@ -74,6 +75,7 @@ impl FastKafka {
                 topic: p.topic,
                 broker: p.broker,
                 description: p.description,
+                headers: p.headers,
                 message_type: p.message_type,
                 schema: p.schema,
                 batch: p.batch,
@@ -89,6 +91,7 @@ impl FastKafka {
                 topic: c.topic,
                 broker: c.broker,
                 description: c.description,
+                headers: c.headers,
                 message_type: c.message_type,
                 schema: c.schema,
                 batch: c.batch,
@@ -111,6 +114,8 @@ pub(crate) struct Endpoint {
     pub(crate) topic: &'static str,
     pub(crate) broker: Option<&'static str>,
     pub(crate) description: &'static str,
+    /// The headers it declares with `header(..)`.
+    pub(crate) headers: &'static [crate::headers::HeaderSpec],
     pub(crate) message_type: &'static str,
     pub(crate) schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     pub(crate) batch: bool,

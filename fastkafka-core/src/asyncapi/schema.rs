@@ -157,10 +157,11 @@ fn sample_at(schema: &Value, definitions: &Map<String, Value>, depth: usize) -> 
 }
 
 /// Renames schema definitions whose names the AsyncAPI key pattern rejects, and their
-/// `$ref`s with them.
-pub(super) fn sanitize_definitions(
+/// `$ref`s with them (in the payloads and in the `others`, header schemas).
+pub(super) fn sanitize_definitions<'a>(
     definitions: Map<String, Value>,
     payloads: &mut [(String, Value, &'static str)],
+    others: impl IntoIterator<Item = &'a mut Value>,
 ) -> Map<String, Value> {
     let mut renames: BTreeMap<String, String> = BTreeMap::new();
     let mut ids = Ids::default();
@@ -187,6 +188,9 @@ pub(super) fn sanitize_definitions(
         if let Some(new) = renames.get(name.as_str()) {
             *name = new.clone();
         }
+    }
+    for other in others {
+        rewrite_refs(other, &renames);
     }
     out
 }

@@ -11,11 +11,16 @@ use crate::event::KafkaEvent;
 use crate::producer::send_event;
 
 /// Header names fastkafka adds to a dead-lettered message.
+///
+/// The `DeadLetter` message of the app's AsyncAPI document lists each of them, with
+/// its description and values, from one table in this module.
 pub mod dead_letter_headers {
+    use crate::headers::{HeaderSpec, HeaderValues};
+
     /// Why the message failed: the decode or handler error.
     pub const ERROR: &str = "fastkafka.error";
     /// `decode`, `handler`, or `output` (the handler succeeded but a message it
-    /// produced was not delivered).
+    /// produced was not delivered): one of [`STAGES`].
     pub const STAGE: &str = "fastkafka.error.stage";
     /// The topic it was read from.
     pub const TOPIC: &str = "fastkafka.original.topic";
@@ -32,6 +37,62 @@ pub mod dead_letter_headers {
     pub const ORIGINAL_SIZE: &str = "fastkafka.original.size";
     /// With [`ORIGINAL_SIZE`]: why the dead-letter topic refused the payload.
     pub const DEAD_LETTER_ERROR: &str = "fastkafka.dead_letter.error";
+
+    /// The values of [`STAGE`]: where the message failed.
+    pub const STAGES: &[&str] = &["decode", "handler", "output"];
+
+    /// Every header above as the AsyncAPI document describes it: the one table the
+    /// `DeadLetter` message's `headers` schema is made from.
+    pub(crate) const SCHEMA: &[HeaderSpec] = &[
+        HeaderSpec {
+            name: ERROR,
+            description: "Why it failed: the decode error, the handler's last error, or why an output it produced was not delivered.",
+            values: HeaderValues::Text,
+            required: true,
+        },
+        HeaderSpec {
+            name: STAGE,
+            description: "Where it failed: decoding the payload (`decode`), the handler (`handler`), or delivering a message the handler produced (`output`).",
+            values: HeaderValues::OneOf(STAGES),
+            required: true,
+        },
+        HeaderSpec {
+            name: TOPIC,
+            description: "The topic it was read from.",
+            values: HeaderValues::Text,
+            required: true,
+        },
+        HeaderSpec {
+            name: PARTITION,
+            description: "Its partition there, in decimal.",
+            values: HeaderValues::Text,
+            required: true,
+        },
+        HeaderSpec {
+            name: OFFSET,
+            description: "Its offset there, in decimal.",
+            values: HeaderValues::Text,
+            required: true,
+        },
+        HeaderSpec {
+            name: TOMBSTONE,
+            description: "Set when the original record had no payload (a tombstone): the empty payload here stands for none.",
+            values: HeaderValues::OneOf(&["true"]),
+            required: false,
+        },
+        HeaderSpec {
+            name: ORIGINAL_SIZE,
+            description: "Set when this record carries no payload because the dead-letter topic refused it permanently (e.g. too large): the original payload's size in bytes, in decimal.",
+            values: HeaderValues::Text,
+            required: false,
+        },
+        HeaderSpec {
+            name: DEAD_LETTER_ERROR,
+            description: "With `fastkafka.original.size`: why the dead-letter topic refused the original payload.",
+            values: HeaderValues::Text,
+            required: false,
+        },
+    ];
 }
 
 /// Sends a failed message to the dead-letter topic (waiting for the broker to take it),
@@ -52,6 +113,10 @@ pub(super) async fn settle_failed(
     stage: &str,
     error: &str,
 ) -> bool {
+    debug_assert!(
+        dead_letter_headers::STAGES.contains(&stage),
+        "stage `{stage}` is not in dead_letter_headers::STAGES, which the docs list"
+    );
     let spec = shared.spec;
     let Some(dlq) = &shared.dead_letter else {
         tracing::warn!(

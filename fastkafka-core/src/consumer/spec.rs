@@ -73,6 +73,8 @@ pub struct ConsumerSpec {
     pub broker: Option<&'static str>,
     /// `description = "..."`, else the function's doc comment.
     pub description: &'static str,
+    /// The headers its records carry, as `header(..)` declares them, for the docs.
+    pub headers: &'static [crate::headers::HeaderSpec],
     /// The message type's Rust name, for the docs.
     pub message_type: &'static str,
     /// The message type's JSON schema.

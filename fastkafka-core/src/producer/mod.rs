@@ -40,6 +40,8 @@ pub struct ProducerSpec {
     pub broker: Option<&'static str>,
     /// `description = "..."`, else the function's doc comment.
     pub description: &'static str,
+    /// The headers its records carry, as `header(..)` declares them, for the docs.
+    pub headers: &'static [crate::headers::HeaderSpec],
     /// Whether one call produces a batch (`Vec<T>`).
     pub batch: bool,
     /// Whether the function returns `KafkaEvent<..>`, so its messages may carry a key.

@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use syn::{LitInt, LitStr};
 
 use crate::errors::Errors;
+use crate::headers::{self, HeaderArg};
 use crate::signature::check_topic_name;
 
 /// The parsed arguments of `#[consumes(...)]`.
@@ -20,9 +21,11 @@ pub(crate) struct ConsumesArgs {
     pub(crate) max_batch: Option<LitInt>,
     pub(crate) max_wait_ms: Option<LitInt>,
     pub(crate) config: Vec<(LitStr, LitStr)>,
+    /// `header(..)`, in order.
+    pub(crate) headers: Vec<HeaderArg>,
 }
 
-const EXPECTED: &str = "expected one of `topic`, `group_id`, `auto_offset_reset`, `broker`, `description`, `decoder`, `dead_letter`, `retries`, `max_batch`, `max_wait_ms`, `config = [(\"key\", \"value\"), ..]`";
+const EXPECTED: &str = "expected one of `topic`, `group_id`, `auto_offset_reset`, `broker`, `description`, `decoder`, `dead_letter`, `retries`, `max_batch`, `max_wait_ms`, `config = [(\"key\", \"value\"), ..]`, `header(name = \"...\", ..)`";
 
 const OFFSET_RESETS: &[&str] = &[
     "earliest",
@@ -49,6 +52,10 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ConsumesArgs> {
             }};
         }
         let p = &meta.path;
+        if p.is_ident("header") {
+            out.headers.extend(headers::parse(&meta, &mut errors)?);
+            return Ok(());
+        }
         if p.is_ident("topic") {
             once!(out.topic, LitStr)
         } else if p.is_ident("group_id") {
@@ -83,13 +90,14 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ConsumesArgs> {
             Ok(())
         } else {
             let name = quote::quote!(#p).to_string().replace(' ', "");
-            Err(meta.error(format!("unknown #[consumes] argument `{name}`; {EXPECTED}")))
+            Err(meta.error(headers::unknown_argument("consumes", &name, EXPECTED)))
         }
     });
     if let Err(e) = syn::parse::Parser::parse2(parser, args) {
         // With the mistakes found before it (an argument given twice, ...).
         return Err(errors.fail(e));
     }
+    headers::check_unique(&out.headers, &mut errors);
     for lit in [&out.topic, &out.dead_letter].into_iter().flatten() {
         if let Err(why) = check_topic_name(&lit.value()) {
             errors.spanned(lit, why);

@@ -151,6 +151,7 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
         .as_ref()
         .map(|d| d.value())
         .unwrap_or_else(|| doc_text(&func.attrs));
+    let headers = crate::headers::expand(&args.headers);
     let retries = args.retries.as_ref().map_or(quote!(3), |l| quote!(#l));
     let max_batch = args.max_batch.as_ref().map_or(quote!(100), |l| quote!(#l));
     let max_wait_ms = args
@@ -261,6 +262,7 @@ pub(crate) fn consumer(args: ConsumesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 auto_offset_reset: #auto_offset_reset,
                 broker: #broker,
                 description: #description,
+                headers: #headers,
                 message_type: #message_type_name,
                 schema: #schema,
                 batch: #batch,

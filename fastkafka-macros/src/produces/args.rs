@@ -1,9 +1,11 @@
-//! What `#[produces(...)]` accepts: `topic`, `broker`, `description`.
+//! What `#[produces(...)]` accepts: `topic`, `broker`, `description`, `partitioner`,
+//! `keyless`, and `header(..)` once per documented header.
 
 use proc_macro2::TokenStream;
 use syn::LitStr;
 
 use crate::errors::Errors;
+use crate::headers::{self, HeaderArg};
 use crate::signature::check_topic_name;
 
 /// The parsed arguments of `#[produces(...)]`.
@@ -14,9 +16,11 @@ pub(crate) struct ProducesArgs {
     pub(crate) description: Option<LitStr>,
     pub(crate) partitioner: Option<syn::Path>,
     pub(crate) keyless: Option<(LitStr, &'static str)>,
+    /// `header(..)`, in order.
+    pub(crate) headers: Vec<HeaderArg>,
 }
 
-const EXPECTED: &str = "expected `topic = \"...\"`, `broker = \"...\"`, `description = \"...\"`, `partitioner = path::to::fn` or `keyless = \"sticky\" | \"round_robin\" | \"random\"`";
+const EXPECTED: &str = "expected `topic = \"...\"`, `broker = \"...\"`, `description = \"...\"`, `partitioner = path::to::fn`, `keyless = \"sticky\" | \"round_robin\" | \"random\"` or `header(name = \"...\", ..)`";
 
 /// The keyless strategies, as written and as named in `KeylessStrategy`.
 const KEYLESS: &[(&str, &str)] = &[
@@ -29,6 +33,10 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
     let mut out = ProducesArgs::default();
     let mut errors = Errors::default();
     let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("header") {
+            out.headers.extend(headers::parse(&meta, &mut errors)?);
+            return Ok(());
+        }
         if meta.path.is_ident("partitioner") {
             let path: syn::Path = meta.value()?.parse()?;
             if out.partitioner.is_some() {
@@ -60,7 +68,7 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
         } else {
             let path = &meta.path;
             let name = quote::quote!(#path).to_string().replace(' ', "");
-            return Err(meta.error(format!("unknown #[produces] argument `{name}`; {EXPECTED}")));
+            return Err(meta.error(headers::unknown_argument("produces", &name, EXPECTED)));
         };
         let value: LitStr = meta.value()?.parse()?;
         if slot.is_some() {
@@ -78,6 +86,7 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducesArgs> {
             errors.spanned(topic, why);
         }
     }
+    headers::check_unique(&out.headers, &mut errors);
     if let Some(broker) = &out.broker {
         if broker.value().trim().is_empty() {
             errors.spanned(broker, "the broker name is empty; name a broker the app defines with `.broker(\"name\", Broker::new(..))`");

@@ -143,6 +143,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
         }
         None => quote!(::core::option::Option::None),
     };
+    let headers = crate::headers::expand(&args.headers);
     let batch = matches!(shape, Shape::Batch(_) | Shape::EventBatch(_));
     let keyed = matches!(shape, Shape::Event(_) | Shape::EventBatch(_));
     let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
@@ -208,6 +209,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
                 topic: #topic,
                 broker: #broker,
                 description: #description,
+                headers: #headers,
                 batch: #batch,
                 keyed: #keyed,
                 schema: #schema,
