@@ -387,23 +387,40 @@ static BACKLOG_HANDLED: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 const BACKLOG_TOPIC: &str = "backlog-6";
 const BACKLOG_HANDLER: Duration = Duration::from_millis(5);
 
-/// A slow handler: one message per 5 ms per partition, 200 a second.
+/// The offset of the last message `on_backlog` finished, by partition.
+static BACKLOG_LAST: Mutex<BTreeMap<i32, i64>> = Mutex::new(BTreeMap::new());
+
+/// A slow consume-transform-produce handler: one message per 5 ms per partition, 200
+/// a second, each with an output.
 #[consumes(topic = "backlog-6", group_id = "backlog-6")]
-async fn on_backlog(text: String, meta: EventMetadata) {
-    let _ = text;
+async fn on_backlog(text: String, meta: EventMetadata) -> fastkafka::Result<()> {
     tokio::time::sleep(BACKLOG_HANDLER).await;
+    to_backlog_out(text).await?;
     BACKLOG_FIRST
         .lock()
         .unwrap()
         .entry(meta.partition)
         .or_insert_with(Instant::now);
+    BACKLOG_LAST
+        .lock()
+        .unwrap()
+        .insert(meta.partition, meta.offset);
     BACKLOG_HANDLED.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[produces(topic = "backlog-6-out")]
+async fn to_backlog_out(text: String) -> String {
+    text
 }
 
 /// One worker started on a backlog of 6 partitions handles all 6 at once, at 6
 /// handlers' rate. librdkafka hands a catching-up consumer long runs of one partition;
 /// a poll thread that waited for that partition's full queue left the others' messages
 /// waiting behind a slow handler (one partition progressed while five waited).
+/// Meanwhile the group's committed offsets, read at the broker, trail what was
+/// processed by about one commit interval (1 s, 200 messages a partition), not by the
+/// 1,024 messages a partition they once lagged.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let Some((_shared, cluster)) = cluster() else {
@@ -413,8 +430,11 @@ async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let app = || {
         FastKafka::builder()
             .title("backlog")
-            .only(["on_backlog"])
+            .only(["on_backlog", "to_backlog_out"])
             .topic(BACKLOG_TOPIC, 6)
+            .topic("backlog-6-out", 6)
+            // Outputs take 20 ms or more to be acknowledged: some are always in flight.
+            .producer_config("linger.ms", "20")
             .replication_factor(3)
     };
     // Create the topic, then fill it while nothing consumes: 5,000 messages a
@@ -449,6 +469,22 @@ async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let handled_then = BACKLOG_HANDLED.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let rate = (BACKLOG_HANDLED.load(Ordering::SeqCst) - handled_then) as f64 / 10.0;
+    // Commit lag, per partition, sampled 5 times 400 ms apart.
+    let mut worst_lag = 0i64;
+    for _ in 0..5 {
+        let processed = BACKLOG_LAST.lock().unwrap().clone();
+        let reader = bootstrap.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            committed_offsets(&reader, "backlog-6", BACKLOG_TOPIC, 6).unwrap()
+        })
+        .await
+        .unwrap();
+        for (p, last) in processed {
+            let committed = committed[p as usize].unwrap_or(0);
+            worst_lag = worst_lag.max(last + 1 - committed);
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
     let firsts: Vec<(i32, f64)> = BACKLOG_FIRST
         .lock()
         .unwrap()
@@ -459,7 +495,8 @@ async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let one_handler = 1.0 / BACKLOG_HANDLER.as_secs_f64();
     eprintln!(
         "backlog on 6 partitions: first output of each partition after the first one's (s): {firsts:?}; \
-         {rate:.0} messages a second (one handler: at most {one_handler:.0})"
+         {rate:.0} messages a second (one handler: at most {one_handler:.0}); \
+         committed offsets at most {worst_lag} behind the processed ones"
     );
     assert_eq!(
         firsts.len(),
@@ -469,6 +506,10 @@ async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     assert!(
         firsts.iter().all(|&(_, after)| after < 3.0),
         "a partition waited for another: {firsts:?}"
+    );
+    assert!(
+        worst_lag <= 500,
+        "the committed offset trailed the processed one by {worst_lag} messages; one commit interval is about 200"
     );
     assert!(
         rate > 4.0 * one_handler,
