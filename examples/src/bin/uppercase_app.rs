@@ -25,10 +25,13 @@ pub fn app() -> FastKafka {
         .topic("hello_world_upper", 6)
         // Three copies of each partition: one broker can fail (1 for a single-broker Kafka).
         .replication_factor(3)
-        // A worker that dies is noticed after 6 s rather than librdkafka's 45 s default,
-        // so its partitions move to the others quickly.
-        .consumer_config("session.timeout.ms", "6000")
-        .consumer_config("heartbeat.interval.ms", "1000")
+        // A worker that dies is noticed after 20 s rather than librdkafka's 45 s
+        // default, so its partitions move to the others sooner; and a session outlasts
+        // the failover of the group's coordinator (the dead broker is fenced after the
+        // brokers' broker.session.timeout.ms, 9 s by default, then another loads the
+        // group: 8 to 12 s measured), so that such a failover moves no partition.
+        .consumer_config("session.timeout.ms", "20000")
+        .consumer_config("heartbeat.interval.ms", "2000")
         .build()
 }
 // ANCHOR_END: app

@@ -2,9 +2,11 @@
 //!
 //! Each `#[consumes]` function gets its own librdkafka consumer, polled on a dedicated
 //! thread. Messages go to one task per assigned partition, which handles them in order
-//! (partitions run concurrently). An offset is stored for commit only once its message
+//! (partitions run concurrently: a partition whose task falls behind is paused at
+//! librdkafka rather than holding up the poll thread, see `poll`'s `Parked`). An offset is stored for commit only once its message
 //! was handled (or dead-lettered, or deliberately skipped), so everything committed was
-//! processed. The poll thread commits the stored offsets every `auto.commit.interval.ms`
+//! processed. The poll thread stores each partition's progress and commits the stored
+//! offsets every `auto.commit.interval.ms`
 //! (1 s by default), and they are committed before partitions are handed over and when
 //! the app stops. librdkafka's own auto-commit timer stays off: it fires on librdkafka's
 //! thread at any moment, including while the consumer is closing.
