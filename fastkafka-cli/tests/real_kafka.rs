@@ -739,6 +739,20 @@ fn a_two_worker_group_processes_everything_while_brokers_fail() {
         "greetings handled twice through a coordinator failover:\n{}",
         rebalances.join("\n")
     );
+    // The workers' warnings name the node that went away, and do not suggest the
+    // embedded broker or another listener, which only fit a broker never reached.
+    let output = workers.output();
+    assert!(
+        output.contains(&format!("lost the connection to node {killed_broker} ")),
+        "no warning names node {killed_broker}:\n{}",
+        rebalances.join("\n")
+    );
+    assert!(
+        !output.contains("--kafka-broker embedded")
+            && !output.contains("does not match this listener"),
+        "a lost node's warning gave the unreachable-broker hints:\n{}",
+        rebalances.join("\n")
+    );
 }
 
 /// The partition of `__consumer_offsets` (of `partitions`) that holds `group`, whose

@@ -9,6 +9,7 @@
 //! task the app does not own), a producer function sends through its process-wide
 //! slot: held by the first running app that has the function, until that app stops.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -16,7 +17,6 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::producer::{ProducerSpec, TopicBinding};
-use crate::state::States;
 use crate::sync::RwUnpoisoned;
 use crate::testing::Recorder;
 
@@ -165,5 +165,29 @@ where
     match AppContext::current() {
         Some(app) => tokio::spawn(app.scope(task)),
         None => tokio::spawn(task),
+    }
+}
+
+/// The states of one app, by type: its context's store (`state.rs` reads it through
+/// the current app's context).
+#[derive(Default)]
+pub(crate) struct States(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl States {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.0.insert(TypeId::of::<T>(), value);
+    }
+
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let value = Arc::clone(self.0.get(&TypeId::of::<T>())?);
+        value.downcast::<T>().ok()
+    }
+
+    pub(crate) fn has(&self, id: TypeId) -> bool {
+        self.0.contains_key(&id)
+    }
+
+    pub(crate) fn extend(&mut self, other: States) {
+        self.0.extend(other.0);
     }
 }

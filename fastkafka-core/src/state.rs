@@ -5,8 +5,7 @@
 //! [`FastKafkaBuilder::state`]: crate::FastKafkaBuilder::state
 //! [`FastKafkaBuilder::state_with`]: crate::FastKafkaBuilder::state_with
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::context::AppContext;
+pub(crate) use crate::context::States;
 use crate::error::{BoxError, Error, IntoTaskResult};
 
 /// A value the app holds for its functions: a database pool, a client, a
@@ -101,29 +101,6 @@ impl StateNeed {
             id: TypeId::of::<T>,
             name: std::any::type_name::<T>(),
         }
-    }
-}
-
-/// The states of one app, by type.
-#[derive(Default)]
-pub(crate) struct States(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
-
-impl States {
-    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
-        self.0.insert(TypeId::of::<T>(), value);
-    }
-
-    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        let value = Arc::clone(self.0.get(&TypeId::of::<T>())?);
-        value.downcast::<T>().ok()
-    }
-
-    pub(crate) fn has(&self, id: TypeId) -> bool {
-        self.0.contains_key(&id)
-    }
-
-    pub(crate) fn extend(&mut self, other: States) {
-        self.0.extend(other.0);
     }
 }
 

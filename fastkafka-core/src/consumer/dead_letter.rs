@@ -1,11 +1,10 @@
 //! Dead-lettering: a message that cannot be decoded or handled goes to the function's
 //! dead-letter topic, with headers saying why and where from, or is skipped.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::handle::retry_backoff;
-use super::partition::PartitionState;
-use super::poll::Fetched;
+use super::fetched::Fetched;
+use super::retry_backoff;
 use super::Shared;
 use crate::event::KafkaEvent;
 use crate::producer::send_event;
@@ -108,7 +107,7 @@ pub mod dead_letter_headers {
 /// counted ([`ConsumerCounts::skipped`]).
 pub(super) async fn settle_failed(
     shared: &Shared,
-    state: &PartitionState,
+    stop: &AtomicBool,
     m: &Fetched,
     stage: &str,
     error: &str,
@@ -227,7 +226,7 @@ pub(super) async fn settle_failed(
             Err(e) => {
                 tracing::error!(error = %e, "cannot write to the dead-letter topic; retrying");
                 backoff.wait().await;
-                if state.stop.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) {
                     return false;
                 }
             }

@@ -3,30 +3,20 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::dead_letter::settle_failed;
-use super::partition::PartitionState;
-use super::poll::Fetched;
+use super::fetched::Fetched;
+use super::retry_backoff;
 use super::spec::EventMetadata;
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::error::{panic_message, Error};
 use crate::tracking::{OutputFailure, Outputs, Settled};
-
-const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
-const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// The delays between attempts at a message: a failing handler's retries, and a
-/// dead-letter write that failed for now.
-pub(super) fn retry_backoff() -> Backoff {
-    Backoff::new(RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF)
-}
 
 /// What became of an input (one message, or a batch).
 pub(super) enum Outcome {
@@ -54,7 +44,7 @@ impl Outcome {
 /// (which `wake` is told about when all settle), so what it produces is tied to it.
 pub(super) async fn handle_one(
     shared: &Shared,
-    state: &PartitionState,
+    stop: &AtomicBool,
     m: &Fetched,
     wake: &Arc<Notify>,
 ) -> Outcome {
@@ -62,7 +52,7 @@ pub(super) async fn handle_one(
     record_received(shared, m);
     let mut decoded = match (spec.decode)(m.payload()) {
         Ok(value) => Some(value),
-        Err(error) => return Outcome::settled(settle_undecodable(shared, state, m, &error).await),
+        Err(error) => return Outcome::settled(settle_undecodable(shared, stop, m, &error).await),
     };
     let mut retries = Retries::new();
     loop {
@@ -87,10 +77,10 @@ pub(super) async fn handle_one(
             }
             Err(e) => Failure::transient(e),
         };
-        match retries.after_failure(shared, state, m, 1, &error).await {
+        match retries.after_failure(shared, stop, m, 1, &error).await {
             Next::Again => {}
             Next::GiveUp => {
-                let done = settle_failed(shared, state, m, error.stage, &error.message).await;
+                let done = settle_failed(shared, stop, m, error.stage, &error.message).await;
                 return Outcome::settled(done);
             }
             Next::Stopped => return Outcome::Stopped,
@@ -103,7 +93,7 @@ pub(super) async fn handle_one(
 /// those that did not decode, which are settled on their own).
 pub(super) async fn handle(
     shared: &Shared,
-    state: &PartitionState,
+    stop: &AtomicBool,
     messages: Vec<Fetched>,
     wake: &Arc<Notify>,
 ) -> (Outcome, Vec<Fetched>) {
@@ -119,7 +109,7 @@ pub(super) async fn handle(
                 good.push(m);
             }
             Err(error) => {
-                if !settle_undecodable(shared, state, &m, &error).await {
+                if !settle_undecodable(shared, stop, &m, &error).await {
                     return (Outcome::Stopped, good);
                 }
             }
@@ -151,13 +141,13 @@ pub(super) async fn handle(
             Err(panic) => Failure::panic(panic.as_ref()),
         };
         match retries
-            .after_failure(shared, state, &good[0], good.len(), &error)
+            .after_failure(shared, stop, &good[0], good.len(), &error)
             .await
         {
             Next::Again => {}
             Next::GiveUp => {
                 for m in &good {
-                    if !settle_failed(shared, state, m, error.stage, &error.message).await {
+                    if !settle_failed(shared, stop, m, error.stage, &error.message).await {
                         return (Outcome::Stopped, good);
                     }
                 }
@@ -174,7 +164,7 @@ pub(super) async fn handle(
 /// dead-lettered or skipped. True when settled; false when the partition stopped first.
 pub(super) async fn retry_failed_output(
     shared: &Shared,
-    state: &PartitionState,
+    stop: &AtomicBool,
     messages: &[Fetched],
     error: OutputFailure,
     wake: &Arc<Notify>,
@@ -187,13 +177,13 @@ pub(super) async fn retry_failed_output(
     let mut retries = Retries::new();
     loop {
         match retries
-            .after_failure(shared, state, first, messages.len(), &failure)
+            .after_failure(shared, stop, first, messages.len(), &failure)
             .await
         {
             Next::Again => {}
             Next::GiveUp => {
                 for m in messages {
-                    if !settle_failed(shared, state, m, failure.stage, &failure.message).await {
+                    if !settle_failed(shared, stop, m, failure.stage, &failure.message).await {
                         return false;
                     }
                 }
@@ -216,7 +206,7 @@ pub(super) async fn retry_failed_output(
                         break Failure::output(&e);
                     }
                 }
-                if state.stop.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) {
                     return false;
                 }
             },
@@ -267,12 +257,7 @@ async fn call_again(
 
 /// Logs a message that does not decode, with where it sits, then dead-letters or
 /// skips it; false when the partition was stopped first.
-async fn settle_undecodable(
-    shared: &Shared,
-    state: &PartitionState,
-    m: &Fetched,
-    error: &str,
-) -> bool {
+async fn settle_undecodable(shared: &Shared, stop: &AtomicBool, m: &Fetched, error: &str) -> bool {
     tracing::error!(
         topic = shared.spec.topic,
         partition = m.partition,
@@ -280,7 +265,7 @@ async fn settle_undecodable(
         error,
         "cannot decode message"
     );
-    settle_failed(shared, state, m, "decode", error).await
+    settle_failed(shared, stop, m, "decode", error).await
 }
 
 /// Why a handler call failed, and whether trying again could help.
@@ -359,7 +344,7 @@ impl Retries {
     async fn after_failure(
         &mut self,
         shared: &Shared,
-        state: &PartitionState,
+        stop: &AtomicBool,
         first: &Fetched,
         messages: usize,
         failure: &Failure,
@@ -396,7 +381,7 @@ impl Retries {
             "handler failed; retrying"
         );
         tokio::time::sleep(delay).await;
-        if state.stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             Next::Stopped
         } else {
             Next::Again

@@ -10,7 +10,7 @@ use rdkafka::ClientConfig;
 
 use super::counts::{ConsumerCounts, Counters};
 use super::partition::Partitions;
-use super::poll::Poller;
+use super::poll::{Joining, Poller};
 use super::rebalance::RebalanceGuard;
 use super::spec::ConsumerSpec;
 use super::Shared;
@@ -29,13 +29,6 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 
 /// librdkafka's default `session.timeout.ms`.
 const LIBRDKAFKA_SESSION_TIMEOUT_MS: u64 = 45_000;
-
-/// A consumer on its way into its group, for the poll thread to say what it waits for.
-pub(super) struct Joining {
-    pub(super) group_id: String,
-    pub(super) session_timeout: Duration,
-    pub(super) since: Instant,
-}
 
 /// What a consumer needs to start.
 pub(crate) struct ConsumerSetup {
@@ -56,7 +49,7 @@ pub(crate) struct RunningConsumer {
     pub(crate) function: &'static str,
     stop: Arc<AtomicBool>,
     counts: Arc<Counters>,
-    thread: Option<std::thread::JoinHandle<StoppedMember>>,
+    thread: Option<std::thread::JoinHandle<Arc<BaseConsumer<RebalanceGuard>>>>,
 }
 
 impl RunningConsumer {
@@ -189,7 +182,8 @@ impl RunningConsumer {
         let committed = tokio::task::spawn_blocking(move || thread.join())
             .await
             .ok()?
-            .ok();
+            .ok()
+            .map(StoppedMember);
         let counts = self.counts.snapshot();
         tracing::info!(
             function = self.function,

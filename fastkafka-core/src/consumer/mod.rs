@@ -34,6 +34,7 @@
 mod counts;
 mod dead_letter;
 mod decode;
+mod fetched;
 mod handle;
 mod lifecycle;
 mod partition;
@@ -42,6 +43,7 @@ mod rebalance;
 mod spec;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::consumer::BaseConsumer;
 
@@ -55,6 +57,7 @@ pub(crate) use self::spec::registered;
 pub use self::spec::{
     incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Incoming,
 };
+use crate::backoff::Backoff;
 use crate::context::AppContext;
 use crate::producer::TopicBinding;
 
@@ -71,4 +74,13 @@ struct Shared {
     /// rebalance callbacks), the parent of each `partition{partition=..}` task's span,
     /// so every log line of this consumer names its function once, in one place.
     span: tracing::Span,
+}
+
+const RETRY_INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The delays between attempts at a message: a failing handler's retries, and a
+/// dead-letter write that failed for now.
+fn retry_backoff() -> Backoff {
+    Backoff::new(RETRY_INITIAL_BACKOFF, RETRY_MAX_BACKOFF)
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 use tokio::sync::{mpsc, Notify};
 
+use super::fetched::Fetched;
 use super::handle::{count_handled, handle, handle_one, retry_failed_output, Outcome};
-use super::poll::Fetched;
 use super::Shared;
 use crate::sync::LockUnpoisoned;
 use crate::tracking::{Outputs, Settled};
@@ -256,13 +256,13 @@ pub(super) async fn partition_task(
             let n = buffer.len().min(spec.max_batch);
             let batch: Vec<Fetched> = buffer.drain(..n).collect();
             let last = batch.last().map_or(-1, |m| m.offset);
-            let (outcome, given) = handle(&shared, &state, batch, &wake).await;
+            let (outcome, given) = handle(&shared, &state.stop, batch, &wake).await;
             in_flight_entry(outcome, Inputs::Batch(given), last, n as u64)
         } else {
             let Some(m) = buffer.pop_front() else {
                 continue;
             };
-            let outcome = handle_one(&shared, &state, &m, &wake).await;
+            let outcome = handle_one(&shared, &state.stop, &m, &wake).await;
             let last = m.offset;
             in_flight_entry(outcome, Inputs::One(m), last, 1)
         };
@@ -342,7 +342,9 @@ impl Progress<'_> {
                         return false;
                     }
                     let inputs = front.inputs.as_slice();
-                    if !retry_failed_output(self.shared, self.state, inputs, error, wake).await {
+                    if !retry_failed_output(self.shared, &self.state.stop, inputs, error, wake)
+                        .await
+                    {
                         return false;
                     }
                 }

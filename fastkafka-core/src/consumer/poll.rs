@@ -6,18 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::TopicPartitionList;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::Instrument;
 
-use super::lifecycle::{Joining, StoppedMember};
+use super::fetched::Fetched;
 use super::partition::{
     partition_task, stop_partitions, store, PartitionState, PartitionTask, Partitions,
 };
-use super::rebalance::commit;
-use super::spec::EventMetadata;
+use super::rebalance::{commit, RebalanceGuard};
 use super::Shared;
 use crate::sync::LockUnpoisoned;
 
@@ -26,24 +25,6 @@ const PARTITION_QUEUE: usize = 1024;
 /// Messages the poll thread holds for a partition whose queue is full, beyond which it
 /// pauses fetching that partition (see [`Parked`]).
 const PARK_LIMIT: usize = PARTITION_QUEUE;
-/// A consumed message, copied out of librdkafka's buffer for the partition's task.
-/// Its key and payload live in `buf`, shared by the messages of one chunk: one
-/// allocation per chunk, freed when the chunk's last message is dropped, rather than
-/// one per message allocated on the poll thread and freed on a worker thread.
-pub(super) struct Fetched {
-    pub(super) partition: i32,
-    pub(super) offset: i64,
-    pub(super) buf: Arc<Vec<u8>>,
-    /// Where the key starts in `buf`; the payload follows it.
-    pub(super) start: usize,
-    /// The key's length; `None` when there is no key.
-    pub(super) key_len: Option<usize>,
-    /// The payload's length; `None` when there is no payload.
-    pub(super) payload_len: Option<usize>,
-    pub(super) headers: Vec<(String, Vec<u8>)>,
-    pub(super) timestamp: Option<i64>,
-}
-
 /// A message copied into a chunk being filled, before the chunk's buffer is shared.
 struct Staged {
     offset: i64,
@@ -157,33 +138,6 @@ impl Staging {
     }
 }
 
-impl Fetched {
-    pub(super) fn key(&self) -> Option<&[u8]> {
-        self.key_len.map(|n| &self.buf[self.start..self.start + n])
-    }
-
-    /// The bytes of its key and payload.
-    pub(super) fn size(&self) -> usize {
-        self.key_len.unwrap_or(0) + self.payload_len.unwrap_or(0)
-    }
-
-    pub(super) fn payload(&self) -> Option<&[u8]> {
-        let start = self.start + self.key_len.unwrap_or(0);
-        self.payload_len.map(|n| &self.buf[start..start + n])
-    }
-
-    pub(super) fn metadata(&self, topic: &Arc<str>) -> EventMetadata {
-        EventMetadata {
-            topic: Arc::clone(topic),
-            partition: self.partition,
-            offset: self.offset,
-            key: self.key().map(<[u8]>::to_vec),
-            headers: self.headers.clone(),
-            timestamp: self.timestamp,
-        }
-    }
-}
-
 /// Messages go to a partition's task in chunks of up to this many: one wake-up per
 /// chunk instead of per message.
 const CHUNK: usize = 256;
@@ -228,13 +182,20 @@ pub(super) struct Poller {
     pub(super) joining: Joining,
 }
 
+/// A consumer on its way into its group, for the poll thread to say what it waits for.
+pub(super) struct Joining {
+    pub(super) group_id: String,
+    pub(super) session_timeout: Duration,
+    pub(super) since: Instant,
+}
+
 /// After this long without partitions, a consumer says what it is waiting for.
 const JOIN_PATIENCE: Duration = Duration::from_secs(10);
 
 impl Poller {
     /// Polls until told to stop, then settles and commits; returns the consumer,
-    /// still in its group (see [`RunningConsumer::stop`]).
-    pub(super) fn run(self) -> StoppedMember {
+    /// still in its group (see `RunningConsumer::stop`).
+    pub(super) fn run(self) -> Arc<BaseConsumer<RebalanceGuard>> {
         let _span = self.shared.span.clone().entered();
         let consumer = Arc::clone(&self.shared.consumer);
         let _ = consumer.context().shared.set(Arc::downgrade(&self.shared));
@@ -346,7 +307,7 @@ impl Poller {
                 "the broker refused to commit progress during a rebalance and these partitions did not come back before the stop; their last processed messages will be redelivered"
             );
         }
-        StoppedMember(consumer)
+        consumer
     }
 
     /// Hands messages to their partition's task, starting the task on first use; parks
