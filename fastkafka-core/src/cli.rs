@@ -188,12 +188,36 @@ fn failed(error: &Error) -> ExitCode {
 }
 
 /// The exit code of a run that failed with `error`: a usage error (the app's setup is
-/// wrong: restarting cannot help), a broker that refused the app, or a failure.
+/// wrong: restarting cannot help), a broker that refused the app, or a failure, which
+/// `fastkafka run` restarts. Every variant is named, so that a new one is a decision.
 fn exit_code(error: &Error) -> u8 {
+    use crate::protocol::exit::{FAILURE, REFUSED, USAGE};
     match error {
-        Error::UnknownBroker { .. } | Error::Config(_) | Error::MissingState { .. } => EXIT_USAGE,
-        Error::Connect { .. } => EXIT_REFUSED,
-        _ => crate::protocol::exit::FAILURE,
+        Error::UnknownBroker { .. }
+        | Error::Config(_)
+        | Error::MissingState { .. }
+        // librdkafka refuses a property it does not know, or a bad value, at creation.
+        | Error::Client { .. } => USAGE,
+        Error::Connect { .. } => REFUSED,
+        // A panicked start-up task or an embedded broker that did not start may well
+        // work the next time: worth a restart.
+        Error::TaskPanicked { .. }
+        | Error::EmbeddedBroker(_)
+        | Error::TopicMissing { .. }
+        | Error::Startup(_)
+        | Error::Metadata { .. }
+        | Error::NotRunning { .. }
+        | Error::NotInApp { .. }
+        | Error::Encode { .. }
+        | Error::PartitionOutOfRange { .. }
+        | Error::PartitionerOutOfRange { .. }
+        | Error::LostAtShutdown { .. }
+        | Error::Enqueue { .. }
+        | Error::Delivery { .. }
+        | Error::DeliveryLost { .. }
+        | Error::Kafka(_)
+        | Error::Io(_)
+        | Error::User { .. } => FAILURE,
     }
 }
 
@@ -271,13 +295,12 @@ async fn publish(
         log: crate::client_log::ClientLog::new(format!("publisher for broker {}", resolved.name)),
         oauth: resolved.oauth.clone(),
     };
-    let producer: FutureProducer<crate::connect::ClientCtx> =
-        config.create_with_context(context).map_err(|e| {
-            Error::Config(format!(
-                "cannot create a producer for broker `{}`: {e}",
-                resolved.name
-            ))
-        })?;
+    let producer: FutureProducer<crate::connect::ClientCtx> = config
+        .create_with_context(context)
+        .map_err(|source| Error::Client {
+        what: format!("producer for broker `{}`", resolved.name),
+        source,
+    })?;
     let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
     if let Some(key) = key {
         record = record.key(key);
@@ -339,6 +362,160 @@ mod tests {
             exit_code(&Error::Startup("no broker".into())),
             crate::protocol::exit::FAILURE
         );
+    }
+
+    /// One error of each variant, with the exit code it must give.
+    fn every_variant() -> Vec<(Error, u8)> {
+        use crate::protocol::exit::{FAILURE, REFUSED, USAGE};
+        use rdkafka::error::KafkaError;
+        let kafka = || KafkaError::ClientCreation("bad property".into());
+        let topic = || "orders".to_string();
+        vec![
+            (
+                Error::UnknownBroker {
+                    name: "prod".into(),
+                    known: String::new(),
+                    needed_by: None,
+                },
+                USAGE,
+            ),
+            (Error::Config("x".into()), USAGE),
+            (
+                Error::MissingState {
+                    function: "consumer `on_orders`".into(),
+                    type_name: "Pool",
+                },
+                USAGE,
+            ),
+            (
+                Error::Client {
+                    what: "producer for broker `prod`".into(),
+                    source: kafka(),
+                },
+                USAGE,
+            ),
+            (
+                Error::Connect {
+                    broker: "prod".into(),
+                    bootstrap: "kafka:9093".into(),
+                    cause: "refused".into(),
+                },
+                REFUSED,
+            ),
+            (
+                Error::TaskPanicked {
+                    what: "connection check",
+                    detail: "it panicked: boom".into(),
+                },
+                FAILURE,
+            ),
+            (Error::EmbeddedBroker("did not start".into()), FAILURE),
+            (Error::TopicMissing { topic: topic() }, FAILURE),
+            (Error::Startup("no answer".into()), FAILURE),
+            (
+                Error::Metadata {
+                    topic: topic(),
+                    reason: "down".into(),
+                    source: Some(kafka()),
+                },
+                FAILURE,
+            ),
+            (
+                Error::NotRunning {
+                    function: "to_orders",
+                },
+                FAILURE,
+            ),
+            (
+                Error::NotInApp {
+                    function: "to_orders",
+                },
+                FAILURE,
+            ),
+            (
+                Error::Encode {
+                    topic: topic(),
+                    source: serde_json::from_str::<u8>("x").unwrap_err(),
+                },
+                FAILURE,
+            ),
+            (
+                Error::PartitionOutOfRange {
+                    topic: topic(),
+                    partition: 3,
+                    partition_count: 1,
+                },
+                FAILURE,
+            ),
+            (
+                Error::PartitionerOutOfRange {
+                    function: "to_orders",
+                    topic: topic(),
+                    partition: 3,
+                    partition_count: 1,
+                },
+                FAILURE,
+            ),
+            (Error::LostAtShutdown { messages: 1 }, FAILURE),
+            (
+                Error::Enqueue {
+                    topic: topic(),
+                    source: kafka(),
+                },
+                FAILURE,
+            ),
+            (
+                Error::Delivery {
+                    topic: topic(),
+                    source: kafka(),
+                },
+                FAILURE,
+            ),
+            (Error::DeliveryLost { topic: topic() }, FAILURE),
+            (Error::Kafka(kafka()), FAILURE),
+            (Error::Io(std::io::Error::other("closed")), FAILURE),
+            (
+                Error::User {
+                    context: "the startup hook failed".into(),
+                    source: "no database".into(),
+                },
+                FAILURE,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_error_variant_has_the_exit_code_of_its_kind() {
+        for (error, code) in every_variant() {
+            assert_eq!(exit_code(&error), code, "{error:?}");
+        }
+    }
+
+    /// `fastkafka run` restarts a worker unless it exited 0, 2 or 78: a start-up that
+    /// may work the next time must exit with another code. A panicked connection or
+    /// topic check and an embedded broker that did not start exited 2.
+    #[test]
+    fn a_start_up_failure_worth_retrying_exits_with_a_code_the_supervisor_restarts() {
+        use crate::protocol::exit::{REFUSED, SUCCESS, USAGE};
+        let join = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async { tokio::spawn(async { panic!("the token service is down") }).await })
+            .unwrap_err();
+        let panicked = Error::panicked("connection check", join);
+        assert_eq!(
+            panicked.to_string(),
+            "the connection check did not finish: it panicked: the token service is down"
+        );
+        let embedded =
+            Error::EmbeddedBroker("librdkafka could not start the embedded (mock) broker".into());
+        for error in [panicked, embedded] {
+            let code = exit_code(&error);
+            assert!(
+                ![SUCCESS, USAGE, REFUSED].contains(&code),
+                "{error}: exit {code} would stop `fastkafka run`"
+            );
+        }
     }
 
     #[test]

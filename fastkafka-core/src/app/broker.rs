@@ -46,6 +46,7 @@ impl FastKafka {
                 Err(Error::UnknownBroker {
                     name: name.to_string(),
                     known: QuotedNames(&known).to_string(),
+                    needed_by: None,
                 })
             }
         }

@@ -211,10 +211,9 @@ impl BrokerProducer {
                 log: ClientLog::new(format!("producer for broker {broker}")),
                 oauth: target.oauth.clone(),
             })
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot create the producer for broker `{broker}`: {e}"
-                ))
+            .map_err(|source| Error::Client {
+                what: format!("producer for broker `{broker}`"),
+                source,
             })?;
         Ok(BrokerProducer {
             broker: broker.to_string(),
@@ -260,6 +259,7 @@ impl PartitionCounts for BrokerProducer {
                 .map_err(|e| Error::Metadata {
                     topic: topic.to_string(),
                     reason: e.to_string(),
+                    source: Some(e),
                 })?;
             let found = metadata.topics().iter().find(|t| t.name() == topic);
             let problem = match found {
@@ -278,6 +278,7 @@ impl PartitionCounts for BrokerProducer {
                 return Err(Error::Metadata {
                     topic: topic.to_string(),
                     reason: format!("{problem}; create the topic or declare it with FastKafka::builder().topic(..)"),
+                    source: None,
                 });
             }
             std::thread::sleep(Duration::from_millis(100));

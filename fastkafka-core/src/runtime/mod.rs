@@ -250,10 +250,18 @@ impl FastKafka {
         who: impl FnOnce() -> String,
     ) -> Result<Option<ResolvedBroker>> {
         match pinned {
-            Some(name) if name != run_broker.name => self
-                .resolve_broker(name)
-                .map(Some)
-                .map_err(|e| Error::Config(format!("{}: {e}", who()))),
+            Some(name) if name != run_broker.name => {
+                self.resolve_broker(name).map(Some).map_err(|e| match e {
+                    Error::UnknownBroker { name, known, .. } => Error::UnknownBroker {
+                        name,
+                        known,
+                        needed_by: Some(who()),
+                    },
+                    Error::Config(_) => Error::Config(format!("{}: {e}", who())),
+                    // The embedded broker's failures say what they are.
+                    other => other,
+                })
+            }
             _ => Ok(None),
         }
     }

@@ -336,7 +336,9 @@ fn wait_for_partitions(consumer: &BaseConsumer, topic: &str, deadline: Instant) 
             return Ok(n as i32);
         }
         if Instant::now() >= deadline {
-            return Err(Error::Config(format!("topic `{topic}` does not exist")));
+            return Err(Error::TopicMissing {
+                topic: topic.to_string(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

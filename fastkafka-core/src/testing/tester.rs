@@ -725,14 +725,7 @@ impl Reader {
     ) -> Result<Option<Record>> {
         let deadline = Instant::now() + wait;
         if !self.assigned {
-            let partitions = super::wait_for_partitions(&self.consumer, topic, deadline).map_err(
-                |e| match e {
-                    Error::Config(missing) => Error::Config(format!(
-                        "{missing} (the Tester creates the topics the app's functions use at start)"
-                    )),
-                    other => other,
-                },
-            )?;
+            let partitions = super::wait_for_partitions(&self.consumer, topic, deadline)?;
             let mut assignment = TopicPartitionList::new();
             match since_ms {
                 None => {
@@ -889,11 +882,7 @@ impl FastKafka {
                 Ok(())
             })
             .await
-            .map_err(|e| {
-                Error::Config(format!(
-                    "preparing the test's consumer groups panicked: {e}"
-                ))
-            })?
+            .map_err(|e| Error::panicked("preparation of the test's consumer groups", e))?
         })
     }
 }
