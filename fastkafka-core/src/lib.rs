@@ -48,6 +48,7 @@ mod app;
 pub mod asyncapi;
 mod background;
 mod backoff;
+mod calls;
 mod cli;
 mod client_log;
 mod connect;

@@ -14,10 +14,8 @@ mod logs;
 mod record;
 mod tester;
 
-pub(crate) use self::record::Recorder;
-pub use self::record::{Call, CallKind};
-pub(crate) use self::tester::UnderTest;
 pub use self::tester::{Received, TestFailure, Tester, TesterBuilder, TEST_BROKER_ENV};
+pub use crate::calls::{Call, CallKind};
 
 /// Tests of one test binary take turns by holding this guard while their app runs.
 ///
