@@ -135,9 +135,10 @@ pub enum Error {
         /// Why.
         reason: String,
         /// What librdkafka said, when the metadata request itself failed (`None` when
-        /// the broker answered without the topic's partitions).
+        /// the broker answered without the topic's partitions). Boxed, so that every
+        /// `Result` of fastkafka stays small.
         #[source]
-        source: Option<rdkafka::error::KafkaError>,
+        source: Option<Box<rdkafka::error::KafkaError>>,
     },
     /// The app could not start against its broker: the broker did not answer within
     /// the start-up timeout, refused the login, or refused to create a declared topic.

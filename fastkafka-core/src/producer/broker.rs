@@ -259,7 +259,7 @@ impl PartitionCounts for BrokerProducer {
                 .map_err(|e| Error::Metadata {
                     topic: topic.to_string(),
                     reason: e.to_string(),
-                    source: Some(e),
+                    source: Some(Box::new(e)),
                 })?;
             let found = metadata.topics().iter().find(|t| t.name() == topic);
             let problem = match found {
