@@ -476,7 +476,7 @@ fn workers_stopped_by_the_supervisor_are_not_reported_as_errors() {
 }
 
 /// A worker that its broker refused (credentials, certificate) exits with
-/// `fastkafka::EXIT_REFUSED`: the supervisor stops at once instead of restarting it
+/// `fastkafka::protocol::exit::REFUSED`: the supervisor stops at once instead of restarting it
 /// into a crash loop.
 #[test]
 fn a_worker_refused_by_its_broker_is_not_restarted() {
@@ -485,7 +485,7 @@ fn a_worker_refused_by_its_broker_is_not_restarted() {
         "localhost",
         &format!(
             "echo 'error: broker refused the credentials'\nexit {}",
-            fastkafka::EXIT_REFUSED
+            fastkafka::protocol::exit::REFUSED
         ),
     );
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::FastKafka;
 use crate::error::Error;
-use crate::protocol::{DeclaredTopic, Handshake, NamedBroker, Published};
+use crate::protocol::{exit, DeclaredTopic, Handshake, NamedBroker, Published};
 
 #[derive(Parser)]
 #[command(
@@ -72,14 +72,6 @@ enum SpecFormat {
     Json,
 }
 
-/// Exit code for a usage error (bad arguments, unknown broker): nothing to retry.
-const EXIT_USAGE: u8 = crate::protocol::exit::USAGE;
-
-/// Exit code for a broker that refused the app (credentials, certificate, SASL
-/// mechanism, protocol): `EX_CONFIG` of sysexits.h. Restarting cannot help until the
-/// settings change, so `fastkafka run` does not restart a worker that exits with it.
-pub const EXIT_REFUSED: u8 = crate::protocol::exit::REFUSED;
-
 /// The `main` of an app binary. Called by [`fastkafka::main!`](crate::main).
 #[doc(hidden)]
 pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
@@ -87,7 +79,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
     init_logging();
@@ -150,7 +142,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 }),
                 Err(e @ Error::UnknownBroker { .. }) => {
                     report(&mut std::io::stderr().lock(), &e);
-                    ExitCode::from(EXIT_USAGE)
+                    ExitCode::from(exit::USAGE)
                 }
                 Err(e) => {
                     report(&mut std::io::stderr().lock(), &e);
@@ -352,12 +344,12 @@ mod tests {
             function: "consumer `on_orders`".into(),
             type_name: "Pool",
         };
-        assert_eq!(exit_code(&missing), EXIT_USAGE);
-        assert_eq!(exit_code(&Error::Config("x".into())), EXIT_USAGE);
+        assert_eq!(exit_code(&missing), exit::USAGE);
+        assert_eq!(exit_code(&Error::Config("x".into())), exit::USAGE);
         // An `only` name the binary lacks is refused before the docs are written.
         let misspelt = FastKafka::builder().only(["on_nothing_here"]).build();
         let err = misspelt.check_functions().unwrap_err();
-        assert_eq!(exit_code(&err), EXIT_USAGE);
+        assert_eq!(exit_code(&err), exit::USAGE);
         assert_eq!(
             exit_code(&Error::Startup("no broker".into())),
             crate::protocol::exit::FAILURE
@@ -416,7 +408,7 @@ mod tests {
                 Error::Metadata {
                     topic: topic(),
                     reason: "down".into(),
-                    source: Some(kafka()),
+                    source: Some(Box::new(kafka())),
                 },
                 FAILURE,
             ),

@@ -14,10 +14,6 @@ use rdkafka_sys as rdsys;
 use crate::error::{Error, Result};
 use crate::sync::LockUnpoisoned;
 
-/// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
-/// of the embedded broker it started.
-pub const EMBEDDED_BROKER_ENV: &str = "FASTKAFKA_EMBEDDED_BROKER";
-
 /// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
 pub const DEFAULT_PARTITIONS: i32 = 3;
 

@@ -21,7 +21,6 @@ use std::time::Duration;
 pub use self::running::{RunningApp, ShutdownReport};
 use self::signals::exit_on_second_signal;
 pub use self::signals::shutdown_signal;
-pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
 use crate::calls::Recorder;
