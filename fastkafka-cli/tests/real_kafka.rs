@@ -405,6 +405,9 @@ async fn on_backlog(text: String, meta: EventMetadata) {
 /// a poll thread that waited for that partition's full queue left the others' messages
 /// waiting behind a slow handler (one partition progressed while five waited).
 #[tokio::test(flavor = "multi_thread")]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let Some((_shared, cluster)) = cluster() else {
         return;

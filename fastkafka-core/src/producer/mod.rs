@@ -109,7 +109,7 @@ impl Default for ProducerSlot {
 
 /// A producer function's topic on its broker's producer, and how it routes.
 #[doc(hidden)]
-pub struct TopicBinding {
+pub(crate) struct TopicBinding {
     producer: Arc<BrokerProducer>,
     topic: Arc<str>,
     router: Router,
