@@ -190,6 +190,15 @@ mod tests {
     }
 
     #[test]
+    #[allow(deprecated)]
+    fn the_old_root_paths_still_name_the_protocols_constants() {
+        assert_eq!(crate::EXIT_REFUSED, exit::REFUSED);
+        assert_eq!(crate::EMBEDDED_BROKER_ENV, EMBEDDED_BROKER_ENV);
+        assert_eq!(crate::STOP_BARRIER_ENV, STOP_BARRIER_ENV);
+        assert_eq!(crate::COMMITTED_LINE, COMMITTED_LINE);
+    }
+
+    #[test]
     fn a_handshake_without_a_version_is_version_one_and_a_newer_one_is_refused() {
         let old: Handshake =
             serde_json::from_str(r#"{"default":"d","brokers":[{"name":"d","bootstrap":"h:1"}]}"#)
