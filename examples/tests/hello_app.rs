@@ -1,6 +1,7 @@
 //! hello_app in-process and as a worker process, checked by reading the topic back.
 
-#[allow(dead_code)]
+// The bin keeps the `pub` items its guide shows.
+#[allow(dead_code, unreachable_pub)]
 #[path = "../src/bin/hello_app.rs"]
 mod hello_app;
 

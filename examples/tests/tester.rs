@@ -3,6 +3,8 @@
 //! names), in parallel with the others, in this one test binary.
 
 #![allow(dead_code)]
+// The example bins, included below as modules, keep the `pub` items their guides show.
+#![allow(unreachable_pub)]
 
 use std::collections::HashSet;
 

@@ -422,6 +422,9 @@ async fn to_backlog_out(text: String) -> String {
 /// processed by about one commit interval (1 s, 200 messages a partition), not by the
 /// 1,024 messages a partition they once lagged.
 #[tokio::test(flavor = "multi_thread")]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
     let Some((_shared, cluster)) = cluster() else {
         return;

@@ -476,7 +476,7 @@ fn workers_stopped_by_the_supervisor_are_not_reported_as_errors() {
 }
 
 /// A worker that its broker refused (credentials, certificate) exits with
-/// `fastkafka::EXIT_REFUSED`: the supervisor stops at once instead of restarting it
+/// `fastkafka::protocol::exit::REFUSED`: the supervisor stops at once instead of restarting it
 /// into a crash loop.
 #[test]
 fn a_worker_refused_by_its_broker_is_not_restarted() {
@@ -485,7 +485,7 @@ fn a_worker_refused_by_its_broker_is_not_restarted() {
         "localhost",
         &format!(
             "echo 'error: broker refused the credentials'\nexit {}",
-            fastkafka::EXIT_REFUSED
+            fastkafka::protocol::exit::REFUSED
         ),
     );
     let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
@@ -507,6 +507,45 @@ fn a_worker_refused_by_its_broker_is_not_restarted() {
     assert!(
         output.contains("was refused by its Kafka broker")
             && output.contains("restarting cannot help"),
+        "{output}"
+    );
+}
+
+/// A start-up that fails for a reason that may pass (here the app's OAUTHBEARER token
+/// function panics during the connection check, as one whose token service is down
+/// would) exits `protocol::exit::FAILURE`, so `fastkafka run` restarts the worker. It
+/// exited 2 (`USAGE`, "nothing to retry"), and the supervisor gave up at once.
+#[test]
+fn a_start_up_failure_worth_retrying_restarts_the_worker() {
+    let app = example_bin("token_service_down");
+    let mut run = Watched::spawn(Command::new(fastkafka_bin()).args([
+        "run",
+        "--num-workers",
+        "1",
+        app.to_str().unwrap(),
+    ]));
+    let restarting = run.wait_for_lines(
+        |l| l.contains("restarting it in") || l.contains("rejected its arguments"),
+        1,
+        Duration::from_secs(20),
+    );
+    let output = run.output();
+    assert!(
+        restarting[0].contains(&format!(
+            "crashed (exit status: {}); restarting it in 0.5 s",
+            fastkafka::protocol::exit::FAILURE
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains("error: the connection check did not finish: it panicked: the token service at auth.internal does not answer"),
+        "the worker says what failed: {output}"
+    );
+    run.signal(libc::SIGTERM);
+    let status = run.wait(Duration::from_secs(20));
+    assert_eq!(
+        status.code(),
+        Some(fastkafka::protocol::exit::FAILURE.into()),
         "{output}"
     );
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::FastKafka;
 use crate::error::Error;
-use crate::protocol::{DeclaredTopic, Handshake, NamedBroker, Published};
+use crate::protocol::{exit, DeclaredTopic, Handshake, NamedBroker, Published};
 
 #[derive(Parser)]
 #[command(
@@ -72,14 +72,6 @@ enum SpecFormat {
     Json,
 }
 
-/// Exit code for a usage error (bad arguments, unknown broker): nothing to retry.
-const EXIT_USAGE: u8 = crate::protocol::exit::USAGE;
-
-/// Exit code for a broker that refused the app (credentials, certificate, SASL
-/// mechanism, protocol): `EX_CONFIG` of sysexits.h. Restarting cannot help until the
-/// settings change, so `fastkafka run` does not restart a worker that exits with it.
-pub const EXIT_REFUSED: u8 = crate::protocol::exit::REFUSED;
-
 /// The `main` of an app binary. Called by [`fastkafka::main!`](crate::main).
 #[doc(hidden)]
 pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
@@ -87,7 +79,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
     init_logging();
@@ -150,7 +142,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
                 }),
                 Err(e @ Error::UnknownBroker { .. }) => {
                     report(&mut std::io::stderr().lock(), &e);
-                    ExitCode::from(EXIT_USAGE)
+                    ExitCode::from(exit::USAGE)
                 }
                 Err(e) => {
                     report(&mut std::io::stderr().lock(), &e);
@@ -188,12 +180,36 @@ fn failed(error: &Error) -> ExitCode {
 }
 
 /// The exit code of a run that failed with `error`: a usage error (the app's setup is
-/// wrong: restarting cannot help), a broker that refused the app, or a failure.
+/// wrong: restarting cannot help), a broker that refused the app, or a failure, which
+/// `fastkafka run` restarts. Every variant is named, so that a new one is a decision.
 fn exit_code(error: &Error) -> u8 {
+    use crate::protocol::exit::{FAILURE, REFUSED, USAGE};
     match error {
-        Error::UnknownBroker { .. } | Error::Config(_) | Error::MissingState { .. } => EXIT_USAGE,
-        Error::Connect { .. } => EXIT_REFUSED,
-        _ => crate::protocol::exit::FAILURE,
+        Error::UnknownBroker { .. }
+        | Error::Config(_)
+        | Error::MissingState { .. }
+        // librdkafka refuses a property it does not know, or a bad value, at creation.
+        | Error::Client { .. } => USAGE,
+        Error::Connect { .. } => REFUSED,
+        // A panicked start-up task or an embedded broker that did not start may well
+        // work the next time: worth a restart.
+        Error::TaskPanicked { .. }
+        | Error::EmbeddedBroker(_)
+        | Error::TopicMissing { .. }
+        | Error::Startup(_)
+        | Error::Metadata { .. }
+        | Error::NotRunning { .. }
+        | Error::NotInApp { .. }
+        | Error::Encode { .. }
+        | Error::PartitionOutOfRange { .. }
+        | Error::PartitionerOutOfRange { .. }
+        | Error::LostAtShutdown { .. }
+        | Error::Enqueue { .. }
+        | Error::Delivery { .. }
+        | Error::DeliveryLost { .. }
+        | Error::Kafka(_)
+        | Error::Io(_)
+        | Error::User { .. } => FAILURE,
     }
 }
 
@@ -271,13 +287,12 @@ async fn publish(
         log: crate::client_log::ClientLog::new(format!("publisher for broker {}", resolved.name)),
         oauth: resolved.oauth.clone(),
     };
-    let producer: FutureProducer<crate::connect::ClientCtx> =
-        config.create_with_context(context).map_err(|e| {
-            Error::Config(format!(
-                "cannot create a producer for broker `{}`: {e}",
-                resolved.name
-            ))
-        })?;
+    let producer: FutureProducer<crate::connect::ClientCtx> = config
+        .create_with_context(context)
+        .map_err(|source| Error::Client {
+        what: format!("producer for broker `{}`", resolved.name),
+        source,
+    })?;
     let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
     if let Some(key) = key {
         record = record.key(key);
@@ -329,16 +344,170 @@ mod tests {
             function: "consumer `on_orders`".into(),
             type_name: "Pool",
         };
-        assert_eq!(exit_code(&missing), EXIT_USAGE);
-        assert_eq!(exit_code(&Error::Config("x".into())), EXIT_USAGE);
+        assert_eq!(exit_code(&missing), exit::USAGE);
+        assert_eq!(exit_code(&Error::Config("x".into())), exit::USAGE);
         // An `only` name the binary lacks is refused before the docs are written.
         let misspelt = FastKafka::builder().only(["on_nothing_here"]).build();
         let err = misspelt.check_functions().unwrap_err();
-        assert_eq!(exit_code(&err), EXIT_USAGE);
+        assert_eq!(exit_code(&err), exit::USAGE);
         assert_eq!(
             exit_code(&Error::Startup("no broker".into())),
             crate::protocol::exit::FAILURE
         );
+    }
+
+    /// One error of each variant, with the exit code it must give.
+    fn every_variant() -> Vec<(Error, u8)> {
+        use crate::protocol::exit::{FAILURE, REFUSED, USAGE};
+        use rdkafka::error::KafkaError;
+        let kafka = || KafkaError::ClientCreation("bad property".into());
+        let topic = || "orders".to_string();
+        vec![
+            (
+                Error::UnknownBroker {
+                    name: "prod".into(),
+                    known: String::new(),
+                    needed_by: None,
+                },
+                USAGE,
+            ),
+            (Error::Config("x".into()), USAGE),
+            (
+                Error::MissingState {
+                    function: "consumer `on_orders`".into(),
+                    type_name: "Pool",
+                },
+                USAGE,
+            ),
+            (
+                Error::Client {
+                    what: "producer for broker `prod`".into(),
+                    source: kafka(),
+                },
+                USAGE,
+            ),
+            (
+                Error::Connect {
+                    broker: "prod".into(),
+                    bootstrap: "kafka:9093".into(),
+                    cause: "refused".into(),
+                },
+                REFUSED,
+            ),
+            (
+                Error::TaskPanicked {
+                    what: "connection check",
+                    detail: "it panicked: boom".into(),
+                },
+                FAILURE,
+            ),
+            (Error::EmbeddedBroker("did not start".into()), FAILURE),
+            (Error::TopicMissing { topic: topic() }, FAILURE),
+            (Error::Startup("no answer".into()), FAILURE),
+            (
+                Error::Metadata {
+                    topic: topic(),
+                    reason: "down".into(),
+                    source: Some(Box::new(kafka())),
+                },
+                FAILURE,
+            ),
+            (
+                Error::NotRunning {
+                    function: "to_orders",
+                },
+                FAILURE,
+            ),
+            (
+                Error::NotInApp {
+                    function: "to_orders",
+                },
+                FAILURE,
+            ),
+            (
+                Error::Encode {
+                    topic: topic(),
+                    source: serde_json::from_str::<u8>("x").unwrap_err(),
+                },
+                FAILURE,
+            ),
+            (
+                Error::PartitionOutOfRange {
+                    topic: topic(),
+                    partition: 3,
+                    partition_count: 1,
+                },
+                FAILURE,
+            ),
+            (
+                Error::PartitionerOutOfRange {
+                    function: "to_orders",
+                    topic: topic(),
+                    partition: 3,
+                    partition_count: 1,
+                },
+                FAILURE,
+            ),
+            (Error::LostAtShutdown { messages: 1 }, FAILURE),
+            (
+                Error::Enqueue {
+                    topic: topic(),
+                    source: kafka(),
+                },
+                FAILURE,
+            ),
+            (
+                Error::Delivery {
+                    topic: topic(),
+                    source: kafka(),
+                },
+                FAILURE,
+            ),
+            (Error::DeliveryLost { topic: topic() }, FAILURE),
+            (Error::Kafka(kafka()), FAILURE),
+            (Error::Io(std::io::Error::other("closed")), FAILURE),
+            (
+                Error::User {
+                    context: "the startup hook failed".into(),
+                    source: "no database".into(),
+                },
+                FAILURE,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_error_variant_has_the_exit_code_of_its_kind() {
+        for (error, code) in every_variant() {
+            assert_eq!(exit_code(&error), code, "{error:?}");
+        }
+    }
+
+    /// `fastkafka run` restarts a worker unless it exited 0, 2 or 78: a start-up that
+    /// may work the next time must exit with another code. A panicked connection or
+    /// topic check and an embedded broker that did not start exited 2.
+    #[test]
+    fn a_start_up_failure_worth_retrying_exits_with_a_code_the_supervisor_restarts() {
+        use crate::protocol::exit::{REFUSED, SUCCESS, USAGE};
+        let join = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async { tokio::spawn(async { panic!("the token service is down") }).await })
+            .unwrap_err();
+        let panicked = Error::panicked("connection check", join);
+        assert_eq!(
+            panicked.to_string(),
+            "the connection check did not finish: it panicked: the token service is down"
+        );
+        let embedded =
+            Error::EmbeddedBroker("librdkafka could not start the embedded (mock) broker".into());
+        for error in [panicked, embedded] {
+            let code = exit_code(&error);
+            assert!(
+                ![SUCCESS, USAGE, REFUSED].contains(&code),
+                "{error}: exit {code} would stop `fastkafka run`"
+            );
+        }
     }
 
     #[test]

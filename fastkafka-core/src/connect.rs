@@ -153,7 +153,10 @@ pub(crate) async fn check(
         let client: Arc<BaseConsumer<ClientCtx>> = Arc::new(
             config
                 .create_with_context(context)
-                .map_err(|e| Error::Config(format!("broker `{name}`: {e}")))?,
+                .map_err(|source| Error::Client {
+                    what: format!("connection check's client for broker `{name}`"),
+                    source,
+                })?,
         );
         let (tx, rx) = mpsc::channel();
         let fetcher = Arc::clone(&client);
@@ -187,7 +190,7 @@ pub(crate) async fn check(
         })
     })
     .await
-    .map_err(|e| Error::Config(format!("the connection check panicked: {e}")))??;
+    .map_err(|e| Error::panicked("connection check", e))??;
     match found {
         Found::Answered => Ok(Reach::Answered),
         Found::Refused(cause) => Err(Error::Connect {

@@ -15,10 +15,10 @@ use std::sync::{Arc, RwLock};
 
 use tracing::Instrument;
 
+use crate::calls::Recorder;
 use crate::error::{Error, Result};
 use crate::producer::{ProducerSpec, TopicBinding};
 use crate::sync::RwUnpoisoned;
-use crate::testing::Recorder;
 
 tokio::task_local! {
     /// The app whose task is running.

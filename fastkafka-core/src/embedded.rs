@@ -14,10 +14,6 @@ use rdkafka_sys as rdsys;
 use crate::error::{Error, Result};
 use crate::sync::LockUnpoisoned;
 
-/// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
-/// of the embedded broker it started.
-pub const EMBEDDED_BROKER_ENV: &str = "FASTKAFKA_EMBEDDED_BROKER";
-
 /// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
 pub const DEFAULT_PARTITIONS: i32 = 3;
 
@@ -187,7 +183,7 @@ impl EmbeddedBroker {
         // SAFETY: the client handle is valid and outlives the cluster (field order and Drop).
         let raw = unsafe { rdsys::rd_kafka_mock_cluster_new(client.native_ptr(), 1) };
         let cluster = NonNull::new(raw).ok_or_else(|| {
-            Error::Config("librdkafka could not start the embedded (mock) broker".into())
+            Error::EmbeddedBroker("librdkafka could not start the embedded (mock) broker".into())
         })?;
         // SAFETY: `cluster` is a live mock cluster; both calls only set defaults and
         // handlers, before any client has connected to it.
@@ -286,7 +282,7 @@ impl EmbeddedBroker {
     /// `port` relays each connection to it.
     pub fn listen_on(&mut self, port: u16) -> Result<()> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            Error::Config(format!(
+            Error::EmbeddedBroker(format!(
                 "cannot listen on 127.0.0.1:{port}: {e}; choose another --port"
             ))
         })?;
@@ -321,7 +317,7 @@ fn mock_result(err: rdsys::rd_kafka_resp_err_t, what: &str) -> Result<()> {
     if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(Error::EmbeddedBroker(format!(
             "the embedded broker could not {what}: {}",
             rdkafka::error::RDKafkaErrorCode::from(err)
         )))

@@ -23,17 +23,51 @@ use crate::partition::PartitionCount;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// `--kafka-broker NAME` named a broker the app does not define.
-    #[error("unknown Kafka broker `{name}`; {}", broker_choices(known))]
+    /// `--kafka-broker NAME`, or a function's `broker = "NAME"`, named a broker the app
+    /// does not define.
+    #[error("{}", unknown_broker(name, known, needed_by.as_deref()))]
     UnknownBroker {
         /// The name that was asked for.
         name: String,
         /// The names the app defines, ready to print (empty when it names none).
         known: String,
+        /// The function pinned to it with `broker = "NAME"` (`producer `to_orders``);
+        /// `None` for `--kafka-broker`.
+        needed_by: Option<String>,
     },
     /// The app's configuration is inconsistent (a bad property, a duplicate topic, ...).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// librdkafka refused to create one of the app's Kafka clients, almost always
+    /// because of a property it does not accept: a usage error, like
+    /// [`Error::Config`].
+    #[error("cannot create the {what}: {source}; check the broker's properties and the app's producer_config / consumer_config")]
+    Client {
+        /// The client: `producer for broker `prod``, `admin client for broker `prod``.
+        what: String,
+        /// What librdkafka said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A task the app runs while it starts (the connection check, the topic check)
+    /// panicked or was cancelled. Not a usage error: the next start may well succeed.
+    #[error("the {what} did not finish: {detail}")]
+    TaskPanicked {
+        /// The task: `connection check`, `topic check`.
+        what: &'static str,
+        /// `it panicked: MESSAGE`, or that it was cancelled.
+        detail: String,
+    },
+    /// The embedded broker (librdkafka's mock cluster) could not start, or could not do
+    /// what it was asked (create a topic, listen on a port).
+    #[error("{0}")]
+    EmbeddedBroker(String),
+    /// A topic a test reads ([`testing`](crate::testing)) does not exist.
+    #[error("topic `{topic}` does not exist; create it, or declare it with FastKafka::builder().topic(name, partitions) (a Tester creates the topics its app's functions use at start)")]
+    TopicMissing {
+        /// The topic.
+        topic: String,
+    },
     /// A producer function was called while no app was running in this process.
     #[error("producer `{function}` was called while the app is not running; call it from a background task, a consumer or a lifespan hook of a running app, or in a test through `Tester::call`")]
     NotRunning {
@@ -100,6 +134,11 @@ pub enum Error {
         topic: String,
         /// Why.
         reason: String,
+        /// What librdkafka said, when the metadata request itself failed (`None` when
+        /// the broker answered without the topic's partitions). Boxed, so that every
+        /// `Result` of fastkafka stays small.
+        #[source]
+        source: Option<Box<rdkafka::error::KafkaError>>,
     },
     /// The app could not start against its broker: the broker did not answer within
     /// the start-up timeout, refused the login, or refused to create a declared topic.
@@ -218,6 +257,17 @@ impl Error {
         }
     }
 
+    /// [`Error::TaskPanicked`] for the task `what`, which ended with `join` instead of
+    /// its result.
+    pub(crate) fn panicked(what: &'static str, join: tokio::task::JoinError) -> Error {
+        let detail = if join.is_panic() {
+            format!("it panicked: {}", panic_message(&*join.into_panic()))
+        } else {
+            "it was cancelled (is the runtime shutting down?)".to_string()
+        };
+        Error::TaskPanicked { what, detail }
+    }
+
     /// Whether this is the failure of a message a producer function was asked to send:
     /// it could not be encoded, routed or queued, or the broker did not acknowledge it.
     pub(crate) fn is_output_failure(&self) -> bool {
@@ -317,6 +367,20 @@ impl fmt::Display for QuotedNames<'_> {
     }
 }
 
+/// What [`Error::UnknownBroker`] says: which name is unknown, who asked for it, and
+/// what would work instead.
+fn unknown_broker(name: &str, known: &str, needed_by: Option<&str>) -> String {
+    match needed_by {
+        None => format!("unknown Kafka broker `{name}`; {}", broker_choices(known)),
+        Some(function) if known.is_empty() => format!(
+            "{function} is pinned to the unknown Kafka broker `{name}` (`broker = \"{name}\"`); this app names no brokers: define it with FastKafka::builder().broker(\"{name}\", Broker::new(host, port)), or remove `broker = ..` to follow --kafka-broker"
+        ),
+        Some(function) => format!(
+            "{function} is pinned to the unknown Kafka broker `{name}` (`broker = \"{name}\"`); this app knows {known}: name one of them, define `{name}` with FastKafka::builder().broker(..), or remove `broker = ..` to follow --kafka-broker"
+        ),
+    }
+}
+
 /// What `--kafka-broker` accepts, given the names the app defines (`known`, listed).
 fn broker_choices(known: &str) -> String {
     const ALWAYS: &str = "`embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address";
@@ -360,6 +424,7 @@ mod tests {
         let unnamed = Error::UnknownBroker {
             name: "prod".into(),
             known: QuotedNames(&[]).to_string(),
+            needed_by: None,
         }
         .to_string();
         assert_eq!(
@@ -369,11 +434,22 @@ mod tests {
         let named = Error::UnknownBroker {
             name: "prod".into(),
             known: QuotedNames(&["dev", "staging"]).to_string(),
+            needed_by: None,
         }
         .to_string();
         assert_eq!(
             named,
             "unknown Kafka broker `prod`; this app knows `dev`, `staging`; pass one of them, `embedded` (a broker inside this process), `localhost` (localhost:9092) or a HOST:PORT bootstrap address"
+        );
+        let pinned = Error::UnknownBroker {
+            name: "prod".into(),
+            known: QuotedNames(&["dev"]).to_string(),
+            needed_by: Some("producer `to_orders`".into()),
+        }
+        .to_string();
+        assert_eq!(
+            pinned,
+            "producer `to_orders` is pinned to the unknown Kafka broker `prod` (`broker = \"prod\"`); this app knows `dev`: name one of them, define `prod` with FastKafka::builder().broker(..), or remove `broker = ..` to follow --kafka-broker"
         );
     }
 

@@ -48,6 +48,7 @@ mod app;
 pub mod asyncapi;
 mod background;
 mod backoff;
+mod calls;
 mod cli;
 mod client_log;
 mod connect;
@@ -72,10 +73,9 @@ mod tracking;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;
-pub use cli::EXIT_REFUSED;
 pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
 pub use context::spawn;
-pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS, EMBEDDED_BROKER_ENV};
+pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS};
 #[allow(deprecated)]
 pub use encoding::Message;
 pub use encoding::Outgoing;
@@ -86,10 +86,26 @@ pub use event::{Delivery, DeliveryReport, IntoBytes, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};
 pub use producer::{DeliveryCounts, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
-#[doc(hidden)]
-pub use runtime::{COMMITTED_LINE, STOP_BARRIER_ENV};
 pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
 pub use state::{LifespanHook, State};
+
+/// Exit code for a broker that refused the app (credentials, certificate, SASL
+/// mechanism, protocol).
+#[deprecated(note = "use `fastkafka::protocol::exit::REFUSED`, the same code")]
+pub const EXIT_REFUSED: u8 = protocol::exit::REFUSED;
+
+/// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
+/// of the embedded broker it started.
+#[deprecated(note = "use `fastkafka::protocol::EMBEDDED_BROKER_ENV`, the same value")]
+pub const EMBEDDED_BROKER_ENV: &str = protocol::EMBEDDED_BROKER_ENV;
+
+#[doc(hidden)]
+#[deprecated(note = "use `fastkafka::protocol::STOP_BARRIER_ENV`, the same value")]
+pub const STOP_BARRIER_ENV: &str = protocol::STOP_BARRIER_ENV;
+
+#[doc(hidden)]
+#[deprecated(note = "use `fastkafka::protocol::COMMITTED_LINE`, the same value")]
+pub const COMMITTED_LINE: &str = protocol::COMMITTED_LINE;
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
 ///

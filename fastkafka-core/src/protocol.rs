@@ -1,6 +1,7 @@
 //! What the `fastkafka` CLI and an app binary say to each other, in one place for both
-//! sides: the answers of the app's hidden subcommands as serde structs, the exit codes,
-//! and what a `--kafka-broker NAME` names.
+//! sides: the answers of the app's hidden subcommands as serde structs, the environment
+//! variables and the stdout line of a supervised worker, the exit codes, and what a
+//! `--kafka-broker NAME` names.
 //!
 //! The app writes these structs (the hidden subcommands of `fastkafka::main!`); the CLI reads them back with the same
 //! types, so a change to one side that the other does not know is a compile error in
@@ -15,6 +16,18 @@ use serde::{Deserialize, Serialize};
 /// The version of this protocol. Raised when an answer changes shape; the CLI refuses
 /// an app that speaks a newer one than it knows.
 pub const VERSION: u32 = 1;
+
+/// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
+/// of the embedded broker it started.
+pub const EMBEDDED_BROKER_ENV: &str = "FASTKAFKA_EMBEDDED_BROKER";
+
+/// Set by `fastkafka run` for its workers: they take part in a two-phase stop.
+pub const STOP_BARRIER_ENV: &str = "FASTKAFKA_STOP_BARRIER";
+
+/// The line a worker prints on stdout once its consumers have committed at a stop
+/// (with [`STOP_BARRIER_ENV`] set); it then waits for a line or EOF on stdin before it
+/// leaves its consumer groups.
+pub const COMMITTED_LINE: &str = "@fastkafka-stop: committed";
 
 /// Exit codes of the app binaries and of `fastkafka` itself. docs/production.md has
 /// them in one table, which a test keeps equal to these constants.
@@ -174,6 +187,15 @@ mod tests {
                 "{unknown}"
             );
         }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_root_paths_still_name_the_protocols_constants() {
+        assert_eq!(crate::EXIT_REFUSED, exit::REFUSED);
+        assert_eq!(crate::EMBEDDED_BROKER_ENV, EMBEDDED_BROKER_ENV);
+        assert_eq!(crate::STOP_BARRIER_ENV, STOP_BARRIER_ENV);
+        assert_eq!(crate::COMMITTED_LINE, COMMITTED_LINE);
     }
 
     #[test]

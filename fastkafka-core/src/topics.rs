@@ -64,7 +64,10 @@ pub(crate) async fn ensure(
     let config = crate::connect::config_for(broker);
     let admin: AdminClient<ClientCtx> = config
         .create_with_context(client_ctx(broker, "admin client"))
-        .map_err(|e| Error::Config(format!("cannot create the admin client: {e}")))?;
+        .map_err(|source| Error::Client {
+            what: format!("admin client for broker `{}`", broker.name),
+            source,
+        })?;
     // An OAUTHBEARER token reaches a client when its main queue is polled: nothing
     // polls an admin client's, so it gets its first token here (it lives for seconds).
     crate::connect::seed_token(admin.inner(), &broker.oauth);
@@ -147,7 +150,10 @@ async fn wait_for_metadata(
     let probe: std::sync::Arc<rdkafka::consumer::BaseConsumer<ClientCtx>> = std::sync::Arc::new(
         probe_config
             .create_with_context(client_ctx(broker, "metadata probe"))
-            .map_err(|e| Error::Config(format!("cannot create the metadata client: {e}")))?,
+            .map_err(|source| Error::Client {
+                what: format!("metadata client for broker `{}`", broker.name),
+                source,
+            })?,
     );
     crate::connect::seed_token(rdkafka::consumer::Consumer::client(&*probe), &broker.oauth);
     let started = Instant::now();
@@ -158,7 +164,7 @@ async fn wait_for_metadata(
             rdkafka::consumer::Consumer::fetch_metadata(&*asked, None, PROBE_TIMEOUT)
         })
         .await
-        .map_err(|e| Error::Config(format!("topic check panicked: {e}")))?;
+        .map_err(|e| Error::panicked("topic check", e))?;
         let error = match answer {
             Ok(metadata) => {
                 if said.is_some() {

@@ -25,7 +25,7 @@ pub(crate) struct Certificates {
 impl Certificates {
     /// Generates a CA and a broker certificate for `localhost` and `127.0.0.1`, and
     /// writes them into `dir`.
-    pub fn generate(dir: &Path) -> std::io::Result<Certificates> {
+    pub(crate) fn generate(dir: &Path) -> std::io::Result<Certificates> {
         let (ca_pem, keystore_pem) = generate_pems().map_err(std::io::Error::other)?;
         let certs = Certificates {
             ca_pem: dir.join("ca.pem"),

@@ -21,7 +21,7 @@ pub(crate) struct Launcher {
 }
 
 impl Launcher {
-    pub fn new(name: &str) -> Launcher {
+    pub(crate) fn new(name: &str) -> Launcher {
         let (requests, incoming) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name(name.to_owned())
@@ -37,7 +37,7 @@ impl Launcher {
     }
 
     /// Starts `command` from the launcher's thread.
-    pub fn spawn(&self, command: Command) -> io::Result<Child> {
+    pub(crate) fn spawn(&self, command: Command) -> io::Result<Child> {
         let (reply, answer) = mpsc::channel();
         self.requests
             .lock()

@@ -280,7 +280,7 @@ async fn cleanup(
         send_signal(*pid, sig);
     }
     // Two-phase stop: workers leave their consumer groups only once every live worker
-    // has committed (see fastkafka::COMMITTED_LINE), so that no worker's leaving
+    // has committed (see fastkafka::protocol::COMMITTED_LINE), so that no worker's leaving
     // rebalances a group while another still commits.
     let mut uncommitted: HashSet<usize> = live.keys().copied().collect();
     let mut released = false;

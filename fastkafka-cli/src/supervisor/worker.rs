@@ -30,7 +30,7 @@ pub(super) async fn worker(
     delay: Duration,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let embedded_env = embedded.then(|| (fastkafka::EMBEDDED_BROKER_ENV, broker.clone()));
+    let embedded_env = embedded.then(|| (fastkafka::protocol::EMBEDDED_BROKER_ENV, broker.clone()));
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
         if events.is_closed() {
@@ -41,7 +41,7 @@ pub(super) async fn worker(
     command
         .args(["run", "--kafka-broker", &broker])
         .env("FASTKAFKA_WORKER", slot.to_string())
-        .env(fastkafka::STOP_BARRIER_ENV, "1")
+        .env(fastkafka::protocol::STOP_BARRIER_ENV, "1")
         .envs(embedded_env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -128,7 +128,7 @@ async fn relay(
         let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches('\r');
         if let Some((slot, events)) = &stdout_of {
-            if line == fastkafka::COMMITTED_LINE {
+            if line == fastkafka::protocol::COMMITTED_LINE {
                 let _ = events.send(Event::Committed { slot: *slot });
                 continue;
             }

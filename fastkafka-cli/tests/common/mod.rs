@@ -9,12 +9,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub fn fastkafka_bin() -> PathBuf {
+pub(crate) fn fastkafka_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_fastkafka"))
 }
 
 /// `fastkafka run --num-workers WORKERS --kafka-broker BROKER APP`, to spawn.
-pub fn fastkafka_run(workers: usize, broker: &str, app: &Path) -> Command {
+pub(crate) fn fastkafka_run(workers: usize, broker: &str, app: &Path) -> Command {
     let mut command = Command::new(fastkafka_bin());
     command
         .args([
@@ -29,7 +29,7 @@ pub fn fastkafka_run(workers: usize, broker: &str, app: &Path) -> Command {
 }
 
 /// An example app binary, built by `cargo test --workspace` beside `fastkafka`.
-pub fn example_bin(name: &str) -> PathBuf {
+pub(crate) fn example_bin(name: &str) -> PathBuf {
     let path = fastkafka_bin().with_file_name(name);
     assert!(
         path.is_file(),
@@ -40,18 +40,18 @@ pub fn example_bin(name: &str) -> PathBuf {
 }
 
 /// A child process whose stdout and stderr lines are collected as they come.
-pub struct Watched {
+pub(crate) struct Watched {
     pub child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Watched {
-    pub fn spawn(command: &mut Command) -> Watched {
+    pub(crate) fn spawn(command: &mut Command) -> Watched {
         Self::spawn_reading_stdout(command, usize::MAX)
     }
 
     /// Like `| head -n LINES`: reads that many lines of stdout, then closes it.
-    pub fn spawn_reading_stdout(command: &mut Command, lines: usize) -> Watched {
+    pub(crate) fn spawn_reading_stdout(command: &mut Command, lines: usize) -> Watched {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -69,16 +69,16 @@ impl Watched {
         }
     }
 
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.lines().join("\n")
     }
 
     /// Waits until `count` lines match `pred`; panics with the output on timeout.
-    pub fn wait_for_lines(
+    pub(crate) fn wait_for_lines(
         &self,
         pred: impl Fn(&str) -> bool,
         count: usize,
@@ -104,7 +104,7 @@ impl Watched {
     /// broker it started); panics with the output after `timeout`.
     /// Waits until `workers` workers hold all `partitions` partitions between them, as
     /// their latest logged assignments say: the group is formed, no rebalance pending.
-    pub fn wait_for_split(&self, workers: usize, partitions: usize, timeout: Duration) {
+    pub(crate) fn wait_for_split(&self, workers: usize, partitions: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let owners = assignment(&self.lines());
@@ -122,7 +122,7 @@ impl Watched {
         }
     }
 
-    pub fn embedded_bootstrap(&self, timeout: Duration) -> String {
+    pub(crate) fn embedded_bootstrap(&self, timeout: Duration) -> String {
         let line = self.wait_for_lines(|l| l.contains("bootstrap.servers="), 1, timeout);
         line[0]
             .split("bootstrap.servers=")
@@ -133,12 +133,12 @@ impl Watched {
     }
 
     /// Sends `sig` (a `libc::SIG*` number) to the process.
-    pub fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         send_signal(self.child.id(), sig);
     }
 
     /// Waits for the exit; panics after `timeout`.
-    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -184,7 +184,7 @@ fn collect_lines(stream: impl Read + Send + 'static, lines: Arc<Mutex<Vec<String
 
 /// A shell script standing in for an app: it answers the app handshake (`APP brokers`,
 /// with `default` as its default broker) and runs `body` for anything else.
-pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
+pub(crate) fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("fake-apps-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -201,14 +201,14 @@ pub fn fake_app(name: &str, default: &str, body: &str) -> PathBuf {
 }
 
 /// kill(2): `sig` (a `libc::SIG*` number) to `pid`; a process already gone is no error.
-pub fn send_signal(pid: u32, sig: i32) {
+pub(crate) fn send_signal(pid: u32, sig: i32) {
     let signal = nix::sys::signal::Signal::try_from(sig).expect("a signal number");
     let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
     let _ = nix::sys::signal::kill(pid, signal);
 }
 
 /// Whether a process runs (a zombie does not: it only waits to be reaped).
-pub fn is_running(pid: u32) -> bool {
+pub(crate) fn is_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command name, which is in parentheses.
         Ok(stat) => stat
@@ -219,7 +219,7 @@ pub fn is_running(pid: u32) -> bool {
 }
 
 /// Waits until none of `pids` runs; the ones still running after `timeout`.
-pub fn still_running_after(pids: &[u32], timeout: Duration) -> Vec<u32> {
+pub(crate) fn still_running_after(pids: &[u32], timeout: Duration) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
     loop {
         let running: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
@@ -232,7 +232,7 @@ pub fn still_running_after(pids: &[u32], timeout: Duration) -> Vec<u32> {
 
 /// Kills the processes that are still running when dropped: a failing test leaves
 /// no orphan behind.
-pub struct KillOnDrop(pub Vec<u32>);
+pub(crate) struct KillOnDrop(pub Vec<u32>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -245,7 +245,7 @@ impl Drop for KillOnDrop {
 }
 
 /// `(partition, offset)` from a log line like `... sent topic=hello_world partition=0 offset=3`.
-pub fn reported_delivery(line: &str) -> Option<(i32, i64)> {
+pub(crate) fn reported_delivery(line: &str) -> Option<(i32, i64)> {
     let field = |name: &str| {
         let start = line.find(&format!(" {name}="))? + name.len() + 2;
         let rest = &line[start..];
@@ -256,12 +256,12 @@ pub fn reported_delivery(line: &str) -> Option<(i32, i64)> {
 }
 
 /// The `[pid]` prefix of a relayed worker line.
-pub fn worker_pid(line: &str) -> Option<u32> {
+pub(crate) fn worker_pid(line: &str) -> Option<u32> {
     line.strip_prefix('[')?.split_once("]: ")?.0.parse().ok()
 }
 
 /// The latest assignment each worker logged: pid -> partitions.
-pub fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
+pub(crate) fn assignment(lines: &[String]) -> HashMap<u32, Vec<i32>> {
     let mut owners: HashMap<u32, Vec<i32>> = HashMap::new();
     for line in lines {
         let Some(pid) = worker_pid(line) else {

@@ -46,6 +46,7 @@ impl FastKafka {
                 Err(Error::UnknownBroker {
                     name: name.to_string(),
                     known: QuotedNames(&known).to_string(),
+                    needed_by: None,
                 })
             }
         }
@@ -69,7 +70,7 @@ impl ResolvedBroker {
     pub(crate) fn is_embedded(&self) -> bool {
         self.embedded.is_some()
             || crate::embedded::is_in_process(&self.bootstrap)
-            || std::env::var(crate::embedded::EMBEDDED_BROKER_ENV)
+            || std::env::var(crate::protocol::EMBEDDED_BROKER_ENV)
                 .is_ok_and(|b| b == self.bootstrap)
     }
 

@@ -62,8 +62,6 @@ pub struct FastKafka {
     pub(crate) states: States,
     /// `FastKafkaBuilder::state_with`, in order.
     pub(crate) state_builders: Vec<StateBuilder>,
-    /// Set by a [`Tester`](crate::testing::Tester) for the app it starts.
-    pub(crate) under_test: Option<crate::testing::UnderTest>,
 }
 
 /// The app's description, shown in its AsyncAPI docs.
@@ -120,7 +118,6 @@ impl FastKafka {
                 modules: Vec::new(),
                 states: States::default(),
                 state_builders: Vec::new(),
-                under_test: None,
             },
         }
     }

@@ -76,7 +76,7 @@ impl<T> DecodeUnsupported for &mut DecodeProbe<T> {
 
 /// Decodes a JSON payload, whatever the type (`decoder = "json"`).
 #[doc(hidden)]
-pub fn decode_json<T: serde::de::DeserializeOwned + Send + 'static>(
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned + Send + 'static>(
     payload: Option<&[u8]>,
 ) -> std::result::Result<Decoded, String> {
     let Some(bytes) = payload else {

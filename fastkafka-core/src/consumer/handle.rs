@@ -393,9 +393,9 @@ impl Retries {
 fn record_received(shared: &Shared, m: &Fetched) {
     if let Some(recorder) = &shared.app.recorder {
         let meta = m.metadata(&shared.topic);
-        recorder.record(crate::testing::Call {
+        recorder.record(crate::calls::Call {
             function: shared.spec.function,
-            kind: crate::testing::CallKind::Received,
+            kind: crate::calls::CallKind::Received,
             topic: meta.topic.to_string(),
             key: meta.key,
             partition: Some(meta.partition),

@@ -107,13 +107,14 @@ impl RunningConsumer {
             log: ClientLog::new(format!("consumer {}", spec.function)),
             oauth: setup.oauth,
         };
-        let consumer: Arc<BaseConsumer<RebalanceGuard>> =
-            Arc::new(config.create_with_context(context).map_err(|e| {
-                Error::Config(format!(
-                    "cannot create the consumer for `{}`: {e}",
-                    spec.function
-                ))
-            })?);
+        let consumer: Arc<BaseConsumer<RebalanceGuard>> = Arc::new(
+            config
+                .create_with_context(context)
+                .map_err(|source| Error::Client {
+                    what: format!("consumer for `{}`", spec.function),
+                    source,
+                })?,
+        );
         consumer.subscribe(&[spec.topic])?;
         tracing::info!(
             function = spec.function,

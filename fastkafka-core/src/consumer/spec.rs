@@ -46,12 +46,12 @@ pub type Decoded = Box<dyn Any + Send>;
 
 /// Calls a consumer function with decoded messages and their metadata.
 #[doc(hidden)]
-pub type HandlerFn =
+pub(crate) type HandlerFn =
     fn(Vec<Decoded>, Vec<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
 
 /// Calls a consumer function that takes one message (not a batch) with it: no `Vec`s.
 #[doc(hidden)]
-pub type CallOneFn =
+pub(crate) type CallOneFn =
     fn(Decoded, Option<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
 
 /// A consumer function, as `#[consumes]` registers it. Not written by hand.

@@ -23,7 +23,7 @@ use crate::tracking::Outputs;
 pub(super) type RawOutcome = std::result::Result<(i32, i64, Option<i64>), KafkaError>;
 
 /// What travels with a record through librdkafka: where its delivery report goes.
-pub struct Opaque {
+pub(crate) struct Opaque {
     /// To the caller's [`PendingDelivery`](crate::PendingDelivery); taken when sent.
     pub(super) tx: Option<oneshot::Sender<RawOutcome>>,
     /// The outputs of the consumer input it was produced for, if any.
@@ -31,7 +31,7 @@ pub struct Opaque {
     pub(super) topic: Arc<str>,
 }
 
-pub type DeliveryOpaque = Box<Opaque>;
+pub(crate) type DeliveryOpaque = Box<Opaque>;
 
 impl Opaque {
     /// Settles the record with its consumer input, if it has one.
@@ -53,7 +53,7 @@ impl Drop for Opaque {
 
 /// Counts of what a producer delivered, for the runtime's shutdown report and tests.
 #[derive(Debug, Default)]
-pub struct ProducerStats {
+pub(crate) struct ProducerStats {
     delivered: AtomicU64,
     failed: AtomicU64,
     failed_unobserved: AtomicU64,
@@ -73,7 +73,7 @@ pub struct DeliveryCounts {
 
 impl ProducerStats {
     /// The counts so far.
-    pub fn snapshot(&self) -> DeliveryCounts {
+    pub(crate) fn snapshot(&self) -> DeliveryCounts {
         DeliveryCounts {
             delivered: self.delivered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
@@ -211,10 +211,9 @@ impl BrokerProducer {
                 log: ClientLog::new(format!("producer for broker {broker}")),
                 oauth: target.oauth.clone(),
             })
-            .map_err(|e| {
-                Error::Config(format!(
-                    "cannot create the producer for broker `{broker}`: {e}"
-                ))
+            .map_err(|source| Error::Client {
+                what: format!("producer for broker `{broker}`"),
+                source,
             })?;
         Ok(BrokerProducer {
             broker: broker.to_string(),
@@ -260,6 +259,7 @@ impl PartitionCounts for BrokerProducer {
                 .map_err(|e| Error::Metadata {
                     topic: topic.to_string(),
                     reason: e.to_string(),
+                    source: Some(Box::new(e)),
                 })?;
             let found = metadata.topics().iter().find(|t| t.name() == topic);
             let problem = match found {
@@ -278,6 +278,7 @@ impl PartitionCounts for BrokerProducer {
                 return Err(Error::Metadata {
                     topic: topic.to_string(),
                     reason: format!("{problem}; create the topic or declare it with FastKafka::builder().topic(..)"),
+                    source: None,
                 });
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -109,12 +109,12 @@ impl Default for ProducerSlot {
 
 /// A producer function's topic on its broker's producer, and how it routes.
 #[doc(hidden)]
-pub struct TopicBinding {
+pub(crate) struct TopicBinding {
     producer: Arc<BrokerProducer>,
     topic: Arc<str>,
     router: Router,
     /// Under a Tester: records each message sent.
-    recorder: Option<Arc<crate::testing::Recorder>>,
+    recorder: Option<Arc<crate::calls::Recorder>>,
 }
 
 impl TopicBinding {
@@ -128,7 +128,7 @@ impl TopicBinding {
     }
 
     /// Has `recorder` (a Tester's) record each message sent through this binding.
-    pub(crate) fn recorded_by(mut self, recorder: Option<Arc<crate::testing::Recorder>>) -> Self {
+    pub(crate) fn recorded_by(mut self, recorder: Option<Arc<crate::calls::Recorder>>) -> Self {
         self.recorder = recorder;
         self
     }

@@ -140,6 +140,7 @@ impl Router {
             .map_err(|e| Error::Metadata {
                 topic: topic.to_string(),
                 reason: e.to_string(),
+                source: None,
             })??;
         self.fetched_at
             .store(epoch().elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -201,6 +202,7 @@ mod tests {
                 return Err(Error::Metadata {
                     topic: topic.to_string(),
                     reason: "the broker is down".into(),
+                    source: None,
                 });
             }
             Ok(self.count.load(Ordering::SeqCst))

@@ -86,9 +86,9 @@ pub(crate) async fn send_event(
         )
         .await?;
     // Under a Tester: what to record once the message is queued.
-    let call = binding.recorder.as_ref().map(|_| crate::testing::Call {
+    let call = binding.recorder.as_ref().map(|_| crate::calls::Call {
         function: binding.router.function(),
-        kind: crate::testing::CallKind::Sent,
+        kind: crate::calls::CallKind::Sent,
         topic: binding.topic.to_string(),
         key: event.key.clone(),
         partition,

@@ -21,15 +21,14 @@ use std::time::Duration;
 pub use self::running::{RunningApp, ShutdownReport};
 use self::signals::exit_on_second_signal;
 pub use self::signals::shutdown_signal;
-pub use self::stop_barrier::{COMMITTED_LINE, STOP_BARRIER_ENV};
 use crate::app::{FastKafka, ResolvedBroker};
 use crate::background;
+use crate::calls::Recorder;
 use crate::consumer::{ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::context::{AppContext, ContextSetup};
 use crate::error::{Error, Result};
 use crate::partition::KeylessStrategy;
 use crate::producer::{BrokerProducer, ProducerSpec, Router, TopicBinding};
-use crate::testing::Recorder;
 
 /// How long start-up waits for the broker's first answer before warning that it is
 /// unreachable. Not fatal: messages wait in the local queue until it is reachable.
@@ -45,6 +44,35 @@ pub(crate) const EMBEDDED_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("heartbeat.interval.ms", "500"),
     ("fetch.wait.max.ms", "10"),
 ];
+
+/// How [`FastKafka::start_with`] starts an app, beyond its broker: the defaults for
+/// [`FastKafka::start`], and what a [`Tester`](crate::testing::Tester) changes.
+pub(crate) struct StartOptions {
+    /// Records what the app's functions send and receive.
+    pub(crate) recorder: Option<Arc<Recorder>>,
+    /// The span every task of the app runs in.
+    pub(crate) span: tracing::Span,
+    /// Whether the app takes the process-wide slots of its functions (a Tester's apps
+    /// do not: tests run side by side, each calls its own app through `scope`).
+    pub(crate) take_slots: bool,
+    /// Whether the app's background tasks run.
+    pub(crate) background: bool,
+    /// Appended to the app's consumer groups (a Tester on a shared broker), so that
+    /// each run starts from what is new.
+    pub(crate) group_suffix: Option<String>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            recorder: None,
+            span: tracing::Span::none(),
+            take_slots: true,
+            background: true,
+            group_suffix: None,
+        }
+    }
+}
 
 impl FastKafka {
     /// Runs the app against `broker` until SIGINT or SIGTERM, then shuts down cleanly.
@@ -95,10 +123,26 @@ impl FastKafka {
     /// elsewhere (a test's own code, a task spawned with `tokio::spawn`), it sends
     /// through the first running app that has the function, or through the app given
     /// to [`RunningApp::scope`].
-    pub async fn start(mut self, broker: &str) -> Result<RunningApp> {
+    pub async fn start(self, broker: &str) -> Result<RunningApp> {
+        self.start_with(broker, StartOptions::default()).await
+    }
+
+    /// [`start`](Self::start), with `options` where a Tester needs other than the
+    /// defaults.
+    pub(crate) async fn start_with(
+        mut self,
+        broker: &str,
+        options: StartOptions,
+    ) -> Result<RunningApp> {
         self.check_functions()?;
         self.check_states()?;
-        let under_test = self.under_test.take();
+        let StartOptions {
+            recorder,
+            span,
+            take_slots,
+            background,
+            group_suffix,
+        } = options;
         let resolved = self.resolve_broker(broker)?;
         if let Some(embedded) = &resolved.embedded {
             tracing::info!(
@@ -120,7 +164,6 @@ impl FastKafka {
             self.startup_timeout,
         )
         .await?;
-        let recorder = under_test.as_ref().map(|t| Arc::clone(&t.recorder));
         let (producers, bindings) = self.start_producers(&resolved, recorder.as_ref())?;
         // Against a broker the check could not reach (and has warned about), the probe
         // would only wait its timeout out and warn again.
@@ -155,21 +198,18 @@ impl FastKafka {
             bindings,
             ContextSetup {
                 states: std::mem::take(&mut self.states),
-                take_slots: under_test.is_none(),
+                take_slots,
                 recorder,
-                span: under_test
-                    .as_ref()
-                    .map_or_else(tracing::Span::none, |t| t.span.clone()),
+                span,
             },
         );
         // After the producers, so that the states' builders and the hook can send;
         // before the consumers and background tasks, so that what they prepare is
         // there for them.
         let started = self.prepare(&app).await;
-        let group_suffix = under_test.as_ref().and_then(|t| t.group_suffix.as_deref());
-        let consumers = match started
-            .and_then(|()| self.start_consumers(&resolved, &producers, &app, group_suffix))
-        {
+        let consumers = match started.and_then(|()| {
+            self.start_consumers(&resolved, &producers, &app, group_suffix.as_deref())
+        }) {
             Ok(c) => c,
             Err(e) => {
                 app.unbind();
@@ -185,15 +225,15 @@ impl FastKafka {
             }
         };
 
-        let tasks = if under_test.as_ref().is_some_and(|t| !t.background) {
-            Vec::new()
-        } else {
+        let tasks = if background {
             self.background_tasks()
                 .map(|task| {
                     let supervised = app.scope(background::supervise(task));
                     (task.name, tokio::spawn(supervised))
                 })
                 .collect()
+        } else {
+            Vec::new()
         };
         Ok(RunningApp {
             bootstrap: resolved.bootstrap.clone(),
@@ -250,10 +290,18 @@ impl FastKafka {
         who: impl FnOnce() -> String,
     ) -> Result<Option<ResolvedBroker>> {
         match pinned {
-            Some(name) if name != run_broker.name => self
-                .resolve_broker(name)
-                .map(Some)
-                .map_err(|e| Error::Config(format!("{}: {e}", who()))),
+            Some(name) if name != run_broker.name => {
+                self.resolve_broker(name).map(Some).map_err(|e| match e {
+                    Error::UnknownBroker { name, known, .. } => Error::UnknownBroker {
+                        name,
+                        known,
+                        needed_by: Some(who()),
+                    },
+                    Error::Config(_) => Error::Config(format!("{}: {e}", who())),
+                    // The embedded broker's failures say what they are.
+                    other => other,
+                })
+            }
             _ => Ok(None),
         }
     }

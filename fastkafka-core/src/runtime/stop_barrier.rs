@@ -3,11 +3,7 @@
 
 use std::time::Duration;
 
-/// Set by `fastkafka run` for its workers: they take part in a two-phase stop.
-pub const STOP_BARRIER_ENV: &str = "FASTKAFKA_STOP_BARRIER";
-
-/// The line a worker prints on stdout once its consumers have committed at a stop.
-pub const COMMITTED_LINE: &str = "@fastkafka-stop: committed";
+use crate::protocol::{COMMITTED_LINE, STOP_BARRIER_ENV};
 
 /// How long a worker waits for its supervisor's go-ahead to leave its groups.
 const STOP_BARRIER_TIMEOUT: Duration = Duration::from_secs(30);

@@ -14,10 +14,8 @@ mod logs;
 mod record;
 mod tester;
 
-pub(crate) use self::record::Recorder;
-pub use self::record::{Call, CallKind};
-pub(crate) use self::tester::UnderTest;
 pub use self::tester::{Received, TestFailure, Tester, TesterBuilder, TEST_BROKER_ENV};
+pub use crate::calls::{Call, CallKind};
 
 /// Tests of one test binary take turns by holding this guard while their app runs.
 ///
@@ -336,7 +334,9 @@ fn wait_for_partitions(consumer: &BaseConsumer, topic: &str, deadline: Instant) 
             return Ok(n as i32);
         }
         if Instant::now() >= deadline {
-            return Err(Error::Config(format!("topic `{topic}` does not exist")));
+            return Err(Error::TopicMissing {
+                topic: topic.to_string(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

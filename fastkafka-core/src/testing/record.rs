@@ -1,56 +1,19 @@
-//! What a [`Tester`](super::Tester) records of its app: every message a producer
-//! function sent and every message a consumer function received.
+//! The test side of what a [`Tester`](super::Tester) records of its app
+//! ([`Call`], kept by the runtime's `calls.rs`): decoding a call's message, describing
+//! it in a failure, and the codec rule a Tester sends and reads with.
 
 use std::any::Any;
-use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::sync::LockUnpoisoned;
-
-/// One message a function of the app under test sent (a `#[produces]` function) or
-/// received (a `#[consumes]` function), as the [`Tester`](super::Tester) recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// The function.
-    pub function: &'static str,
-    /// Whether the function sent the message or received it.
-    pub kind: CallKind,
-    /// The topic it sent to or read from.
-    pub topic: String,
-    /// The record key, if any.
-    pub key: Option<Vec<u8>>,
-    /// The partition: pinned or chosen when sent, read from when received.
-    pub partition: Option<i32>,
-    /// The record headers, in order.
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The payload, encoded.
-    pub payload: Vec<u8>,
-}
-
-/// Whether a [`Call`] is a message sent or received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallKind {
-    /// Queued by a `#[produces]` function.
-    Sent,
-    /// Received by a `#[consumes]` function (recorded before decoding: a message that
-    /// did not decode is one too).
-    Received,
-}
+use crate::calls::{Call, CallKind};
 
 impl Call {
     /// The message, decoded as the framework decodes it for a `#[consumes]` function
     /// taking `T`: `String` and `Vec<u8>` as they are, anything else from JSON.
     pub fn message<T: DeserializeOwned + 'static>(&self) -> Result<T, String> {
         decode::<T>(&self.payload)
-    }
-
-    /// The key as UTF-8 text (lossy).
-    pub fn key_text(&self) -> Option<String> {
-        self.key
-            .as_deref()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
     }
 
     /// One line for failure messages.
@@ -71,33 +34,6 @@ impl Call {
                 .unwrap_or_default(),
             String::from_utf8_lossy(&self.payload)
         )
-    }
-}
-
-/// Where a Tester's app reports what its functions sent and received.
-#[derive(Default)]
-pub(crate) struct Recorder {
-    calls: Mutex<Vec<Call>>,
-}
-
-impl Recorder {
-    pub(crate) fn record(&self, call: Call) {
-        self.calls.lock_unpoisoned().push(call);
-    }
-
-    /// The calls of `function`, in order.
-    pub(crate) fn calls_of(&self, function: &str) -> Vec<Call> {
-        self.calls
-            .lock_unpoisoned()
-            .iter()
-            .filter(|c| c.function == function)
-            .cloned()
-            .collect()
-    }
-
-    /// Every call, in order.
-    pub(crate) fn all(&self) -> Vec<Call> {
-        self.calls.lock_unpoisoned().clone()
     }
 }
 

@@ -17,12 +17,13 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::logs;
-use super::record::{decode, encode, Call, Recorder};
+use super::record::{decode, encode};
 use super::Record;
 use crate::app::FastKafka;
+use crate::calls::{Call, Recorder};
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
-use crate::runtime::{RunningApp, ShutdownReport};
+use crate::runtime::{RunningApp, ShutdownReport, StartOptions};
 use crate::state::State;
 use crate::sync::LockUnpoisoned;
 use crate::tracking::{Outputs, Settled};
@@ -37,16 +38,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a Tester waits for its broker at start, unless the app says otherwise.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a [`Tester`] sets on the app it starts.
-pub(crate) struct UnderTest {
-    pub(crate) recorder: Arc<Recorder>,
-    pub(crate) span: tracing::Span,
-    pub(crate) background: bool,
-    /// Appended to the app's consumer groups (on a shared broker), so that each run
-    /// starts from what is new.
-    pub(crate) group_suffix: Option<String>,
-}
 
 /// Tests an app as another service sees it, in a `#[tokio::test]`, with no Kafka
 /// installed: the app runs on an embedded broker of its own (or on the broker named by
@@ -213,15 +204,16 @@ impl TesterBuilder {
             // end of their topics, so earlier runs' messages stay out of this test.
             app.start_groups_at_end(&broker, suffix)?.await?;
         }
-        app.under_test = Some(UnderTest {
-            recorder: Arc::clone(&recorder),
+        let options = StartOptions {
+            recorder: Some(Arc::clone(&recorder)),
             span: span.clone(),
+            take_slots: false,
             background: self.background,
             group_suffix,
-        });
+        };
         let running = {
             use tracing::Instrument;
-            app.start(&broker).instrument(span).await?
+            app.start_with(&broker, options).instrument(span).await?
         };
         let bootstrap = running.bootstrap_servers().to_string();
         let client = running.client_properties();
@@ -725,14 +717,7 @@ impl Reader {
     ) -> Result<Option<Record>> {
         let deadline = Instant::now() + wait;
         if !self.assigned {
-            let partitions = super::wait_for_partitions(&self.consumer, topic, deadline).map_err(
-                |e| match e {
-                    Error::Config(missing) => Error::Config(format!(
-                        "{missing} (the Tester creates the topics the app's functions use at start)"
-                    )),
-                    other => other,
-                },
-            )?;
+            let partitions = super::wait_for_partitions(&self.consumer, topic, deadline)?;
             let mut assignment = TopicPartitionList::new();
             match since_ms {
                 None => {
@@ -889,11 +874,7 @@ impl FastKafka {
                 Ok(())
             })
             .await
-            .map_err(|e| {
-                Error::Config(format!(
-                    "preparing the test's consumer groups panicked: {e}"
-                ))
-            })?
+            .map_err(|e| Error::panicked("preparation of the test's consumer groups", e))?
         })
     }
 }

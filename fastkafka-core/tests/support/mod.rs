@@ -1,3 +1,3 @@
 //! Helpers shared by the integration tests.
 
-pub mod tansu;
+pub(crate) mod tansu;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Tansu broker on a free loopback port, with in-memory storage; killed on drop.
-pub struct Tansu {
+pub(crate) struct Tansu {
     child: Child,
     port: u16,
 }
@@ -16,7 +16,7 @@ pub struct Tansu {
 impl Tansu {
     /// Starts Tansu and waits until it accepts connections. Panics with what to do when
     /// Tansu is not installed.
-    pub fn start() -> Tansu {
+    pub(crate) fn start() -> Tansu {
         let binary = tansu_binary().unwrap_or_else(|| {
             panic!(
                 "Tansu is not installed: run `bash .ci/setup` (it runs `cargo install tansu --features dynostore --locked`), or set TANSU=/path/to/tansu"
@@ -55,7 +55,7 @@ impl Tansu {
     }
 
     /// `bootstrap.servers` for this broker.
-    pub fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }
