@@ -96,7 +96,7 @@ pub struct StateNeed {
 }
 
 impl StateNeed {
-    fn of<T: 'static>() -> Self {
+    pub(crate) fn of<T: 'static>() -> Self {
         StateNeed {
             id: TypeId::of::<T>,
             name: std::any::type_name::<T>(),
