@@ -58,13 +58,13 @@ pub struct Balance {
 /// The compacted topic the balances are rebuilt from.
 pub const BALANCES: &str = "balances";
 
-// ANCHOR: books
 /// The balances of the partitions this process owns: partition -> account -> balance.
 /// Only partitions in the map are owned and loaded.
 #[derive(Default)]
 pub struct Books(Mutex<HashMap<i32, HashMap<String, Balance>>>);
 
 impl Books {
+    // ANCHOR: apply
     /// Applies `payment`, read at `offset` of `partition`; `None` if the account's
     /// balance has applied it already (a redelivery), else the new balance.
     pub fn apply(&self, partition: i32, offset: i64, payment: &Payment) -> Option<Balance> {
@@ -85,6 +85,7 @@ impl Books {
         balance.offset = offset;
         Some(balance.clone())
     }
+    // ANCHOR_END: apply
 
     /// The balance of `account` as this process has it, if it owns its partition.
     pub fn balance(&self, account: &str) -> Option<i64> {
@@ -116,7 +117,6 @@ impl Books {
         }
     }
 }
-// ANCHOR_END: books
 
 // ANCHOR: hooks
 pub fn app() -> FastKafka {
@@ -128,7 +128,9 @@ pub fn app() -> FastKafka {
         .state(Books::default())
         .on_partitions_assigned(|event: RebalanceEvent, books: State<Books>| async move {
             // Before any payment of these partitions is handled: their balances as
-            // the last owner left them.
+            // the last owner left them. (If this fails, the error is logged and the
+            // partitions are consumed from empty balances: an app that must not can
+            // load a partition in the handler when it finds it missing.)
             let config = event.client_config();
             let partitions = event.partitions.clone();
             let found =

@@ -181,7 +181,10 @@ impl FastKafkaBuilder {
 
     /// Gives the app a value its functions take as a [`State<T>`](crate::State)
     /// argument: a configuration, a client, a pool, a counter. One value per type
-    /// (a second of the same type replaces the first); any number of types.
+    /// (a second of the same type replaces the first); any number of types. It lives
+    /// in this process's memory only (see [`State`](crate::State)): per-partition
+    /// state that must survive restarts and rebalances is rebuilt in
+    /// [`on_partitions_assigned`](Self::on_partitions_assigned).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};

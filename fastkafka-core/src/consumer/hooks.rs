@@ -130,7 +130,6 @@ pub type RebalanceFn =
 /// `State`.
 ///
 /// ```
-/// use std::collections::HashMap;
 /// use std::sync::Mutex;
 /// use fastkafka::prelude::*;
 /// use fastkafka::RebalanceEvent;
@@ -275,9 +274,7 @@ impl Which {
             Which::Assigned => {
                 "the partitions are consumed regardless, without what the hook should have prepared"
             }
-            Which::Revoked => {
-                "the partitions are handed over regardless; their progress is committed"
-            }
+            Which::Revoked => "the partitions are handed over regardless",
         }
     }
 }
