@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +81,8 @@ struct SeenInner {
     /// Partition -> offset of the next message to handle, as handled.
     processed: Mutex<HashMap<i32, i64>>,
     handled: AtomicU32,
+    /// Whether offset 4 of partition 0 was taken in hand.
+    in_hand: AtomicBool,
     /// (instance, "assigned" | "revoked", partitions), in order.
     events: Mutex<Vec<(&'static str, &'static str, Vec<i32>)>>,
     /// The instance the test is stopping.
@@ -136,7 +138,11 @@ struct Instance(&'static str);
 )]
 async fn on_hooked(msg: String, meta: EventMetadata, seen: State<Seen>) {
     let _ = msg;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    if (meta.partition, meta.offset) == (0, 4) && !seen.0.in_hand.swap(true, Ordering::SeqCst) {
+        // The last message of partition 0, the first time: still in hand when the
+        // second instance joins.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     seen.0
         .processed
         .lock()
@@ -217,9 +223,15 @@ async fn hooks_see_every_partition_then_a_revoke_after_the_last_commit_then_the_
     .await;
     produce(bootstrap, "hooked", 4, 5);
     let s = seen.clone();
-    eventually("20 messages handled", WAIT, move || s.handled() == 20).await;
+    eventually(
+        "19 messages handled, the last one in hand",
+        WAIT,
+        move || s.handled() == 19 && s.0.in_hand.load(Ordering::SeqCst),
+    )
+    .await;
 
-    // A second instance joins: a hands every partition back, then they are split.
+    // A second instance joins while a handles its last message: a hands every
+    // partition back, once that message is handled, then they are split.
     let b = hooked_app(&seen, "b").start(bootstrap).await.unwrap();
     let s = seen.clone();
     eventually(
@@ -238,7 +250,8 @@ async fn hooks_see_every_partition_then_a_revoke_after_the_last_commit_then_the_
     assert!(owned_a.is_disjoint(&owned_b), "{events:?}");
     let all: BTreeSet<i32> = owned_a.union(&owned_b).copied().collect();
     assert_eq!(all, (0..4).collect(), "{events:?}");
-    // The revoke hook ran once the revoked partitions' handlers were done. (The
+    // The revoke hook ran once the revoked partitions' handlers were done, the one in
+    // hand included. (The
     // embedded broker refuses commits while its group rebalances, which Kafka accepts
     // from the current generation: that commit's outcome is checked at the stop.)
     let revokes = seen.revokes();
