@@ -228,6 +228,9 @@ async fn hooks_see_every_partition_then_a_revoke_after_the_last_commit_then_the_
 /// The same on a real 3-broker Apache Kafka cluster, which accepts the commits made
 /// while a group rebalances: there the revoke hook finds them at the broker.
 #[tokio::test(flavor = "multi_thread")]
+// The guard keeps tests that stop brokers out for the whole test; each test has a
+// runtime of its own, so no task of this one waits for it.
+#[allow(clippy::await_holding_lock)]
 async fn on_real_kafka_the_revoke_hook_finds_the_hand_over_commit_at_the_broker() {
     capture();
     let Some((_shared, cluster)) = fastkafka_test_support::shared_cluster() else {
