@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 /// Every example app binary; `every_example_is_checked` keeps this list complete.
 const EXAMPLES: &[(&str, &str)] = &[
+    ("account_balances", env!("CARGO_BIN_EXE_account_balances")),
     ("byte_keys", env!("CARGO_BIN_EXE_byte_keys")),
     (
         "custom_partitioner",

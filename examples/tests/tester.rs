@@ -12,6 +12,8 @@ use fastkafka::partition::partition_for_key;
 use fastkafka::prelude::*;
 use fastkafka::testing::Tester;
 
+#[path = "../src/bin/account_balances.rs"]
+mod account_balances;
 #[path = "../src/bin/byte_keys.rs"]
 mod byte_keys;
 #[path = "../src/bin/custom_partitioner.rs"]
@@ -529,4 +531,36 @@ mod routing {
         }
         t.stop().await.unwrap();
     }
+}
+
+mod balances {
+    use super::*;
+    use account_balances::{Balance, Books, Payment};
+
+    // ANCHOR: balances
+    #[tokio::test]
+    async fn balances_are_kept_per_account_in_the_partitions_the_app_owns() {
+        let t = tester!(account_balances).start().await.unwrap();
+        for (account, amount) in [("ann", 100), ("bob", 50), ("ann", -30)] {
+            let payment = Payment {
+                account: account.into(),
+                amount,
+            };
+            t.send_event("payments", KafkaEvent::new(payment).key(account))
+                .await
+                .unwrap();
+        }
+        let mut last = std::collections::HashMap::new();
+        for b in t.take::<Balance>("balances", 3).await.unwrap() {
+            last.insert(b.message.account, b.message.balance);
+        }
+        assert_eq!((last["ann"], last["bob"]), (70, 50));
+        // The partitions-assigned hook ran under the Tester too: the app owns and
+        // loaded every partition of `payments`.
+        let books = t.state::<Books>().unwrap();
+        assert_eq!(books.partitions(), [0, 1, 2]);
+        assert_eq!(books.balance("ann"), Some(70));
+        t.stop().await.unwrap();
+    }
+    // ANCHOR_END: balances
 }

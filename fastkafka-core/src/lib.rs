@@ -73,7 +73,9 @@ mod tracking;
 
 pub use app::{AppInfo, Broker, Contact, FastKafka, FastKafkaBuilder};
 pub use background::RestartPolicy;
-pub use consumer::{dead_letter_headers, ConsumerCounts, EventMetadata, Incoming};
+pub use consumer::{
+    dead_letter_headers, ConsumerCounts, EventMetadata, Incoming, RebalanceEvent, RebalanceHook,
+};
 pub use context::spawn;
 pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS};
 #[allow(deprecated)]
@@ -269,7 +271,7 @@ pub mod prelude {
     pub use crate::schemars;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
-        KafkaEvent, PendingDelivery, Security, State,
+        KafkaEvent, PendingDelivery, RebalanceEvent, Security, State,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -310,6 +312,7 @@ macro_rules! main {
 pub mod __private {
     pub use crate::background::BackgroundTaskSpec;
     pub use crate::cli::app_main;
+    pub use crate::consumer::RebalanceFn;
     pub use crate::consumer::{
         incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson, DecodeProbe,
         DecodeRaw, DecodeUnsupported, Decoded, EventMetadata,

@@ -26,6 +26,14 @@ use crate::error::{BoxError, Error, IntoTaskResult};
 /// an atomic). An app that lacks a state one of its functions takes does not start:
 /// the error names the function and the type.
 ///
+/// A state is per process and lives only in memory: it starts again with every start,
+/// each worker of a group has its own, and a rebalance moves partitions to another
+/// worker without it. What must follow a partition (a running total per key) is kept
+/// by key, written where the next owner reads it (a compacted topic, a store), rebuilt
+/// in [`FastKafkaBuilder::on_partitions_assigned`](crate::FastKafkaBuilder::on_partitions_assigned),
+/// and updated idempotently, as messages are delivered at least once (see
+/// `docs/consumers.md`, "State and rebalances", and `examples/src/bin/account_balances.rs`).
+///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use fastkafka::prelude::*;
@@ -96,7 +104,7 @@ pub struct StateNeed {
 }
 
 impl StateNeed {
-    fn of<T: 'static>() -> Self {
+    pub(crate) fn of<T: 'static>() -> Self {
         StateNeed {
             id: TypeId::of::<T>,
             name: std::any::type_name::<T>(),

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{Broker, Contact, FastKafka, Hook};
+use crate::consumer::{HookEntry, RebalanceHook, ASSIGNED_HOOK, REVOKED_HOOK};
 use crate::error::BoxError;
 use crate::event::DeliveryReport;
 use crate::partition::{KeylessStrategy, PartitionerFn};
@@ -103,9 +104,87 @@ impl FastKafkaBuilder {
         self
     }
 
+    /// Calls `hook` with a consumer's partitions each time its group assigns it some,
+    /// before any of their messages reaches the handler: to load what the app keeps
+    /// per partition (balances, counters) from where it was saved, because a
+    /// [`State`](crate::State) lives in this process's memory only and a rebalance
+    /// moves partitions without it. The hook takes a [`RebalanceEvent`](crate::RebalanceEvent)
+    /// (function, topic, group, partitions), then up to three `State<T>`s; it can send
+    /// with producer functions. One hook for all the app's consumers: match on
+    /// `event.function` (or `event.topic`) to tell them apart.
+    ///
+    /// It runs on the consumer's poll thread inside the rebalance, in the app's tokio
+    /// runtime, for at most [`rebalance_hook_timeout`](Self::rebalance_hook_timeout).
+    /// If it fails, panics or overruns, the error is logged (hook, function, partitions)
+    /// and the partitions are consumed regardless: nothing is lost or skipped, but the
+    /// handlers then run without what the hook should have loaded. A handler that must
+    /// not can check for it (see `docs/consumers.md`, "State and rebalances").
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    /// use fastkafka::RebalanceEvent;
+    ///
+    /// let app = FastKafka::builder()
+    ///     .on_partitions_assigned(|event: RebalanceEvent| async move {
+    ///         println!("{} now reads partitions {:?} of {}", event.function, event.partitions, event.topic);
+    ///     })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn on_partitions_assigned<Args, H: RebalanceHook<Args>>(mut self, hook: H) -> Self {
+        self.app.rebalance.assigned = Some(HookEntry::new(hook, ASSIGNED_HOOK));
+        self
+    }
+
+    /// Calls `hook` with a consumer's partitions before its group takes them back:
+    /// once their handlers finished (or were abandoned after
+    /// [`shutdown_grace`](Self::shutdown_grace)) and their progress was committed, and
+    /// before they are handed over to another member; also when the app stops, as its
+    /// consumers leave their groups. To save what the app keeps for those partitions
+    /// and forget it. It takes what [`on_partitions_assigned`](Self::on_partitions_assigned)
+    /// takes and runs the same way; a failure is logged and the partitions are handed
+    /// over regardless.
+    ///
+    /// ```
+    /// use fastkafka::prelude::*;
+    /// use fastkafka::RebalanceEvent;
+    ///
+    /// let app = FastKafka::builder()
+    ///     .on_partitions_revoked(|event: RebalanceEvent| async move {
+    ///         println!("{} hands over partitions {:?}", event.function, event.partitions);
+    ///     })
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn on_partitions_revoked<Args, H: RebalanceHook<Args>>(mut self, hook: H) -> Self {
+        self.app.rebalance.revoked = Some(HookEntry::new(hook, REVOKED_HOOK));
+        self
+    }
+
+    /// How long a rebalance hook may run before it is cancelled (default 30 s). While
+    /// it runs, the consumer polls nothing and, for a revoke, the whole group waits for
+    /// it: it must stay well below the consumers' `max.poll.interval.ms` (300 s by
+    /// default), past which librdkafka drops the consumer from its group; the app
+    /// refuses to start otherwise.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = fastkafka::FastKafka::builder()
+    ///     .rebalance_hook_timeout(Duration::from_secs(10))
+    ///     .build();
+    /// # let _ = app;
+    /// ```
+    pub fn rebalance_hook_timeout(mut self, timeout: Duration) -> Self {
+        self.app.rebalance.timeout = timeout;
+        self
+    }
+
     /// Gives the app a value its functions take as a [`State<T>`](crate::State)
     /// argument: a configuration, a client, a pool, a counter. One value per type
-    /// (a second of the same type replaces the first); any number of types.
+    /// (a second of the same type replaces the first); any number of types. It lives
+    /// in this process's memory only (see [`State`](crate::State)): per-partition
+    /// state that must survive restarts and rebalances is rebuilt in
+    /// [`on_partitions_assigned`](Self::on_partitions_assigned).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};

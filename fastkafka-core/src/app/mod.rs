@@ -12,7 +12,7 @@ pub use self::broker::Broker;
 pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
 use crate::background::BackgroundTaskSpec;
-use crate::consumer::ConsumerSpec;
+use crate::consumer::{ConsumerSpec, RebalanceHooks};
 use crate::error::{Error, QuotedNames, Result};
 use crate::event::DeliveryHook;
 use crate::partition::{KeylessStrategy, PartitionerFn};
@@ -44,6 +44,8 @@ pub struct FastKafka {
     pub(crate) consumer_config: Vec<(String, String)>,
     pub(crate) startup: Option<Hook>,
     pub(crate) shutdown: Option<Hook>,
+    /// `FastKafkaBuilder::on_partitions_assigned` / `on_partitions_revoked`.
+    pub(crate) rebalance: RebalanceHooks,
     pub(crate) shutdown_grace: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) startup_timeout: Option<Duration>,
@@ -105,6 +107,7 @@ impl FastKafka {
                 consumer_config: Vec::new(),
                 startup: None,
                 shutdown: None,
+                rebalance: RebalanceHooks::default(),
                 shutdown_grace: Duration::from_secs(10),
                 flush_timeout: Duration::from_secs(30),
                 startup_timeout: None,
@@ -221,6 +224,14 @@ impl FastKafka {
         for (which, hook) in [
             ("the startup hook", &self.startup),
             ("the shutdown hook", &self.shutdown),
+        ] {
+            if let Some(hook) = hook {
+                needs.extend(hook.needs.iter().map(|n| (which.to_string(), n)));
+            }
+        }
+        for (which, hook) in [
+            (crate::consumer::ASSIGNED_HOOK, &self.rebalance.assigned),
+            (crate::consumer::REVOKED_HOOK, &self.rebalance.revoked),
         ] {
             if let Some(hook) = hook {
                 needs.extend(hook.needs.iter().map(|n| (which.to_string(), n)));

@@ -9,6 +9,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use super::counts::{ConsumerCounts, Counters};
+use super::hooks::{HookRunner, RebalanceHooks};
 use super::partition::Partitions;
 use super::poll::{Joining, Poller};
 use super::rebalance::RebalanceGuard;
@@ -29,6 +30,8 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 
 /// librdkafka's default `session.timeout.ms`.
 const LIBRDKAFKA_SESSION_TIMEOUT_MS: u64 = 45_000;
+/// librdkafka's default `max.poll.interval.ms`.
+const LIBRDKAFKA_MAX_POLL_INTERVAL_MS: u64 = 300_000;
 
 /// What a consumer needs to start.
 pub(crate) struct ConsumerSetup {
@@ -42,6 +45,10 @@ pub(crate) struct ConsumerSetup {
     pub(crate) grace: Duration,
     /// The app's producers: its handlers' producer calls send through them.
     pub(crate) app: Arc<AppContext>,
+    /// The app's rebalance hooks.
+    pub(crate) hooks: Arc<RebalanceHooks>,
+    /// `bootstrap.servers` and the broker's properties: what a hook's own client needs.
+    pub(crate) connection: Vec<(String, String)>,
 }
 
 /// A started consumer; [`RunningConsumer::stop`] ends it cleanly.
@@ -88,10 +95,20 @@ impl RunningConsumer {
                 ))
             })?;
         config.set("enable.auto.commit", "false");
+        check_hook_timeout(spec.function, &config, &setup.hooks)?;
 
         let partitions: Partitions = Arc::new(Mutex::new(HashMap::new()));
         let span =
             tracing::info_span!(parent: &setup.app.span, "consumer", function = spec.function);
+        let hooks = (!setup.hooks.is_empty()).then(|| HookRunner {
+            hooks: Arc::clone(&setup.hooks),
+            app: Arc::clone(&setup.app),
+            runtime: tokio::runtime::Handle::current(),
+            function: spec.function,
+            topic: spec.topic,
+            group_id: setup.group_id.clone(),
+            connection: setup.connection.into(),
+        });
         let context = RebalanceGuard {
             function: spec.function,
             span: span.clone(),
@@ -106,6 +123,7 @@ impl RunningConsumer {
             joined: AtomicBool::new(false),
             log: ClientLog::new(format!("consumer {}", spec.function)),
             oauth: setup.oauth,
+            hooks,
         };
         let consumer: Arc<BaseConsumer<RebalanceGuard>> = Arc::new(
             config
@@ -197,6 +215,26 @@ impl RunningConsumer {
         );
         committed
     }
+}
+
+/// `Err` when the app's rebalance hooks may run longer than librdkafka lets the poll
+/// thread go without polling (`max.poll.interval.ms`): past it the consumer leaves its
+/// group in the middle of the rebalance the hook serves.
+fn check_hook_timeout(function: &str, config: &ClientConfig, hooks: &RebalanceHooks) -> Result<()> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let max_poll = config
+        .get("max.poll.interval.ms")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(LIBRDKAFKA_MAX_POLL_INTERVAL_MS);
+    if hooks.timeout >= Duration::from_millis(max_poll) {
+        return Err(Error::Config(format!(
+            "consumer `{function}`: the rebalance hooks may take {:?} (FastKafkaBuilder::rebalance_hook_timeout), but max.poll.interval.ms is {max_poll} ms, after which the consumer leaves its group while the hook runs; give the hooks a shorter timeout, or raise max.poll.interval.ms",
+            hooks.timeout
+        )));
+    }
+    Ok(())
 }
 
 /// A stopped consumer whose offsets are committed, still a member of its group.

@@ -26,6 +26,8 @@
 //! - `poll`: the poll thread, copying messages into per-partition chunks;
 //! - `partition`: one task per assigned partition, its state, storing its progress;
 //! - `rebalance`: the consumer context that drains revoked partitions, and commits;
+//! - `hooks`: the app's rebalance hooks ([`RebalanceEvent`], [`RebalanceHook`]), run
+//!   from that context;
 //! - `handle`: calling the handler, retries, what a failure is;
 //! - `dead_letter`: dead-lettering or skipping what fails, [`dead_letter_headers`];
 //! - `decode`: decoding payloads by type;
@@ -36,6 +38,7 @@ mod dead_letter;
 mod decode;
 mod fetched;
 mod handle;
+mod hooks;
 mod lifecycle;
 mod partition;
 mod poll;
@@ -51,6 +54,8 @@ pub use self::counts::ConsumerCounts;
 pub(crate) use self::counts::Counters;
 pub use self::dead_letter::dead_letter_headers;
 pub use self::decode::{take, take_one, DecodeJson, DecodeProbe, DecodeRaw, DecodeUnsupported};
+pub(crate) use self::hooks::{HookEntry, RebalanceHooks, ASSIGNED_HOOK, REVOKED_HOOK};
+pub use self::hooks::{RebalanceEvent, RebalanceFn, RebalanceHook};
 pub(crate) use self::lifecycle::{ConsumerSetup, RunningConsumer};
 use self::rebalance::RebalanceGuard;
 pub(crate) use self::spec::registered;

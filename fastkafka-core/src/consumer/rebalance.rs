@@ -10,6 +10,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::hooks::{HookRunner, Which};
 use super::partition::{stop_partitions, PartitionTask, Partitions};
 use super::Shared;
 use crate::client_log::ClientLog;
@@ -45,6 +46,8 @@ pub(super) struct RebalanceGuard {
     pub(super) joined: AtomicBool,
     pub(super) log: ClientLog,
     pub(super) oauth: crate::security::OAuthHook,
+    /// The app's rebalance hooks, if it has any.
+    pub(super) hooks: Option<HookRunner>,
 }
 
 crate::connect::logged_client_context!(RebalanceGuard);
@@ -106,6 +109,11 @@ impl ConsumerContext for RebalanceGuard {
                 *entry = (*entry).max(next);
             }
         }
+        // After the last commit, before the partitions are handed over: the hook can
+        // save what the app keeps for them, knowing their handlers are done.
+        if let Some(hooks) = &self.hooks {
+            hooks.run(Which::Revoked, &revoked, &self.span);
+        }
         tracing::info!(partitions = ?revoked, "partitions revoked");
     }
 
@@ -121,6 +129,11 @@ impl ConsumerContext for RebalanceGuard {
             let assigned: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             self.joined.store(true, Ordering::Relaxed);
             tracing::info!(partitions = ?assigned, "partitions assigned");
+            // Inside the poll: no message of these partitions reaches a handler before
+            // the hook is done.
+            if let Some(hooks) = &self.hooks {
+                hooks.run(Which::Assigned, &assigned, &self.span);
+            }
         }
     }
 }

@@ -321,6 +321,7 @@ impl FastKafka {
         let mut seen: Vec<(&str, String, &str)> = Vec::new();
         let mut running = Vec::new();
         let mut extra_producers: Vec<Arc<BrokerProducer>> = Vec::new();
+        let hooks = Arc::new(self.rebalance.clone());
         for spec in specs {
             let group_id = spec
                 .group_id
@@ -375,6 +376,10 @@ impl FastKafka {
             }
             properties.extend(target.properties.iter().cloned());
             properties.extend(self.consumer_config.iter().cloned());
+            let connection =
+                std::iter::once(("bootstrap.servers".to_string(), target.bootstrap.clone()))
+                    .chain(target.properties.iter().cloned())
+                    .collect();
             running.push(RunningConsumer::start(ConsumerSetup {
                 spec,
                 group_id,
@@ -384,6 +389,8 @@ impl FastKafka {
                 dead_letter,
                 grace: self.shutdown_grace,
                 app: Arc::clone(app),
+                hooks: Arc::clone(&hooks),
+                connection,
             })?);
         }
         Ok(running)
