@@ -5,17 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod app_protocol;
-mod app_target;
-mod bench;
-mod broker;
+mod app;
+mod commands;
 mod console;
-mod docs;
-mod docs_html;
-mod docs_server;
 mod exit;
-mod partition_cmd;
-mod supervisor;
 
 pub(crate) use exit::UsageError;
 
@@ -33,11 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Run(supervisor::RunArgs),
-    Broker(broker::BrokerArgs),
-    Partition(partition_cmd::PartitionArgs),
-    Bench(bench::BenchArgs),
-    Docs(docs::DocsArgs),
+    Run(commands::run::RunArgs),
+    Broker(commands::broker::BrokerArgs),
+    Partition(commands::partition::PartitionArgs),
+    Docs(commands::docs::DocsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,11 +63,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => supervisor::run(args).await,
-            Command::Broker(args) => broker::run(args).await,
-            Command::Partition(args) => partition_cmd::run(args).map(|()| ExitCode::SUCCESS),
-            Command::Bench(args) => bench::run(args).await,
-            Command::Docs(args) => docs::run(args).await,
+            Command::Run(args) => commands::run::run(args).await,
+            Command::Broker(args) => commands::broker::run(args).await,
+            Command::Partition(args) => commands::partition::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Docs(args) => commands::docs::run(args).await,
         }
     });
     match result {

@@ -767,22 +767,22 @@ fn group_offsets_partition(group: &str, partitions: i32) -> i32 {
     (hash & 0x7fff_ffff) % partitions
 }
 
-/// `fastkafka bench --bootstrap` runs against a real cluster and its last line still
+/// `fastkafka-bench --bootstrap` runs against a real cluster and its last line still
 /// gives the framework/raw ratios. A tiny count by default: CI only keeps it working.
 /// For figures, `FASTKAFKA_BENCH_MESSAGES=200000` (3 repeats, the full latency run) and
-/// `FASTKAFKA_BENCH_BIN=target/release/fastkafka` (a debug build measures nothing).
+/// `FASTKAFKA_BENCH_BIN=target/release/fastkafka-bench` (a debug build measures nothing).
 #[test]
 fn the_benchmark_runs_against_the_cluster() {
     let Some((_shared, cluster)) = cluster() else {
         return;
     };
-    let bin = std::env::var_os("FASTKAFKA_BENCH_BIN").map_or_else(fastkafka_bin, Into::into);
+    // Built by `cargo test --workspace` beside `fastkafka`.
+    let bin = std::env::var_os("FASTKAFKA_BENCH_BIN").map_or_else(
+        || fastkafka_bin().with_file_name("fastkafka-bench"),
+        Into::into,
+    );
     let mut command = Command::new(bin);
-    command.args([
-        "bench",
-        "--bootstrap",
-        &cluster.bootstrap(Listener::Plaintext),
-    ]);
+    command.args(["--bootstrap", &cluster.bootstrap(Listener::Plaintext)]);
     match std::env::var("FASTKAFKA_BENCH_MESSAGES") {
         Ok(messages) => command.args(["--messages", &messages]),
         Err(_) => command.args([

@@ -1,5 +1,6 @@
-//! `fastkafka bench`: the framework's cost next to raw rdkafka, measured in one run,
-//! against the same broker.
+//! `fastkafka-bench`: the framework's cost next to raw rdkafka, measured in one run,
+//! against the same broker. A tool of this repository (`cargo run --release -p
+//! fastkafka-bench -- ...`), not part of the shipped `fastkafka` command.
 //!
 //! Produce: a loop awaiting a `#[produces]` function (sequential, and over concurrent
 //! tasks) against rdkafka's `ThreadedProducer` and `FutureProducer` with the same
@@ -20,18 +21,20 @@ mod produce;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::Parser;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::{EmbeddedBroker, FastKafkaBuilder};
 use serde_json::json;
 
-use crate::UsageError;
+use fastkafka::protocol::exit;
 
 /// Measure fastkafka against raw rdkafka on the same broker, in one run.
-#[derive(Args)]
+#[derive(Parser)]
 #[command(
-    after_help = "Examples:\n  fastkafka bench                       # the embedded broker\n  fastkafka bench --messages 1000000 --bootstrap kafka1:9092\n\nThe last line of output is one JSON object with every figure and the ratios\nframework/raw (produce_ratio, produce_concurrent_ratio, consume_ratio, pipeline_ratio)."
+    name = "fastkafka-bench",
+    version,
+    after_help = "Examples:\n  cargo run --release -p fastkafka-bench                       # the embedded broker\n  cargo run --release -p fastkafka-bench -- --messages 1000000 --bootstrap kafka1:9092\n\nThe last line of output is one JSON object with every figure and the ratios\nframework/raw (produce_ratio, produce_concurrent_ratio, consume_ratio, pipeline_ratio)."
 )]
 pub(crate) struct BenchArgs {
     /// Messages per produce and consume run.
@@ -62,13 +65,13 @@ pub(crate) struct BenchArgs {
 
 /// The benchmark message: an id, a send time and padding to the wanted size.
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone)]
-pub(super) struct BenchMessage {
-    pub(super) id: u64,
-    pub(super) sent_us: u64,
-    pub(super) data: String,
+pub(crate) struct BenchMessage {
+    pub(crate) id: u64,
+    pub(crate) sent_us: u64,
+    pub(crate) data: String,
 }
 
-pub(super) fn message(id: u64, size: usize) -> BenchMessage {
+pub(crate) fn message(id: u64, size: usize) -> BenchMessage {
     // `{"id":..,"sent_us":..,"data":""}` is about 40 bytes; pad to `size`.
     BenchMessage {
         id,
@@ -78,7 +81,7 @@ pub(super) fn message(id: u64, size: usize) -> BenchMessage {
 }
 
 /// Producer settings shared by the framework and the raw producers.
-pub(super) const PRODUCER: &[(&str, &str)] = &[
+pub(crate) const PRODUCER: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("partitioner", "murmur2_random"),
@@ -88,15 +91,15 @@ pub(super) const PRODUCER: &[(&str, &str)] = &[
 ];
 
 /// The most messages a consume run reads from the embedded broker (see `run`).
-pub(super) const EMBEDDED_CONSUME_MAX: usize = 100_000;
+pub(crate) const EMBEDDED_CONSUME_MAX: usize = 100_000;
 
-pub(super) const PRODUCE_TOPIC: &str = "fastkafka-bench-produce";
-pub(super) const CONSUME_TOPIC: &str = "fastkafka-bench-consume";
-pub(super) const LATENCY_TOPIC: &str = "fastkafka-bench-latency";
-pub(super) const PIPE_IN_TOPIC: &str = "fastkafka-bench-pipe-in";
-pub(super) const PIPE_OUT_TOPIC: &str = "fastkafka-bench-pipe-out";
+pub(crate) const PRODUCE_TOPIC: &str = "fastkafka-bench-produce";
+pub(crate) const CONSUME_TOPIC: &str = "fastkafka-bench-consume";
+pub(crate) const LATENCY_TOPIC: &str = "fastkafka-bench-latency";
+pub(crate) const PIPE_IN_TOPIC: &str = "fastkafka-bench-pipe-in";
+pub(crate) const PIPE_OUT_TOPIC: &str = "fastkafka-bench-pipe-out";
 
-pub(super) fn raw_config(bootstrap: &str) -> ClientConfig {
+pub(crate) fn raw_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
     for (k, v) in PRODUCER {
@@ -109,11 +112,11 @@ pub(super) fn raw_config(bootstrap: &str) -> ClientConfig {
 /// broker answers an empty fetch only after `fetch.wait.max.ms`, not when data
 /// arrives; fastkafka shortens it for `--kafka-broker embedded`, and the bench does
 /// the same on both paths so that latency is not the broker's wait.
-pub(super) const CONSUMER: &[(&str, &str)] = &[("fetch.wait.max.ms", "10")];
+pub(crate) const CONSUMER: &[(&str, &str)] = &[("fetch.wait.max.ms", "10")];
 
 /// The app of one run, made of that run's `functions` only (the bench's other
 /// consumers must not read their topics meanwhile), to be given its state and built.
-pub(super) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKafkaBuilder {
+pub(crate) fn framework_app(bootstrap_group: &str, functions: &[&str]) -> FastKafkaBuilder {
     let mut b = FastKafka::builder()
         .title("fastkafka bench")
         .group_id(bootstrap_group)
@@ -163,7 +166,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     });
     let n = args.messages;
     say(&format!(
-        "fastkafka bench: {n} messages a run, {} repeats, against {} ({})",
+        "fastkafka-bench: {n} messages a run, {} repeats, against {} ({})",
         args.repeat,
         bootstrap,
         if embedded.is_some() {
@@ -396,4 +399,58 @@ async fn consume_comparison(
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// A mistake in the arguments: one clear line, the usage exit code.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    let args = match BenchArgs::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    // Library warnings and errors (RUST_LOG=info for more), on stderr.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() {
+                exit::USAGE
+            } else {
+                exit::FAILURE
+            })
+        }
+    }
 }

@@ -19,7 +19,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use self::worker::{send_signal, worker};
-use crate::{app_protocol, app_target, console, exit, UsageError};
+use crate::app::{protocol as app_protocol, target as app_target};
+use crate::{console, exit, UsageError};
 
 mod worker;
 

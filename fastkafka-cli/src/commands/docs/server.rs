@@ -32,7 +32,7 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::docs_html;
+use super::html as docs_html;
 use crate::UsageError;
 
 /// Largest request body accepted (413 beyond it).
@@ -62,7 +62,7 @@ impl Publisher {
     /// `embedded`, `localhost` or HOST:PORT.
     pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
         let topics = consumed_topics(doc)?;
-        let app = crate::app_protocol::handshake(binary).await?;
+        let app = crate::app::protocol::handshake(binary).await?;
         let (broker_arg, embedded) = match BrokerName::of(name, app.names()) {
             BrokerName::Named | BrokerName::Localhost | BrokerName::Bootstrap => {
                 (name.to_string(), None)
@@ -73,7 +73,7 @@ impl Publisher {
                 crate::console::err(&format!(
                     "[fastkafka] started the embedded Kafka broker: bootstrap.servers={bootstrap}"
                 ));
-                crate::supervisor::create_declared_topics(&embedded, binary).await?;
+                crate::commands::run::create_declared_topics(&embedded, binary).await?;
                 (bootstrap, Some(embedded))
             }
             BrokerName::Unknown => {
@@ -119,7 +119,7 @@ impl Publisher {
         };
         let key = request.get("key").and_then(Value::as_str);
         let sent =
-            crate::app_protocol::publish(&self.binary, &self.broker_arg, topic, key, payload);
+            crate::app::protocol::publish(&self.binary, &self.broker_arg, topic, key, payload);
         match sent.await {
             Ok(delivery) => (StatusCode::OK, json!(delivery)),
             Err(e) => (

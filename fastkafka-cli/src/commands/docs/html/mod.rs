@@ -79,10 +79,10 @@ fn prose(text: &str) -> String {
 }
 
 /// The page's style sheet, inlined into the page.
-const CSS: &str = include_str!("../../assets/docs.css");
+const CSS: &str = include_str!("../../../../assets/docs.css");
 
 /// The "publish example" script, inlined into the page.
-const JS: &str = include_str!("../../assets/docs.js");
+const JS: &str = include_str!("../../../../assets/docs.js");
 
 /// The parts of the AsyncAPI document the page shows.
 struct Doc<'a> {

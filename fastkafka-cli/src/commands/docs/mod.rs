@@ -1,5 +1,8 @@
 //! `fastkafka docs generate|serve APP`: the app's AsyncAPI document and its docs page.
 
+mod html;
+mod server;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,7 +10,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::{app_protocol, app_target, docs_html, docs_server};
+use self::{html as docs_html, server as docs_server};
+use crate::app::{protocol as app_protocol, target as app_target};
 
 /// Write or serve an app's AsyncAPI docs.
 #[derive(Args)]
