@@ -28,10 +28,13 @@
 
 #include <stdint.h>
 
+/* A request handler of the mock cluster. */
+typedef int (*fastkafka_handler_t)(rd_kafka_mock_connection_t *,
+                                   rd_kafka_buf_t *);
+
 /* The mock cluster's own Produce handler, wrapped by ours. The same function for
  * every cluster (they all copy one handler table). */
-static int (*fastkafka_original_produce)(rd_kafka_mock_connection_t *,
-                                         rd_kafka_buf_t *);
+static fastkafka_handler_t fastkafka_original_produce;
 
 /* Lifts the retention limits of every partition of the cluster that still has the
  * mock cluster's defaults. Cheap: a dev broker holds a handful of topics. */
@@ -62,10 +65,8 @@ static int fastkafka_handle_Produce(rd_kafka_mock_connection_t *mconn,
 }
 
 /* The mock cluster's own JoinGroup and LeaveGroup handlers, wrapped by ours. */
-static int (*fastkafka_original_join)(rd_kafka_mock_connection_t *,
-                                      rd_kafka_buf_t *);
-static int (*fastkafka_original_leave)(rd_kafka_mock_connection_t *,
-                                       rd_kafka_buf_t *);
+static fastkafka_handler_t fastkafka_original_join;
+static fastkafka_handler_t fastkafka_original_leave;
 
 /* How soon a group whose members have all rejoined (or that has none left) moves on. */
 #define FASTKAFKA_JOINED_DELAY_MS 100
@@ -263,6 +264,19 @@ err_parse:
         return -1;
 }
 
+/* Puts `ours` in place of the cluster's handler of `api`, keeping that in `original`
+ * for `ours` to call. Every cluster copies the same handler table, so a second
+ * cluster finds ours in place already. */
+static void fastkafka_wrap(rd_kafka_mock_cluster_t *mcluster,
+                           int16_t api,
+                           fastkafka_handler_t ours,
+                           fastkafka_handler_t *original) {
+        if (mcluster->api_handlers[api].cb != ours) {
+                *original                     = mcluster->api_handlers[api].cb;
+                mcluster->api_handlers[api].cb = ours;
+        }
+}
+
 /* Called once per cluster, right after rd_kafka_mock_cluster_new and before any
  * client connects. */
 void fastkafka_mock_install(rd_kafka_mock_cluster_t *mcluster,
@@ -273,28 +287,12 @@ void fastkafka_mock_install(rd_kafka_mock_cluster_t *mcluster,
          * are numbered from 1. */
         mcluster->controller_id = 1;
 
-        if (mcluster->api_handlers[RD_KAFKAP_Produce].cb !=
-            fastkafka_handle_Produce) {
-                fastkafka_original_produce =
-                    mcluster->api_handlers[RD_KAFKAP_Produce].cb;
-                mcluster->api_handlers[RD_KAFKAP_Produce].cb =
-                    fastkafka_handle_Produce;
-        }
-
-        if (mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb !=
-            fastkafka_handle_JoinGroup) {
-                fastkafka_original_join =
-                    mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb;
-                mcluster->api_handlers[RD_KAFKAP_JoinGroup].cb =
-                    fastkafka_handle_JoinGroup;
-        }
-        if (mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb !=
-            fastkafka_handle_LeaveGroup) {
-                fastkafka_original_leave =
-                    mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb;
-                mcluster->api_handlers[RD_KAFKAP_LeaveGroup].cb =
-                    fastkafka_handle_LeaveGroup;
-        }
+        fastkafka_wrap(mcluster, RD_KAFKAP_Produce, fastkafka_handle_Produce,
+                       &fastkafka_original_produce);
+        fastkafka_wrap(mcluster, RD_KAFKAP_JoinGroup, fastkafka_handle_JoinGroup,
+                       &fastkafka_original_join);
+        fastkafka_wrap(mcluster, RD_KAFKAP_LeaveGroup, fastkafka_handle_LeaveGroup,
+                       &fastkafka_original_leave);
 
         mcluster->api_handlers[RD_KAFKAP_CreateTopics].MinVersion  = 0;
         mcluster->api_handlers[RD_KAFKAP_CreateTopics].MaxVersion  = 4;
