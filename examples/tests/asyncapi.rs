@@ -2,9 +2,10 @@
 //! official AsyncAPI parser, free of Rust wrappers, and matching the annotated functions
 //! and the message types.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use fastkafka_test_support::asyncapi::validate;
 use serde_json::{json, Value};
 
 /// Every example app binary; `every_example_is_checked` keeps this list complete.
@@ -51,36 +52,6 @@ fn asyncapi(binary: &str, format: &str) -> String {
 fn document(name: &str) -> Value {
     let (_, binary) = EXAMPLES.iter().find(|(n, _)| *n == name).unwrap();
     serde_json::from_str(&asyncapi(binary, "json")).unwrap()
-}
-
-/// Runs the official parser over `files`; fails with the install command when it is
-/// missing.
-fn validate(files: &[PathBuf]) {
-    let validator = root().join("tests/asyncapi-validator");
-    let install = "npm ci --prefix examples/tests/asyncapi-validator";
-    assert!(
-        validator.join("node_modules/@asyncapi/parser").is_dir(),
-        "the AsyncAPI parser is not installed: run `{install}` (needs Node.js 20+)"
-    );
-    let out = Command::new("node")
-        .arg(validator.join("validate.mjs"))
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js 20+, then `{install}`"));
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for file in files {
-        assert!(
-            report.contains(&format!("{}: VALID (3.0.0)", file.display())),
-            "{report}"
-        );
-    }
-    let errors: Vec<&str> = report.lines().filter(|l| l.contains(": error ")).collect();
-    assert!(errors.is_empty(), "{report}");
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! message is handled, an undecodable one is dead-lettered with its error, what was
 //! processed is committed to the group, and a restarted app does not see it again.
 
-mod support;
-
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,7 +10,7 @@ use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, read_topic};
-use support::tansu::Tansu;
+use fastkafka_test_support::Tansu;
 
 const GROUP: &str = "tansu-readers";
 const PARTITIONS: i32 = 3;

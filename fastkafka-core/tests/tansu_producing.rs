@@ -2,15 +2,13 @@
 //! is created by the app, keys land where the Java client puts them, pinned partitions
 //! are checked against the broker's metadata, and delivery reports match the log.
 
-mod support;
-
 use std::time::Duration;
 
 use fastkafka::partition::partition_for_key;
 use fastkafka::prelude::*;
 use fastkafka::testing::read_topic;
 use fastkafka::Error;
-use support::tansu::Tansu;
+use fastkafka_test_support::Tansu;
 
 const PARTITIONS: i32 = 6;
 

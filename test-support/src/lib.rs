@@ -8,12 +8,17 @@
 //!   records and to ask where its default partitioner puts a key.
 //! - [`kafka_available`]: whether `.ci/setup` has fetched Kafka; a test skips when it has
 //!   not, except in CI, where it fails.
+//! - [`shared_cluster`] and [`shared_cluster_alone`]: one cluster per test binary, shared
+//!   by the tests that leave its brokers running.
+//! - [`Tansu`]: an independent Kafka-compatible broker (`.ci/setup` installs it).
+//! - [`asyncapi::validate`]: the official AsyncAPI parser over documents.
 //!
 //! `.ci/setup` fetches Kafka [`KAFKA_VERSION`] with Maven (`.ci/kafka/pom.xml`) into
 //! `~/.cache/fastkafka/kafka-<version>/libs`; Java 17 runs it.
 
 #![warn(missing_docs)]
 
+pub mod asyncapi;
 mod certs;
 mod class_archive;
 mod cluster;
@@ -21,6 +26,7 @@ mod dist;
 mod java;
 mod launcher;
 mod shared;
+mod tansu;
 
 pub use cluster::{
     KafkaCluster, Listener, SaslMechanism, User, ADMIN, ALICE, DEFAULT_JVM_OPTIONS, JVM_OPTIONS_VAR,
@@ -28,6 +34,7 @@ pub use cluster::{
 pub use dist::{kafka_available, KafkaDist, KAFKA_HOME_VAR, KAFKA_VERSION};
 pub use java::{JavaClient, JavaProduced};
 pub use shared::{shared_cluster, shared_cluster_alone};
+pub use tansu::Tansu;
 
 /// Calls `check` every 200 ms until it returns `Some` (that value) or `timeout` passes
 /// (`None`): for cluster states that settle, like a new partition leader.

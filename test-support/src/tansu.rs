@@ -1,4 +1,4 @@
-//! Tansu, an independent Apache Kafka compatible broker, for the integration tests:
+//! [`Tansu`], an independent Apache Kafka compatible broker, for the integration tests:
 //! what works against librdkafka's mock cluster must work against a broker that
 //! librdkafka did not write. `.ci/setup` installs it (`cargo install tansu`).
 
@@ -8,7 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Tansu broker on a free loopback port, with in-memory storage; killed on drop.
-pub(crate) struct Tansu {
+///
+/// ```no_run
+/// let tansu = fastkafka_test_support::Tansu::start();
+/// let bootstrap = tansu.bootstrap(); // "127.0.0.1:PORT"
+/// ```
+pub struct Tansu {
     child: Child,
     port: u16,
 }
@@ -16,7 +21,7 @@ pub(crate) struct Tansu {
 impl Tansu {
     /// Starts Tansu and waits until it accepts connections. Panics with what to do when
     /// Tansu is not installed.
-    pub(crate) fn start() -> Tansu {
+    pub fn start() -> Tansu {
         let binary = tansu_binary().unwrap_or_else(|| {
             panic!(
                 "Tansu is not installed: run `bash .ci/setup` (it runs `cargo install tansu --features dynostore --locked`), or set TANSU=/path/to/tansu"
@@ -55,7 +60,7 @@ impl Tansu {
     }
 
     /// `bootstrap.servers` for this broker.
-    pub(crate) fn bootstrap(&self) -> String {
+    pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }

@@ -1,12 +1,15 @@
 //! The Tester tests of `tester.rs`, run again against a 3-broker Apache Kafka cluster:
 //! the same test binary, with `FASTKAFKA_TEST_BROKER` naming the cluster. What a user
 //! does to run their Tester tests on a real broker in their CI.
+//!
+//! The example apps' topics are the ones `apps.rs` runs the example binaries on, so
+//! this test has the cluster to itself while the Tester tests run.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use fastkafka::testing::TEST_BROKER_ENV;
-use fastkafka_test_support::{kafka_available, KafkaCluster, Listener};
+use fastkafka_test_support::{shared_cluster_alone, Listener};
 
 /// The `tester` test binary cargo built beside this one (the newest, if several).
 fn tester_binary() -> PathBuf {
@@ -29,10 +32,9 @@ fn tester_binary() -> PathBuf {
 
 #[test]
 fn the_tester_tests_pass_against_a_real_kafka_cluster() {
-    if !kafka_available() {
+    let Some((_alone, cluster)) = shared_cluster_alone() else {
         return;
-    }
-    let cluster = KafkaCluster::shared();
+    };
     let bootstrap = cluster.bootstrap(Listener::Plaintext);
     let out = Command::new(tester_binary())
         .env(TEST_BROKER_ENV, &bootstrap)

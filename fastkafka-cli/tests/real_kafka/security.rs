@@ -7,9 +7,10 @@
 //! every key goes.
 //!
 //! Skipped (with a note) when `.ci/setup` has not fetched Kafka; fails in CI instead.
+//! These tests leave every broker running: they share the binary's cluster.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use fastkafka::prelude::*;
@@ -18,7 +19,7 @@ use fastkafka::rdkafka::message::Message;
 use fastkafka::rdkafka::{Offset, TopicPartitionList};
 use fastkafka::testing::{eventually, exclusive};
 use fastkafka::{Error, Security};
-use fastkafka_test_support::{kafka_available, JavaClient, KafkaCluster, Listener, ADMIN, ALICE};
+use fastkafka_test_support::{shared_cluster, JavaClient, KafkaCluster, Listener, ADMIN, ALICE};
 
 const SECURED: &str = "secured";
 const FROM_JAVA: &str = "interop-from-java";
@@ -84,27 +85,31 @@ impl Write for LogWriter {
 }
 
 fn capture_all_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "fastkafka=debug,librdkafka=debug,rdkafka=debug",
-        ))
-        .with_ansi(false)
-        .with_writer(|| LogWriter)
-        .try_init();
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // The binary's only subscriber: a test that checks that no secret is logged
+        // must see every line, so another subscriber installed first fails it here.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "fastkafka=debug,librdkafka=debug,rdkafka=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init()
+            .expect("the security tests' log capture is the binary's tracing subscriber");
+    });
 }
 
 fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
-/// The shared cluster, or `None` (the test returns) when Kafka is not fetched and this
-/// is not CI.
-fn cluster() -> Option<&'static KafkaCluster> {
-    if !kafka_available() {
-        return None;
-    }
+/// The binary's shared cluster with its guard (the tests that stop brokers wait), or
+/// `None` (the test returns) when Kafka is not fetched and this is not CI.
+fn cluster() -> Option<(RwLockReadGuard<'static, ()>, &'static KafkaCluster)> {
+    let shared = shared_cluster()?;
     capture_all_logs();
-    Some(KafkaCluster::shared())
+    Some(shared)
 }
 
 /// A broker for the app: broker 0's address on `listener` (the others are learned from
@@ -118,6 +123,8 @@ fn broker(cluster: &KafkaCluster, listener: Listener) -> Broker {
 fn app(group: &str, broker: Broker) -> FastKafka {
     FastKafka::builder()
         .title("security test")
+        // The functions of this module only: the binary holds other modules' apps.
+        .include_module(module_path!())
         .group_id(group)
         .broker("cluster", broker)
         .topic(SECURED, 3)
@@ -200,8 +207,13 @@ fn sasl(cluster: &KafkaCluster, mechanism: &str, password: &str) -> Broker {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn an_app_connects_through_every_security_mode() {
-    let Some(cluster) = cluster() else { return };
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
     let _turn = exclusive().await;
     round_trip(cluster, "plaintext", broker(cluster, Listener::Plaintext)).await;
     round_trip(
@@ -262,8 +274,13 @@ async fn refused(broker: Broker) -> (String, Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn a_refused_start_says_which_broker_and_why_and_shows_no_secret() {
-    let Some(cluster) = cluster() else { return };
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
     let _turn = exclusive().await;
     const WRONG: &str = "wrong-password-7c1e";
     let (line, took) = refused(sasl(cluster, "SCRAM-SHA-512", WRONG)).await;
@@ -334,8 +351,13 @@ fn read_all(cluster: &KafkaCluster, topic: &str, count: usize) -> Vec<(String, i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn keyed_messages_land_where_the_java_client_puts_them_and_back() {
-    let Some(cluster) = cluster() else { return };
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
     let _turn = exclusive().await;
     let started = Instant::now();
     let running = app("security-interop", broker(cluster, Listener::Plaintext))
@@ -431,10 +453,15 @@ fn unsecured_jwt(subject: &str) -> fastkafka::OAuthToken {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The read guard keeps the tests that stop brokers off the cluster for the whole test,
+// awaits included; no task of this runtime takes the lock.
+#[allow(clippy::await_holding_lock)]
 async fn an_app_authenticates_with_tokens_from_its_own_function() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let Some(cluster) = cluster() else { return };
+    let Some((_shared, cluster)) = cluster() else {
+        return;
+    };
     let _turn = exclusive().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);

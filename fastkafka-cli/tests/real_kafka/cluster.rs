@@ -2,26 +2,26 @@
 //! every listener and mechanism, refuses what it should, survives a killed broker, and
 //! the Java client program agrees with the broker on where keys go.
 //!
-//! One 3-broker cluster serves every test here. The test that kills a broker takes it
-//! exclusively (`DISRUPTION`), the others share it.
+//! The test that kills a broker takes the binary's cluster exclusively (`DISRUPTION`),
+//! the others share it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fastkafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use fastkafka::rdkafka::client::{ClientContext, DefaultClientContext};
+use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use fastkafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use fastkafka::rdkafka::message::Message;
+use fastkafka::rdkafka::producer::{
+    BaseProducer, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext,
+};
+use fastkafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use fastkafka_test_support::{
     wait_for, JavaClient, KafkaCluster, Listener, SaslMechanism, ADMIN, ALICE,
 };
 use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
-use rdkafka::producer::{
-    BaseProducer, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext,
-};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
 

@@ -1,0 +1,82 @@
+//! Sending to the app's topics as another service would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use serde::Serialize;
+
+use super::Tester;
+use crate::error::{Error, Result};
+use crate::event::{Delivery, KafkaEvent};
+use crate::testing::record::encode;
+
+impl Tester {
+    /// Sends `message` to `topic` as another service would (a plain producer, not the
+    /// app's), with no key, and waits until the broker has it. The message is encoded
+    /// as a `#[produces]` function would encode it: `String` and `Vec<u8>` as they
+    /// are, anything else as JSON. [`Tester::send_event`] gives a key, a partition or
+    /// headers.
+    pub async fn send<T: Serialize + 'static>(&self, topic: &str, message: T) -> Result<Delivery> {
+        self.send_event(topic, KafkaEvent::new(message)).await
+    }
+
+    /// Sends `event` (a message with a key, a pinned partition, headers) to `topic`, as
+    /// [`Tester::send`] does.
+    pub async fn send_event<T: Serialize + 'static>(
+        &self,
+        topic: &str,
+        event: KafkaEvent<T>,
+    ) -> Result<Delivery> {
+        let payload = encode(&event.message).map_err(|source| Error::Encode {
+            topic: topic.to_string(),
+            source,
+        })?;
+        self.send_bytes(topic, event.map(|_| payload)).await
+    }
+
+    /// Sends bytes to `topic` as they are, for messages the app cannot decode: a
+    /// `Vec<u8>`, or a `KafkaEvent<Vec<u8>>` with a key, partition or headers.
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        event: impl Into<KafkaEvent<Vec<u8>>>,
+    ) -> Result<Delivery> {
+        self.send_bytes(topic, event.into()).await
+    }
+
+    async fn send_bytes(&self, topic: &str, event: KafkaEvent<Vec<u8>>) -> Result<Delivery> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(&event.message);
+        if let Some(key) = &event.key {
+            record = record.key(key);
+        }
+        if let Some(p) = event.partition {
+            record = record.partition(p);
+        }
+        if !event.headers.is_empty() {
+            let headers = event.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: Some(v),
+                })
+            });
+            record = record.headers(headers);
+        }
+        if let Some(ts) = event.timestamp {
+            record = record.timestamp(ts);
+        }
+        match self.producer.send(record, Duration::from_secs(10)).await {
+            Ok(delivery) => Ok(Delivery {
+                topic: Arc::from(topic),
+                partition: delivery.partition,
+                offset: delivery.offset,
+                timestamp: None,
+            }),
+            Err((source, _)) => Err(Error::Delivery {
+                topic: topic.to_string(),
+                source,
+            }),
+        }
+    }
+}
