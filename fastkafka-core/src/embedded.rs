@@ -1,4 +1,9 @@
 //! The embedded broker: librdkafka's mock cluster, a Kafka protocol server in this process.
+//!
+//! [`EmbeddedBroker`] is what `--kafka-broker embedded` runs against, and what tests
+//! start to have a broker of their own; [`KafkaRequest`] names the requests it can be
+//! told to fail, and [`DEFAULT_PARTITIONS`] is the partition count of the topics it
+//! creates on first use. Built with the `embedded` feature (on by default).
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -137,7 +142,7 @@ impl KafkaRequest {
 /// or explicitly with [`EmbeddedBroker::create_topic`]. The broker stops when dropped.
 ///
 /// ```
-/// use fastkafka::EmbeddedBroker;
+/// use fastkafka::embedded::EmbeddedBroker;
 ///
 /// let broker = EmbeddedBroker::start()?;
 /// broker.create_topic("orders", 6)?;
@@ -244,7 +249,7 @@ impl EmbeddedBroker {
     ///
     /// ```
     /// use fastkafka::rdkafka::types::RDKafkaRespErr;
-    /// use fastkafka::{EmbeddedBroker, KafkaRequest};
+    /// use fastkafka::embedded::{EmbeddedBroker, KafkaRequest};
     ///
     /// let broker = EmbeddedBroker::start()?;
     /// // The next heartbeat of any group member starts a rebalance.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use fastkafka::prelude::*;
-use fastkafka::{OAuth, Oidc, Security};
+use fastkafka::security::{OAuth, Oidc, Security};
 use serde_json::{json, Value};
 
 /// A wrapper shared by two messages.

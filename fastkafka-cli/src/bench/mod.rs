@@ -21,9 +21,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::{EmbeddedBroker, FastKafkaBuilder};
+use fastkafka::FastKafkaBuilder;
 use serde_json::json;
 
 use crate::UsageError;

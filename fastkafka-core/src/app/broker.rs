@@ -73,7 +73,8 @@ impl FastKafka {
 /// ```
 ///
 /// ```
-/// use fastkafka::{Broker, Security};
+/// use fastkafka::security::Security;
+/// use fastkafka::Broker;
 ///
 /// // SASL_SSL with SCRAM-SHA-512, as on MSK, Aiven or a company cluster.
 /// let broker = Broker::new("kafka.internal", 9093)

@@ -810,7 +810,7 @@ impl FastKafka {
             );
         for topic in used {
             if !topics.iter().any(|(t, _)| t == topic) {
-                topics.push((topic.to_string(), crate::DEFAULT_PARTITIONS));
+                topics.push((topic.to_string(), crate::embedded::DEFAULT_PARTITIONS));
             }
         }
         topics
