@@ -1,9 +1,5 @@
-//! The embedded broker: librdkafka's mock cluster, a Kafka protocol server in this process.
-//!
-//! [`EmbeddedBroker`] is what `--kafka-broker embedded` runs against, and what tests
-//! start to have a broker of their own; [`KafkaRequest`] names the requests it can be
-//! told to fail, and [`DEFAULT_PARTITIONS`] is the partition count of the topics it
-//! creates on first use. Built with the `embedded` feature (on by default).
+//! [`EmbeddedBroker`], librdkafka's mock cluster with fastkafka's C shim
+//! (`csrc/mock_cluster.c`), and [`KafkaRequest`] fault injection.
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -19,8 +15,7 @@ use rdkafka_sys as rdsys;
 use crate::error::{Error, Result};
 use crate::sync::LockUnpoisoned;
 
-/// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
-pub const DEFAULT_PARTITIONS: i32 = 3;
+use super::DEFAULT_PARTITIONS;
 
 /// How long a consumer group waits for more members before its first assignment.
 /// librdkafka's mock cluster waits 3 s, which makes every test and quick start slow.
