@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use fastkafka::embedded::{EmbeddedBroker, KafkaRequest};
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, eventually, read_to_end};
-use fastkafka::{EmbeddedBroker, KafkaRequest};
 
 // The example is a binary whose items are public for the guides.
 #[allow(dead_code, unreachable_pub)]

@@ -8,8 +8,8 @@ mod hello_app;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::testing::{read_to_end, read_topic};
-use fastkafka::EmbeddedBroker;
 use hello_app::HelloWorld;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,9 +22,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::ClientConfig;
-use fastkafka::{EmbeddedBroker, FastKafkaBuilder};
+use fastkafka::FastKafkaBuilder;
 use serde_json::json;
 
 use fastkafka::protocol::exit;

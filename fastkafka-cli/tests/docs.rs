@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{example_bin, fastkafka_bin, Watched};
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::testing::read_topic;
-use fastkafka::EmbeddedBroker;
 use serde_json::Value;
 
 fn temp_dir(name: &str) -> PathBuf {

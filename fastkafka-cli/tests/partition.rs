@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::testing::read_topic;
-use fastkafka::EmbeddedBroker;
 
 fn partition_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(fastkafka_bin())

@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::testing::{read_to_end, Record};
-use fastkafka::EmbeddedBroker;
 
 const HELLO: &str = r#"{"msg":"Hello world!"}"#;
 

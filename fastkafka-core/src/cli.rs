@@ -278,21 +278,21 @@ async fn publish(
 ) -> crate::Result<(i32, i64)> {
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let resolved = app.resolve_broker(broker)?;
-    let mut config = crate::connect::config_for(&resolved);
+    let mut config = crate::client::config_for(&resolved);
     config.set(
         "message.timeout.ms",
         PUBLISH_TIMEOUT.as_millis().to_string(),
     );
-    let context = crate::connect::ClientCtx {
-        log: crate::client_log::ClientLog::new(format!("publisher for broker {}", resolved.name)),
+    let context = crate::client::ClientCtx {
+        log: crate::client::ClientLog::new(format!("publisher for broker {}", resolved.name)),
         oauth: resolved.oauth.clone(),
     };
-    let producer: FutureProducer<crate::connect::ClientCtx> = config
+    let producer: FutureProducer<crate::client::ClientCtx> = config
         .create_with_context(context)
         .map_err(|source| Error::Client {
-        what: format!("producer for broker `{}`", resolved.name),
-        source,
-    })?;
+            what: format!("producer for broker `{}`", resolved.name),
+            source,
+        })?;
     let mut record = FutureRecord::<str, [u8]>::to(topic).payload(payload);
     if let Some(key) = key {
         record = record.key(key);

@@ -50,11 +50,10 @@ mod background;
 mod backoff;
 mod calls;
 mod cli;
-mod client_log;
-mod connect;
+mod client;
 mod consumer;
 mod context;
-mod embedded;
+pub mod embedded;
 mod encoding;
 mod error;
 mod event;
@@ -64,7 +63,7 @@ mod producer;
 #[doc(hidden)]
 pub mod protocol;
 mod runtime;
-mod security;
+pub mod security;
 mod state;
 mod sync;
 pub mod testing;
@@ -77,7 +76,6 @@ pub use consumer::{
     dead_letter_headers, ConsumerCounts, EventMetadata, Incoming, RebalanceEvent, RebalanceHook,
 };
 pub use context::spawn;
-pub use embedded::{EmbeddedBroker, KafkaRequest, DEFAULT_PARTITIONS};
 #[allow(deprecated)]
 pub use encoding::Message;
 pub use encoding::Outgoing;
@@ -88,7 +86,6 @@ pub use event::{Delivery, DeliveryReport, IntoBytes, KafkaEvent};
 pub use partition::{KeylessStrategy, PartitionerFn};
 pub use producer::{DeliveryCounts, PendingDelivery};
 pub use runtime::{shutdown_signal, RunningApp, ShutdownReport};
-pub use security::{OAuth, OAuthToken, Oidc, Security, TokenProvider};
 pub use state::{LifespanHook, State};
 
 /// Exit code for a broker that refused the app (credentials, certificate, SASL
@@ -108,6 +105,45 @@ pub const STOP_BARRIER_ENV: &str = protocol::STOP_BARRIER_ENV;
 #[doc(hidden)]
 #[deprecated(note = "use `fastkafka::protocol::COMMITTED_LINE`, the same value")]
 pub const COMMITTED_LINE: &str = protocol::COMMITTED_LINE;
+
+// The security and embedded-broker names before they had modules of their own, for one
+// release. A `pub use` cannot be deprecated (rustc ignores the attribute there), so
+// each is a deprecated type alias or constant: the same type, and a warning at the
+// user's code that names the new path.
+
+/// How clients authenticate to a broker.
+#[deprecated(note = "use `fastkafka::security::Security` (also in the prelude), the same type")]
+pub type Security = security::Security;
+
+/// Where the OAUTHBEARER tokens of a broker come from.
+#[deprecated(note = "use `fastkafka::security::OAuth`, the same type")]
+pub type OAuth = security::OAuth;
+
+/// librdkafka's OIDC client settings, for [`security::OAuth::Oidc`].
+#[deprecated(note = "use `fastkafka::security::Oidc`, the same type")]
+pub type Oidc = security::Oidc;
+
+/// An OAUTHBEARER token, as a token function returns it.
+#[deprecated(note = "use `fastkafka::security::OAuthToken`, the same type")]
+pub type OAuthToken = security::OAuthToken;
+
+/// A token function of the app, for [`security::OAuth::Callback`].
+#[deprecated(note = "use `fastkafka::security::TokenProvider`, the same type")]
+pub type TokenProvider = security::TokenProvider;
+
+/// The embedded broker: librdkafka's mock cluster, in this process.
+#[cfg(feature = "embedded")]
+#[deprecated(note = "use `fastkafka::embedded::EmbeddedBroker`, the same type")]
+pub type EmbeddedBroker = embedded::EmbeddedBroker;
+
+/// A Kafka request the embedded broker can be told to fail.
+#[cfg(feature = "embedded")]
+#[deprecated(note = "use `fastkafka::embedded::KafkaRequest`, the same type")]
+pub type KafkaRequest = embedded::KafkaRequest;
+
+/// Partitions of a topic the embedded broker creates on first use.
+#[deprecated(note = "use `fastkafka::embedded::DEFAULT_PARTITIONS`, the same value")]
+pub const DEFAULT_PARTITIONS: i32 = embedded::DEFAULT_PARTITIONS;
 
 /// Marks an async fn as a producer: calling it queues its returned message on a topic.
 ///
@@ -269,9 +305,10 @@ pub use tracing;
 /// add `#[serde(crate = "fastkafka::serde")]` to the type (see [`serde`]).
 pub mod prelude {
     pub use crate::schemars;
+    pub use crate::security::Security;
     pub use crate::{
         consumes, produces, run_in_background, Broker, Delivery, EventMetadata, FastKafka,
-        KafkaEvent, PendingDelivery, RebalanceEvent, Security, State,
+        KafkaEvent, PendingDelivery, RebalanceEvent, State,
     };
     pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
@@ -329,4 +366,49 @@ pub mod __private {
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use schemars;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Compiles only when both arguments have one type.
+    fn same_type<T>(_: &T, _: &T) {}
+
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_root_paths_still_name_the_security_items() {
+        let security = crate::security::Security::Plaintext;
+        same_type(&security, &crate::Security::Plaintext);
+        assert!(matches!(security, crate::Security::Plaintext));
+        let oidc = crate::Oidc::new("https://idp/token", "app", "secret");
+        same_type(
+            &crate::OAuth::Oidc(oidc.clone()),
+            &crate::security::OAuth::Oidc(oidc),
+        );
+        let _: crate::security::OAuthToken = crate::OAuthToken {
+            token: "t".into(),
+            principal_name: "p".into(),
+            lifetime_ms: 0,
+        };
+        let provider: crate::TokenProvider = std::sync::Arc::new(|_| unreachable!());
+        same_type(
+            &provider,
+            &(provider.clone() as crate::security::TokenProvider),
+        );
+        assert_eq!(
+            crate::DEFAULT_PARTITIONS,
+            crate::embedded::DEFAULT_PARTITIONS
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "embedded")]
+    #[allow(deprecated)]
+    fn the_old_root_paths_still_name_the_embedded_broker() {
+        same_type(
+            &crate::KafkaRequest::Produce,
+            &crate::embedded::KafkaRequest::Produce,
+        );
+        let _: fn() -> crate::Result<crate::EmbeddedBroker> =
+            crate::embedded::EmbeddedBroker::start;
+    }
 }

@@ -7,9 +7,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::app::ResolvedBroker;
-use crate::client_log::ClientLog;
-use crate::connect::ClientCtx;
+use crate::client::{ClientCtx, ClientLog, ResolvedBroker};
 use crate::error::{Error, Result};
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +59,7 @@ pub(crate) async fn ensure(
         }
         return Ok(());
     }
-    let config = crate::connect::config_for(broker);
+    let config = crate::client::config_for(broker);
     let admin: AdminClient<ClientCtx> = config
         .create_with_context(client_ctx(broker, "admin client"))
         .map_err(|source| Error::Client {
@@ -70,7 +68,7 @@ pub(crate) async fn ensure(
         })?;
     // An OAUTHBEARER token reaches a client when its main queue is polled: nothing
     // polls an admin client's, so it gets its first token here (it lives for seconds).
-    crate::connect::seed_token(admin.inner(), &broker.oauth);
+    crate::client::seed_token(admin.inner(), &broker.oauth);
     let metadata = wait_for_metadata(broker, &config, startup_timeout).await?;
     let mut missing = Vec::new();
     for (topic, partitions) in topics {
@@ -136,7 +134,7 @@ pub(crate) async fn ensure(
 }
 
 /// Asks `broker` for its metadata until it answers. While it does not, says once that
-/// the app waits, and what fails (every [`REPEAT_EVERY`](crate::client_log::REPEAT_EVERY)), and keeps asking, until
+/// the app waits, and what fails (every [`REPEAT_EVERY`](crate::client::log::REPEAT_EVERY)), and keeps asking, until
 /// `startup_timeout` if given.
 /// A refused login or TLS handshake fails at once: retrying cannot fix credentials.
 async fn wait_for_metadata(
@@ -155,7 +153,7 @@ async fn wait_for_metadata(
                 source,
             })?,
     );
-    crate::connect::seed_token(rdkafka::consumer::Consumer::client(&*probe), &broker.oauth);
+    crate::client::seed_token(rdkafka::consumer::Consumer::client(&*probe), &broker.oauth);
     let started = Instant::now();
     let mut said: Option<Instant> = None;
     loop {

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::testing::{eventually, exclusive, read_to_end, send_payloads};
-use fastkafka::{EmbeddedBroker, Error};
+use fastkafka::Error;
 
 const WAIT: Duration = Duration::from_secs(30);
 

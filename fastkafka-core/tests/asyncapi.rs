@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use fastkafka::prelude::*;
-use fastkafka::{OAuth, Oidc, Security};
+use fastkafka::security::{OAuth, Oidc, Security};
 use serde_json::{json, Value};
 
 /// A wrapper shared by two messages.

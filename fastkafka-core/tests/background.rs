@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::testing::read_to_end;
-use fastkafka::EmbeddedBroker;
 
 static PANICKY_RUNS: AtomicUsize = AtomicUsize::new(0);
 static FAILING_RUNS: AtomicUsize = AtomicUsize::new(0);

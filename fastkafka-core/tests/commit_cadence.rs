@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::testing::{committed_offsets, eventually, send_payloads};
-use fastkafka::EmbeddedBroker;
 
 /// The offset of the last message `on_backlog` finished (-1 before the first).
 static LAST_HANDLED: AtomicI64 = AtomicI64::new(-1);

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fastkafka::dead_letter_headers;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{capture_logs, committed_offsets, eventually, exclusive, read_to_end};
-use fastkafka::{dead_letter_headers, EmbeddedBroker};
 
 /// Payloads `on_restarted` handled, in order.
 static RESTARTED: Mutex<Vec<String>> = Mutex::new(Vec::new());

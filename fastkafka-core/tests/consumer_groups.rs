@@ -1,7 +1,8 @@
 //! Two consumers of one topic in one group would split its partitions: refused.
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
-use fastkafka::{EmbeddedBroker, Error};
+use fastkafka::Error;
 
 #[consumes(topic = "shared")]
 async fn first(_msg: String) {}

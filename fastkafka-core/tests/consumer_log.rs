@@ -8,12 +8,12 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fastkafka::embedded::{EmbeddedBroker, KafkaRequest};
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, eventually, read_topic};
-use fastkafka::{EmbeddedBroker, KafkaRequest};
 
 /// How long a test waits for what the app does in the background.
 const WAIT: Duration = Duration::from_secs(30);

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fastkafka::dead_letter_headers;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::message::{Header, OwnedHeaders};
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{capture_logs, committed_offsets, eventually, exclusive, read_topic};
-use fastkafka::{dead_letter_headers, EmbeddedBroker};
 
 /// How long a test waits for what the app does in the background.
 const WAIT: Duration = Duration::from_secs(30);

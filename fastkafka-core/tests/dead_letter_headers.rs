@@ -6,11 +6,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use fastkafka::dead_letter_headers;
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{capture_logs, eventually, read_to_end};
-use fastkafka::{dead_letter_headers, EmbeddedBroker};
 use serde_json::Value;
 
 /// Over the producer's 1 MB `message.max.bytes`: it cannot be written.

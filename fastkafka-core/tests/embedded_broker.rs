@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use fastkafka::rdkafka::client::DefaultClientContext;
 use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
@@ -10,7 +11,6 @@ use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::types::RDKafkaErrorCode;
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::read_to_end;
-use fastkafka::EmbeddedBroker;
 
 fn partitions_of(bootstrap: &str, topic: &str) -> usize {
     let consumer: BaseConsumer = ClientConfig::new()

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::partition::partition_for_key;
 use fastkafka::prelude::*;
 use fastkafka::testing::{exclusive, read_to_end};
-use fastkafka::{EmbeddedBroker, Error, KeylessStrategy};
+use fastkafka::{Error, KeylessStrategy};
 
 const READ: Duration = Duration::from_secs(30);
 

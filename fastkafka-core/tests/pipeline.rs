@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use fastkafka::dead_letter_headers;
+use fastkafka::embedded::{EmbeddedBroker, KafkaRequest};
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::testing::{committed_offsets, eventually, exclusive, read_to_end, send_payloads};
-use fastkafka::{dead_letter_headers, EmbeddedBroker, KafkaRequest};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -4,10 +4,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::types::RDKafkaRespErr;
 use fastkafka::testing::{read_to_end, read_topic};
-use fastkafka::{EmbeddedBroker, Error};
+use fastkafka::Error;
 use futures::FutureExt;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(15);

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fastkafka::embedded::EmbeddedBroker;
 use fastkafka::prelude::*;
 use fastkafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use fastkafka::rdkafka::ClientConfig;
 use fastkafka::testing::{committed_offsets, eventually, read_topic};
-use fastkafka::{EmbeddedBroker, Error};
+use fastkafka::Error;
 
 /// How long a test waits for what the apps do in the background.
 const WAIT: Duration = Duration::from_secs(30);

@@ -325,7 +325,7 @@ async fn a_module_without_functions_stops_the_start() {
 async fn two_testers_of_one_test_share_its_turn_on_a_shared_broker() {
     // A broker outside the Testers: they run as on a real cluster (groups renamed,
     // reading from their start), and take turns with other tests, not with each other.
-    let broker = fastkafka::EmbeddedBroker::start().unwrap();
+    let broker = fastkafka::embedded::EmbeddedBroker::start().unwrap();
     let shared = |log: &Log| Tester::builder(app(log)).broker(broker.bootstrap_servers());
     let (a, b) = (Log::default(), Log::default());
     let first = tokio::time::timeout(Duration::from_secs(60), shared(&a).start())

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use fastkafka::EmbeddedBroker;
+use fastkafka::embedded::EmbeddedBroker;
 
 use crate::UsageError;
 
@@ -25,7 +25,7 @@ pub(crate) struct BrokerArgs {
     #[arg(long)]
     port: Option<u16>,
     /// Partitions of each topic created on first use.
-    #[arg(long, default_value_t = fastkafka::DEFAULT_PARTITIONS)]
+    #[arg(long, default_value_t = fastkafka::embedded::DEFAULT_PARTITIONS)]
     partitions: i32,
 }
 

@@ -17,8 +17,9 @@ use fastkafka::prelude::*;
 use fastkafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use fastkafka::rdkafka::message::Message;
 use fastkafka::rdkafka::{Offset, TopicPartitionList};
+use fastkafka::security::Security;
 use fastkafka::testing::{eventually, exclusive};
-use fastkafka::{Error, Security};
+use fastkafka::Error;
 use fastkafka_test_support::{shared_cluster, JavaClient, KafkaCluster, Listener, ADMIN, ALICE};
 
 const SECURED: &str = "secured";
@@ -424,7 +425,7 @@ async fn keyed_messages_land_where_the_java_client_puts_them_and_back() {
 
 /// An unsecured JWT (`alg` none) for `subject`, valid for an hour: what the test
 /// cluster's OAUTHBEARER validator accepts.
-fn unsecured_jwt(subject: &str) -> fastkafka::OAuthToken {
+fn unsecured_jwt(subject: &str) -> fastkafka::security::OAuthToken {
     fn base64url(bytes: &[u8]) -> String {
         const TABLE: &[u8; 64] =
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -445,7 +446,7 @@ fn unsecured_jwt(subject: &str) -> fastkafka::OAuthToken {
     let header = base64url(br#"{"alg":"none"}"#);
     let claims =
         base64url(format!(r#"{{"sub":"{subject}","iat":{now},"exp":{}}}"#, now + 3600).as_bytes());
-    fastkafka::OAuthToken {
+    fastkafka::security::OAuthToken {
         token: format!("{header}.{claims}."),
         principal_name: subject.to_string(),
         lifetime_ms: ((now + 3600) * 1000) as i64,
@@ -466,7 +467,7 @@ async fn an_app_authenticates_with_tokens_from_its_own_function() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);
     let with_tokens = broker(cluster, Listener::SaslSsl)
-        .security(Security::OAuthBearer(fastkafka::OAuth::callback(
+        .security(Security::OAuthBearer(fastkafka::security::OAuth::callback(
             move |_config| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 Ok(unsecured_jwt(ALICE.name))
@@ -481,11 +482,13 @@ async fn an_app_authenticates_with_tokens_from_its_own_function() {
     // A token the broker cannot parse is a refusal at start.
     let (line, took) = refused(
         broker(cluster, Listener::SaslSsl)
-            .security(Security::OAuthBearer(fastkafka::OAuth::callback(|_| {
-                let mut token = unsecured_jwt(ALICE.name);
-                token.token = "not-a-jwt-secret-token".into();
-                Ok(token)
-            })))
+            .security(Security::OAuthBearer(fastkafka::security::OAuth::callback(
+                |_| {
+                    let mut token = unsecured_jwt(ALICE.name);
+                    token.token = "not-a-jwt-secret-token".into();
+                    Ok(token)
+                },
+            )))
             .ca_file(cluster.ca_pem_path()),
     )
     .await;

@@ -1,6 +1,7 @@
 //! The brokers an app names, and what `--kafka-broker NAME` resolves to.
 
 use super::FastKafka;
+use crate::client::ResolvedBroker;
 use crate::embedded::EmbeddedBroker;
 use crate::error::{Error, QuotedNames, Result};
 use crate::protocol::BrokerName;
@@ -53,38 +54,6 @@ impl FastKafka {
     }
 }
 
-/// A broker the app runs against, after `--kafka-broker` was resolved.
-pub(crate) struct ResolvedBroker {
-    pub(crate) name: String,
-    pub(crate) bootstrap: String,
-    pub(crate) properties: Vec<(String, String)>,
-    /// The OAUTHBEARER token function, wired into every client of this broker.
-    pub(crate) oauth: OAuthHook,
-    /// Kept alive for the run when the broker is the embedded one.
-    pub(crate) embedded: Option<EmbeddedBroker>,
-}
-
-impl ResolvedBroker {
-    /// Whether this is fastkafka's embedded broker: started for this run, started by
-    /// this process (tests), or started by `fastkafka run` for its workers.
-    pub(crate) fn is_embedded(&self) -> bool {
-        self.embedded.is_some()
-            || crate::embedded::is_in_process(&self.bootstrap)
-            || std::env::var(crate::protocol::EMBEDDED_BROKER_ENV)
-                .is_ok_and(|b| b == self.bootstrap)
-    }
-
-    fn plain(name: &str, bootstrap: &str) -> Self {
-        ResolvedBroker {
-            name: name.to_string(),
-            bootstrap: bootstrap.to_string(),
-            properties: Vec::new(),
-            oauth: OAuthHook::default(),
-            embedded: None,
-        }
-    }
-}
-
 /// A Kafka broker (cluster) the app can run against.
 ///
 /// A cluster of several nodes is one `Broker` with each node's address: clients try
@@ -104,7 +73,8 @@ impl ResolvedBroker {
 /// ```
 ///
 /// ```
-/// use fastkafka::{Broker, Security};
+/// use fastkafka::security::Security;
+/// use fastkafka::Broker;
 ///
 /// // SASL_SSL with SCRAM-SHA-512, as on MSK, Aiven or a company cluster.
 /// let broker = Broker::new("kafka.internal", 9093)

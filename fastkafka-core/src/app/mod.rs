@@ -9,7 +9,6 @@ mod builder;
 use std::time::Duration;
 
 pub use self::broker::Broker;
-pub(crate) use self::broker::ResolvedBroker;
 pub use self::builder::FastKafkaBuilder;
 use crate::background::BackgroundTaskSpec;
 use crate::consumer::{ConsumerSpec, RebalanceHooks};

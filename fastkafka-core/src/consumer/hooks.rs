@@ -96,7 +96,7 @@ impl RebalanceEvent {
     /// ```
     ///
     /// It may hold credentials: do not log it. An OAUTHBEARER token function
-    /// ([`OAuth`](crate::OAuth)) is not part of it.
+    /// ([`OAuth`](crate::security::OAuth)) is not part of it.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         for (k, v) in self.connection.iter() {

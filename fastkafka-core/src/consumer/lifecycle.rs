@@ -15,7 +15,7 @@ use super::poll::{Joining, Poller};
 use super::rebalance::RebalanceGuard;
 use super::spec::ConsumerSpec;
 use super::Shared;
-use crate::client_log::ClientLog;
+use crate::client::ClientLog;
 use crate::context::AppContext;
 use crate::error::{Error, Result};
 use crate::producer::TopicBinding;

@@ -13,7 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::hooks::{HookRunner, Which};
 use super::partition::{stop_partitions, PartitionTask, Partitions};
 use super::Shared;
-use crate::client_log::ClientLog;
+use crate::client::ClientLog;
 use crate::sync::LockUnpoisoned;
 
 /// The librdkafka consumer context: drains revoked partitions before they are handed over.
@@ -50,7 +50,7 @@ pub(super) struct RebalanceGuard {
     pub(super) hooks: Option<HookRunner>,
 }
 
-crate::connect::logged_client_context!(RebalanceGuard);
+crate::client::logged_client_context!(RebalanceGuard);
 
 impl ConsumerContext for RebalanceGuard {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -12,8 +12,7 @@ use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProdu
 use tokio::sync::oneshot;
 
 use super::routing::PartitionCounts;
-use crate::app::ResolvedBroker;
-use crate::client_log::ClientLog;
+use crate::client::{ClientLog, ResolvedBroker};
 use crate::error::{Error, Result};
 use crate::event::{DeliveryHook, DeliveryReport};
 use crate::security::OAuthHook;
@@ -90,7 +89,7 @@ pub(crate) struct DeliveryRouter {
     oauth: OAuthHook,
 }
 
-crate::connect::logged_client_context!(DeliveryRouter);
+crate::client::logged_client_context!(DeliveryRouter);
 
 impl ProducerContext for DeliveryRouter {
     type DeliveryOpaque = DeliveryOpaque;

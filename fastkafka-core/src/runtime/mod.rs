@@ -21,9 +21,10 @@ use std::time::Duration;
 pub use self::running::{RunningApp, ShutdownReport};
 use self::signals::exit_on_second_signal;
 pub use self::signals::shutdown_signal;
-use crate::app::{FastKafka, ResolvedBroker};
+use crate::app::FastKafka;
 use crate::background;
 use crate::calls::Recorder;
+use crate::client::ResolvedBroker;
 use crate::consumer::{ConsumerSetup, ConsumerSpec, RunningConsumer};
 use crate::context::{AppContext, ContextSetup};
 use crate::error::{Error, Result};
@@ -156,7 +157,7 @@ impl FastKafka {
             "using Kafka broker"
         );
 
-        let reach = crate::connect::check(&resolved, self.startup_timeout).await?;
+        let reach = crate::client::check(&resolved, self.startup_timeout).await?;
         crate::topics::ensure(
             &resolved,
             &self.topics_to_create(),
@@ -167,7 +168,7 @@ impl FastKafka {
         let (producers, bindings) = self.start_producers(&resolved, recorder.as_ref())?;
         // Against a broker the check could not reach (and has warned about), the probe
         // would only wait its timeout out and warn again.
-        let probed = if reach == crate::connect::Reach::Answered {
+        let probed = if reach == crate::client::Reach::Answered {
             &producers[..]
         } else {
             &[]

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use super::stop_barrier::stop_barrier;
-use crate::app::{Hook, ResolvedBroker};
+use crate::app::Hook;
+use crate::client::ResolvedBroker;
 use crate::consumer::{ConsumerCounts, RunningConsumer};
 use crate::context::AppContext;
 use crate::error::{Error, Result};

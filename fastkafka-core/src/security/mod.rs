@@ -1,9 +1,24 @@
-//! How clients authenticate to a broker, and the checks that keep a client's
-//! configuration from failing late: TLS, SASL, OAUTHBEARER tokens, credentials from the
-//! environment, and the producer settings fastkafka does not support.
+//! How clients authenticate to a broker: [`Security`] (TLS, SASL), [`OAuth`] for
+//! OAUTHBEARER tokens from librdkafka's OIDC client ([`Oidc`]) or from a function of the
+//! app ([`TokenProvider`], returning an [`OAuthToken`]). Give them to a broker with
+//! [`Broker::security`](crate::Broker::security):
 //!
-//! `oauth` holds where OAUTHBEARER tokens come from, `checks` what is refused or
-//! adjusted before a client exists, `env` credentials read from the environment.
+//! ```
+//! use fastkafka::security::Security;
+//! use fastkafka::Broker;
+//!
+//! let broker = Broker::new("kafka.internal", 9093).security(Security::SaslSsl {
+//!     mechanism: "SCRAM-SHA-512".into(),
+//!     username: "app".into(),
+//!     password: "secret".into(),
+//! });
+//! # let _ = broker;
+//! ```
+//!
+//! Inside the crate, the checks that keep a client's configuration from failing late
+//! live here too: `oauth` holds where OAUTHBEARER tokens come from, `checks` what is
+//! refused or adjusted before a client exists (SASL mechanisms, the producer settings
+//! fastkafka does not support), `env` credentials read from the environment.
 
 mod checks;
 mod env;

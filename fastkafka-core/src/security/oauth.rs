@@ -20,7 +20,8 @@ pub enum OAuth {
 /// An OIDC client-credentials setup (librdkafka's `sasl.oauthbearer.method=oidc`).
 ///
 /// ```
-/// use fastkafka::{Broker, OAuth, Oidc, Security};
+/// use fastkafka::security::{OAuth, Oidc, Security};
+/// use fastkafka::Broker;
 ///
 /// let broker = Broker::new("kafka.example.com", 9092).security(Security::OAuthBearer(
 ///     OAuth::Oidc(Oidc::new(
@@ -89,7 +90,8 @@ impl OAuth {
     /// speak (AWS MSK IAM, a company token service, ...).
     ///
     /// ```
-    /// use fastkafka::{Broker, OAuth, OAuthToken, Security};
+    /// use fastkafka::security::{OAuth, OAuthToken, Security};
+    /// use fastkafka::Broker;
     ///
     /// let broker = Broker::new("kafka.example.com", 9092).security(Security::OAuthBearer(
     ///     OAuth::callback(|_config| {

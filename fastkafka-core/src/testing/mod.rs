@@ -73,7 +73,7 @@ where
 }
 
 /// A TCP port of 127.0.0.1 that was free a moment ago, for a broker on a fixed port
-/// ([`EmbeddedBroker::listen_on`](crate::EmbeddedBroker::listen_on)), e.g. to stop one
+/// ([`EmbeddedBroker::listen_on`](crate::embedded::EmbeddedBroker::listen_on)), e.g. to stop one
 /// and start another at the same address.
 ///
 /// ```

@@ -108,7 +108,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // A broker the app itself calls `embedded` is the app's; only the built-in name
     // starts one here, shared by the workers.
     let embedded = if BrokerName::of(&kafka_broker, app.names()) == BrokerName::Embedded {
-        let broker = fastkafka::EmbeddedBroker::start()?;
+        let broker = fastkafka::embedded::EmbeddedBroker::start()?;
         create_declared_topics(&broker, &binary).await?;
         say(&format!(
             "started the embedded Kafka broker: bootstrap.servers={}",
@@ -242,7 +242,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// workers could create them through the broker's CreateTopics handler, but created
 /// here once they exist before the first worker subscribes, and the output says so.
 pub(crate) async fn create_declared_topics(
-    broker: &fastkafka::EmbeddedBroker,
+    broker: &fastkafka::embedded::EmbeddedBroker,
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
     for declared in app_protocol::declared_topics(binary).await? {

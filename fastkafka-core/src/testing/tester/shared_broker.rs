@@ -76,7 +76,7 @@ pub(super) fn topics_for_test(app: &FastKafka) -> Vec<(String, i32)> {
         );
     for topic in used {
         if !topics.iter().any(|(t, _)| t == topic) {
-            topics.push((topic.to_string(), crate::DEFAULT_PARTITIONS));
+            topics.push((topic.to_string(), crate::embedded::DEFAULT_PARTITIONS));
         }
     }
     topics

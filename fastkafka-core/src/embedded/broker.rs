@@ -1,4 +1,5 @@
-//! The embedded broker: librdkafka's mock cluster, a Kafka protocol server in this process.
+//! [`EmbeddedBroker`], librdkafka's mock cluster with fastkafka's C shim
+//! (`csrc/mock_cluster.c`), and [`KafkaRequest`] fault injection.
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
@@ -14,8 +15,7 @@ use rdkafka_sys as rdsys;
 use crate::error::{Error, Result};
 use crate::sync::LockUnpoisoned;
 
-/// Partitions of a topic the embedded broker creates on first use, unless told otherwise.
-pub const DEFAULT_PARTITIONS: i32 = 3;
+use super::DEFAULT_PARTITIONS;
 
 /// How long a consumer group waits for more members before its first assignment.
 /// librdkafka's mock cluster waits 3 s, which makes every test and quick start slow.
@@ -137,7 +137,7 @@ impl KafkaRequest {
 /// or explicitly with [`EmbeddedBroker::create_topic`]. The broker stops when dropped.
 ///
 /// ```
-/// use fastkafka::EmbeddedBroker;
+/// use fastkafka::embedded::EmbeddedBroker;
 ///
 /// let broker = EmbeddedBroker::start()?;
 /// broker.create_topic("orders", 6)?;
@@ -244,7 +244,7 @@ impl EmbeddedBroker {
     ///
     /// ```
     /// use fastkafka::rdkafka::types::RDKafkaRespErr;
-    /// use fastkafka::{EmbeddedBroker, KafkaRequest};
+    /// use fastkafka::embedded::{EmbeddedBroker, KafkaRequest};
     ///
     /// let broker = EmbeddedBroker::start()?;
     /// // The next heartbeat of any group member starts a rebalance.

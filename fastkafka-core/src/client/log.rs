@@ -24,6 +24,10 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::sync::LockUnpoisoned;
 
+/// The target of this file's log lines: the module they came from before `client/`
+/// existed, kept so that `RUST_LOG` filters and log readers see the same name.
+pub(super) const LOG_TARGET: &str = "fastkafka::client_log";
+
 /// How often a repeating failure is logged again.
 pub(crate) const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
@@ -124,14 +128,14 @@ impl ClientLog {
             return;
         }
         let Some(code) = error.rdkafka_error_code() else {
-            tracing::error!(client = %self.client, "librdkafka: {error}: {reason}");
+            tracing::error!(target: LOG_TARGET, client = %self.client, "librdkafka: {error}: {reason}");
             return;
         };
         match describe(code, reason) {
             Failure::Connection { key, what, address } => {
                 let key = repeat_key_of(key, address.as_deref().unwrap_or(""));
                 if let Some(held_back) = due(key) {
-                    tracing::warn!(client = %self.client, held_back, "{what}: {reason}");
+                    tracing::warn!(target: LOG_TARGET, client = %self.client, held_back, "{what}: {reason}");
                 }
             }
             Failure::AllBrokersDown => {
@@ -139,12 +143,12 @@ impl ClientLog {
                 // TLS...), which says more; alone, it is worth one line of its own.
                 if !logged_recently(CONNECTION_KEYS) {
                     if let Some(held_back) = due(format!("all-down {}", self.client)) {
-                        tracing::warn!(client = %self.client, held_back, "{ALL_BROKERS_DOWN}");
+                        tracing::warn!(target: LOG_TARGET, client = %self.client, held_back, "{ALL_BROKERS_DOWN}");
                     }
                 }
             }
             Failure::Other => {
-                tracing::error!(client = %self.client, "librdkafka: {error}: {reason}");
+                tracing::error!(target: LOG_TARGET, client = %self.client, "librdkafka: {error}: {reason}");
             }
         }
     }
@@ -195,7 +199,7 @@ pub(crate) struct Unreachable {
 pub(crate) fn warn_unreachable(broker: &str, failures: &[Unreachable]) {
     for failure in failures {
         if let Some(held_back) = due(failure.key.clone()) {
-            tracing::warn!(broker, held_back, "{}", failure.line);
+            tracing::warn!(target: LOG_TARGET, broker, held_back, "{}", failure.line);
         }
     }
 }
