@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
@@ -23,6 +22,7 @@ use crate::app::FastKafka;
 use crate::calls::{Call, Recorder};
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
+use crate::producer::fill_record;
 use crate::runtime::{RunningApp, ShutdownReport, StartOptions};
 use crate::state::State;
 use crate::sync::LockUnpoisoned;
@@ -363,25 +363,11 @@ impl Tester {
     }
 
     async fn send_bytes(&self, topic: &str, event: KafkaEvent<Vec<u8>>) -> Result<Delivery> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(&event.message);
-        if let Some(key) = &event.key {
-            record = record.key(key);
-        }
-        if let Some(p) = event.partition {
-            record = record.partition(p);
-        }
-        if !event.headers.is_empty() {
-            let headers = event.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                h.insert(Header {
-                    key: k,
-                    value: Some(v),
-                })
-            });
-            record = record.headers(headers);
-        }
-        if let Some(ts) = event.timestamp {
-            record = record.timestamp(ts);
-        }
+        let record = fill_record(
+            FutureRecord::<[u8], [u8]>::to(topic),
+            &event,
+            event.partition,
+        );
         match self.producer.send(record, Duration::from_secs(10)).await {
             Ok(delivery) => Ok(Delivery {
                 topic: Arc::from(topic),
