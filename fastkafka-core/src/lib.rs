@@ -352,7 +352,7 @@ pub mod __private {
     pub use crate::consumer::RebalanceFn;
     pub use crate::consumer::{
         incoming_schema_of, take, take_one, ConsumerRef, ConsumerSpec, DecodeJson, DecodeProbe,
-        DecodeRaw, DecodeUnsupported, Decoded, EventMetadata,
+        DecodeRaw, DecodeUnsupported, Decoded, EventMetadata, Handler,
     };
     pub use crate::encoding::{schema_of, EncodeJson, EncodeProbe, EncodeRaw};
     pub use crate::error::BoxError;

@@ -7,8 +7,11 @@
 //! paths.
 //!
 //! Layout: `driver.rs` is the one entry point of every attribute; each attribute has a
-//! folder with `args.rs` (its arguments) and `expand.rs` (what it generates);
-//! `signature.rs` holds the checks they share and `errors.rs` the error collector;
+//! folder with `args.rs` (its arguments), `model.rs` (the function and its arguments,
+//! checked: everything the expansion needs) and `expand.rs` (what it generates, quoted
+//! from the model alone);
+//! `signature.rs` holds the checks they share, `errors.rs` the error collector and
+//! `private.rs` the runtime's hidden path;
 //! `headers/` is `header(..)`, which `#[produces]` and `#[consumes]` share.
 
 use proc_macro::TokenStream;
@@ -18,6 +21,7 @@ mod consumes;
 mod driver;
 mod errors;
 mod headers;
+mod private;
 mod produces;
 mod signature;
 

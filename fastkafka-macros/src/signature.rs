@@ -47,6 +47,18 @@ pub(crate) fn return_type(func: &ItemFn) -> Option<&Type> {
     }
 }
 
+/// A function that returns nothing, `()` or a `Result` (of any error type: the
+/// generated code turns it into a task result); else `message` at the return type.
+pub(crate) fn check_unit_or_result(func: &ItemFn, message: &str, errors: &mut Errors) {
+    if let Some(ret) = return_type(func) {
+        let is_unit = matches!(ret, Type::Tuple(t) if t.elems.is_empty());
+        let is_result = matches!(last_segment(ret), Some((name, _)) if name == "Result");
+        if !is_unit && !is_result {
+            errors.spanned(ret, message);
+        }
+    }
+}
+
 /// The last path segment's name and its single generic argument, e.g. `KafkaEvent<T>`
 /// gives `("KafkaEvent", Some(T))`.
 pub(crate) fn last_segment(ty: &Type) -> Option<(String, Option<&Type>)> {
@@ -175,7 +187,8 @@ pub(crate) fn state_arguments(
 ) {
     use quote::{format_ident, quote, quote_spanned};
     use syn::spanned::Spanned;
-    let private = quote!(::fastkafka::__private);
+
+    use crate::private::private;
     let idents: Vec<syn::Ident> = (0..states.len())
         .map(|i| format_ident!("__fastkafka_state{i}"))
         .collect();

@@ -94,12 +94,12 @@ impl FastKafka {
                 headers: c.headers,
                 message_type: c.message_type,
                 schema: c.schema,
-                batch: c.batch,
+                batch: c.max_batch().is_some(),
                 json: c.json_decoder,
                 role: Role::Receive {
                     group_id: c.group_id.map_or_else(|| self.group_id(), str::to_string),
                     dead_letter: c.dead_letter,
-                    max_batch: c.max_batch,
+                    max_batch: c.max_batch(),
                 },
             }))
             .collect();
@@ -137,6 +137,7 @@ pub(crate) enum Role {
     Receive {
         group_id: String,
         dead_letter: Option<&'static str>,
-        max_batch: usize,
+        /// `None`: one message at a time.
+        max_batch: Option<usize>,
     },
 }

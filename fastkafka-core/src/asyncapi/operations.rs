@@ -33,7 +33,7 @@ pub(super) fn operation(endpoint: &Endpoint, channel: Value, messages: Vec<Value
             max_batch,
         } => {
             let mut notes = Vec::new();
-            if endpoint.batch {
+            if let Some(max_batch) = max_batch {
                 notes.push(format!(
                     "Receives batches of up to {max_batch} records; each record is one message."
                 ));

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::dead_letter::settle_failed;
 use super::fetched::Fetched;
 use super::retry_backoff;
-use super::spec::EventMetadata;
+use super::spec::{CallOneFn, EventMetadata, Handler, HandlerFn};
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::error::{panic_message, Error};
@@ -39,13 +39,15 @@ impl Outcome {
     }
 }
 
-/// Handles one message for a function that takes one: decode, call with retries,
-/// dead-letter or skip what fails. The call runs in the scope of a fresh [`Outputs`]
-/// (which `wake` is told about when all settle), so what it produces is tied to it.
+/// Handles one message for a function that takes one (`call`, its spec's
+/// [`Handler::One`]): decode, call with retries, dead-letter or skip what fails. The
+/// call runs in the scope of a fresh [`Outputs`] (which `wake` is told about when all
+/// settle), so what it produces is tied to it.
 pub(super) async fn handle_one(
     shared: &Shared,
     stop: &AtomicBool,
     m: &Fetched,
+    call: CallOneFn,
     wake: &Arc<Notify>,
 ) -> Outcome {
     let spec = shared.spec;
@@ -65,10 +67,7 @@ pub(super) async fn handle_one(
         let error = match value {
             Ok(value) => {
                 let outputs = Outputs::new(Arc::clone(wake));
-                let call = match spec.call_one {
-                    Some(call_one) => call_one(value, meta),
-                    None => (spec.call)(vec![value], meta.into_iter().collect()),
-                };
+                let call = call(value, meta);
                 match outputs.scope(AssertUnwindSafe(call).catch_unwind()).await {
                     Ok(Ok(())) => return Outcome::Handled(outputs),
                     Ok(Err(e)) => Failure::of(&*e),
@@ -88,13 +87,15 @@ pub(super) async fn handle_one(
     }
 }
 
-/// Handles a batch: decode, call with retries, dead-letter or skip what fails, as
-/// [`handle_one`] does. Also returns the messages the handler was given (the batch less
-/// those that did not decode, which are settled on their own).
+/// Handles a batch for a batch function (`call`, its spec's [`Handler::Batch`]):
+/// decode, call with retries, dead-letter or skip what fails, as [`handle_one`] does.
+/// Also returns the messages the handler was given (the batch less those that did not
+/// decode, which are settled on their own).
 pub(super) async fn handle(
     shared: &Shared,
     stop: &AtomicBool,
     messages: Vec<Fetched>,
+    call: HandlerFn,
     wake: &Arc<Notify>,
 ) -> (Outcome, Vec<Fetched>) {
     let spec = shared.spec;
@@ -134,7 +135,7 @@ pub(super) async fn handle(
             std::mem::take(&mut decoded)
         };
         let outputs = Outputs::new(Arc::clone(wake));
-        let call = AssertUnwindSafe((spec.call)(values, metas)).catch_unwind();
+        let call = AssertUnwindSafe(call(values, metas)).catch_unwind();
         let error = match outputs.scope(call).await {
             Ok(Ok(())) => return (Outcome::Handled(outputs), good),
             Ok(Err(e)) => Failure::of(&*e),
@@ -239,14 +240,13 @@ async fn call_again(
     } else {
         Vec::new()
     };
-    let call = match (spec.call_one, spec.batch, values.pop()) {
-        (Some(call_one), false, Some(value)) if values.is_empty() => {
-            call_one(value, metas.into_iter().next())
-        }
-        (_, _, last) => {
-            values.extend(last);
-            (spec.call)(values, metas)
-        }
+    let call = match spec.handler {
+        // A one-message function's input is one message.
+        Handler::One(call_one) => match values.into_iter().next() {
+            Some(value) => call_one(value, metas.into_iter().next()),
+            None => return Ok(()),
+        },
+        Handler::Batch { call, .. } => call(values, metas),
     };
     match outputs.scope(AssertUnwindSafe(call).catch_unwind()).await {
         Ok(Ok(())) => Ok(()),

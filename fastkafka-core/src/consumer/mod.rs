@@ -60,7 +60,7 @@ pub(crate) use self::lifecycle::{ConsumerSetup, RunningConsumer};
 use self::rebalance::RebalanceGuard;
 pub(crate) use self::spec::registered;
 pub use self::spec::{
-    incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Incoming,
+    incoming_schema_of, ConsumerRef, ConsumerSpec, Decoded, EventMetadata, Handler, Incoming,
 };
 use crate::backoff::Backoff;
 use crate::context::AppContext;

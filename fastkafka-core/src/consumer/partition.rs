@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::fetched::Fetched;
 use super::handle::{count_handled, handle, handle_one, retry_failed_output, Outcome};
+use super::spec::Handler;
 use super::Shared;
 use crate::sync::LockUnpoisoned;
 use crate::tracking::{Outputs, Settled};
@@ -245,26 +246,33 @@ pub(super) async fn partition_task(
         if state.stop.load(Ordering::SeqCst) {
             break;
         }
-        let entry = if spec.batch {
-            let deadline = tokio::time::Instant::now() + spec.max_wait;
-            while buffer.len() < spec.max_batch {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(chunk)) => buffer.extend(chunk),
-                    _ => break,
+        let entry = match spec.handler {
+            Handler::Batch {
+                call,
+                max_batch,
+                max_wait,
+            } => {
+                let deadline = tokio::time::Instant::now() + max_wait;
+                while buffer.len() < max_batch {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(chunk)) => buffer.extend(chunk),
+                        _ => break,
+                    }
                 }
+                let n = buffer.len().min(max_batch);
+                let batch: Vec<Fetched> = buffer.drain(..n).collect();
+                let last = batch.last().map_or(-1, |m| m.offset);
+                let (outcome, given) = handle(&shared, &state.stop, batch, call, &wake).await;
+                in_flight_entry(outcome, Inputs::Batch(given), last, n as u64)
             }
-            let n = buffer.len().min(spec.max_batch);
-            let batch: Vec<Fetched> = buffer.drain(..n).collect();
-            let last = batch.last().map_or(-1, |m| m.offset);
-            let (outcome, given) = handle(&shared, &state.stop, batch, &wake).await;
-            in_flight_entry(outcome, Inputs::Batch(given), last, n as u64)
-        } else {
-            let Some(m) = buffer.pop_front() else {
-                continue;
-            };
-            let outcome = handle_one(&shared, &state.stop, &m, &wake).await;
-            let last = m.offset;
-            in_flight_entry(outcome, Inputs::One(m), last, 1)
+            Handler::One(call) => {
+                let Some(m) = buffer.pop_front() else {
+                    continue;
+                };
+                let outcome = handle_one(&shared, &state.stop, &m, call, &wake).await;
+                let last = m.offset;
+                in_flight_entry(outcome, Inputs::One(m), last, 1)
+            }
         };
         let Some(entry) = entry else {
             break;

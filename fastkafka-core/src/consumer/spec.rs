@@ -44,12 +44,14 @@ pub struct EventMetadata {
 #[doc(hidden)]
 pub type Decoded = Box<dyn Any + Send>;
 
-/// Calls a consumer function with decoded messages and their metadata.
+/// Calls a batch consumer function with decoded messages and their metadata (empty
+/// unless it takes them).
 #[doc(hidden)]
 pub(crate) type HandlerFn =
     fn(Vec<Decoded>, Vec<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
 
-/// Calls a consumer function that takes one message (not a batch) with it: no `Vec`s.
+/// Calls a consumer function that takes one message (not a batch) with it and its
+/// metadata (`None` unless it takes it): no `Vec`s.
 #[doc(hidden)]
 pub(crate) type CallOneFn =
     fn(Decoded, Option<EventMetadata>) -> BoxFuture<'static, std::result::Result<(), BoxError>>;
@@ -79,14 +81,8 @@ pub struct ConsumerSpec {
     pub message_type: &'static str,
     /// The message type's JSON schema.
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
-    /// Whether the handler takes a batch (`Vec<T>`).
-    pub batch: bool,
     /// Whether the handler takes `EventMetadata` (built only then).
     pub with_metadata: bool,
-    /// Most messages in one batch.
-    pub max_batch: usize,
-    /// How long a batch waits to fill up after its first message.
-    pub max_wait: Duration,
     /// `dead_letter = "topic"`: where undecodable and failing messages go.
     pub dead_letter: Option<&'static str>,
     /// How many times a failing handler is retried before the message is
@@ -98,10 +94,37 @@ pub struct ConsumerSpec {
     pub decode: fn(Option<&[u8]>) -> std::result::Result<Decoded, String>,
     /// `decoder = "json"`: even a `String` or `Vec<u8>` message is read as JSON.
     pub json_decoder: bool,
-    /// Calls the user's function with decoded messages (one, unless `batch`).
-    pub call: HandlerFn,
-    /// The same for one message, without the `Vec`s; `None` for batch functions.
-    pub call_one: Option<CallOneFn>,
+    /// How the user's function is called: one message at a time, or in batches.
+    pub handler: Handler,
+}
+
+/// How a consumer function takes its messages, and the call for it: a one-message
+/// function has no batch size, and a batch function no one-message call.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// `msg: T`: one message at a time, with its metadata if the function takes it.
+    One(CallOneFn),
+    /// `msgs: Vec<T>`: batches of up to `max_batch` messages, each waiting up to
+    /// `max_wait` after its first message to fill up.
+    Batch {
+        /// Calls the function with a batch and, if it takes them, their metadata.
+        call: HandlerFn,
+        /// Most messages in one batch.
+        max_batch: usize,
+        /// How long a batch waits to fill up after its first message.
+        max_wait: Duration,
+    },
+}
+
+impl ConsumerSpec {
+    /// The most messages in one batch; `None` for a function taking one message.
+    pub(crate) fn max_batch(&self) -> Option<usize> {
+        match self.handler {
+            Handler::One(_) => None,
+            Handler::Batch { max_batch, .. } => Some(max_batch),
+        }
+    }
 }
 
 /// A registered consumer function.

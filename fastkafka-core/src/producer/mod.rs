@@ -7,11 +7,13 @@
 //! - `mod.rs`: what `#[produces]` registers ([`ProducerSpec`]) and where a function
 //!   sends while the app runs ([`ProducerSlot`], [`TopicBinding`]);
 //! - `broker`: one broker's librdkafka producer and its delivery reports;
-//! - `send`: encoding a call into a record and queueing it, [`PendingDelivery`];
+//! - `send`: queueing a call's encoded message, [`PendingDelivery`];
+//! - `record`: the one place a `KafkaEvent` becomes a record (also for the Tester);
 //! - `routing`: choosing the partition, asking for partition counts through
 //!   `PartitionCounts`.
 
 mod broker;
+mod record;
 mod routing;
 mod send;
 
@@ -21,6 +23,7 @@ use arc_swap::ArcSwapOption;
 
 pub(crate) use self::broker::BrokerProducer;
 pub use self::broker::DeliveryCounts;
+pub(crate) use self::record::fill as fill_record;
 pub(crate) use self::routing::Router;
 
 pub(crate) use self::send::send_event;

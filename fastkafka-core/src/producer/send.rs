@@ -8,11 +8,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use tokio::sync::oneshot;
 
 use super::broker::{DeliveryOpaque, Opaque, RawOutcome};
+use super::record;
 use super::{ProducerSpec, TopicBinding};
 use crate::backoff::Backoff;
 use crate::context::AppContext;
@@ -106,31 +106,11 @@ pub(crate) async fn send_event(
         tracker,
         topic: Arc::clone(&binding.topic),
     });
-    let headers = (!event.headers.is_empty()).then(|| {
-        event.headers.iter().fold(
-            OwnedHeaders::new_with_capacity(event.headers.len()),
-            |h, (name, value)| {
-                h.insert(Header {
-                    key: name,
-                    value: Some(value),
-                })
-            },
-        )
-    });
-    let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> =
-        BaseRecord::with_opaque_to(&binding.topic, opaque).payload(&event.message[..]);
-    if let Some(key) = &event.key {
-        record = record.key(&key[..]);
-    }
-    if let Some(partition) = partition {
-        record = record.partition(partition);
-    }
-    if let Some(ts) = event.timestamp {
-        record = record.timestamp(ts);
-    }
-    if let Some(headers) = headers {
-        record = record.headers(headers);
-    }
+    let mut record: BaseRecord<'_, [u8], [u8], DeliveryOpaque> = record::fill(
+        BaseRecord::with_opaque_to(&binding.topic, opaque),
+        &event,
+        partition,
+    );
     let mut backoff = Backoff::new(Duration::from_millis(1), QUEUE_FULL_MAX_BACKOFF);
     loop {
         match binding.producer.inner.send(record) {

@@ -1,10 +1,20 @@
-//! `#[consumes]`: the arguments (args.rs) and the generated consumer (expand.rs).
+//! `#[consumes]`: the arguments (args.rs), the checked function (model.rs) and the
+//! generated consumer (expand.rs).
 
 mod args;
 mod expand;
+mod model;
 
 pub(crate) use args::parse;
-pub(crate) use expand::consumer as expand;
+
+/// Checks the function with its arguments, then generates from what that found.
+pub(crate) fn expand(
+    args: args::ConsumesArgs,
+    func: &syn::ItemFn,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let consumer = model::Consumer::from_fn(args, func)?;
+    Ok(expand::consumer(&consumer))
+}
 
 /// What the attribute goes on, for the error when it is on something else.
 pub(crate) const USAGE: &str =

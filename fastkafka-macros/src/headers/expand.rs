@@ -4,11 +4,12 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use crate::private::private;
+
 use super::args::{HeaderArg, Values};
 
 /// `&[HeaderSpec { .. }, ..]` for the spec's `headers` field.
 pub(crate) fn header_specs(headers: &[HeaderArg]) -> TokenStream {
-    let private = quote!(::fastkafka::__private);
     let specs = headers.iter().map(|h| {
         let name = &h.name;
         let description = h

@@ -1,50 +1,15 @@
-//! Code generation for `#[produces]`.
+//! Code generation for `#[produces]`, from the checked [`Producer`]: the function is
+//! rewritten to send what its body returns; and the stand-in emitted when it cannot be.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ItemFn, Type};
 
-use super::args::ProducesArgs;
-use crate::errors::Errors;
-use crate::signature::{
-    batch_element, check_plain_async_fn, doc_text, last_segment, return_type, topic_of,
-};
+use crate::private::private;
+use syn::ItemFn;
 
-const EXAMPLE: &str = "async fn to_topic(...) -> KafkaEvent<T>";
-
-/// What the function returns, read from its return type.
-enum Shape<'a> {
-    /// `T`: one message, no key.
-    Plain(&'a Type),
-    /// `KafkaEvent<T>`.
-    Event(&'a Type),
-    /// `Vec<T>`: a batch, one message per element.
-    Batch(&'a Type),
-    /// `KafkaEvent<Vec<T>>`: a batch whose messages share key, partition and headers.
-    EventBatch(&'a Type),
-}
-
-impl Shape<'_> {
-    fn message(&self) -> &Type {
-        match self {
-            Shape::Plain(t) | Shape::Event(t) | Shape::Batch(t) | Shape::EventBatch(t) => t,
-        }
-    }
-}
-
-fn shape(ty: &Type) -> Shape<'_> {
-    match last_segment(ty) {
-        Some((name, Some(inner))) if name == "KafkaEvent" => match batch_element(inner) {
-            Some(elem) => Shape::EventBatch(elem),
-            None => Shape::Event(inner),
-        },
-        _ => match batch_element(ty) {
-            Some(elem) => Shape::Batch(elem),
-            None => Shape::Plain(ty),
-        },
-    }
-}
+use super::model::{Producer, Shape};
+use crate::signature::return_type;
 
 /// What the function returns after the macro: one pending delivery, or one per message
 /// of a batch.
@@ -65,7 +30,7 @@ fn output(shape: &Shape<'_>) -> TokenStream {
 pub(crate) fn stand_in(func: &ItemFn) -> TokenStream {
     let ret = return_type(func);
     let output = match ret {
-        Some(ret) => output(&shape(ret)),
+        Some(ret) => output(&Shape::of(ret)),
         None => quote!(::fastkafka::PendingDelivery),
     };
     let annotation = ret.map(|ret| quote!(: #ret));
@@ -92,65 +57,54 @@ pub(crate) fn stand_in(func: &ItemFn) -> TokenStream {
     }
 }
 
-pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenStream> {
-    let mut errors = Errors::default();
-    check_plain_async_fn(func, "produces", EXAMPLE, &mut errors);
-    let name = &func.sig.ident;
+/// The function rewritten to send what its body returns, with its `ProducerSpec` and
+/// registration inside.
+pub(crate) fn producer(p: &Producer<'_>) -> TokenStream {
+    let Producer {
+        func,
+        name,
+        topic,
+        ret,
+        shape,
+        description,
+        broker,
+        partitioner,
+        keyless,
+        headers,
+    } = p;
     let name_str = name.to_string();
-
-    let topic = topic_of(args.topic.as_ref(), name, "to_", "produces", &mut errors);
-
-    let Some(ret) = return_type(func) else {
-        return Err(errors.fail(syn::Error::new_spanned(
-            &func.sig,
-            "a #[produces] function returns the message it sends: add `-> KafkaEvent<T>` (with a key), `-> T`, or `-> Vec<T>` for a batch",
-        )));
-    };
-    if let Type::Tuple(t) = ret {
-        if t.elems.is_empty() {
-            errors.spanned(ret, "a #[produces] function returns the message it sends, not `()`: write `-> KafkaEvent<T>` or `-> T`");
-        }
-    }
-    errors.finish()?;
-
-    let shape = shape(ret);
     let message_ty = shape.message();
-    let private_path = quote!(::fastkafka::__private);
-    let description = args
-        .description
-        .as_ref()
-        .map(|d| d.value())
-        .unwrap_or_else(|| doc_text(&func.attrs));
-    let broker = match &args.broker {
+    let broker = match broker {
         Some(b) => quote!(::core::option::Option::Some(#b)),
         None => quote!(::core::option::Option::None),
     };
-    let partitioner = match &args.partitioner {
-        Some(path) => quote_spanned! {path.span()=> #private_path::custom_partitioner(#path)},
-        None => quote!(::core::option::Option::None),
-    };
-    let partitioner_name = match &args.partitioner {
+    let (partitioner, partitioner_name) = match partitioner {
         Some(path) => {
-            let name = quote!(#path).to_string().replace(' ', "");
-            quote!(::core::option::Option::Some(#name))
+            let written = quote!(#path).to_string().replace(' ', "");
+            (
+                quote_spanned! {path.span()=> #private::custom_partitioner(#path)},
+                quote!(::core::option::Option::Some(#written)),
+            )
         }
-        None => quote!(::core::option::Option::None),
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
     };
-    let keyless = match &args.keyless {
-        Some((_, variant)) => {
+    let keyless = match keyless {
+        Some(variant) => {
             let variant = format_ident!("{}", variant);
-            quote!(::core::option::Option::Some(#private_path::KeylessStrategy::#variant))
+            quote!(::core::option::Option::Some(#private::KeylessStrategy::#variant))
         }
         None => quote!(::core::option::Option::None),
     };
-    let headers = crate::headers::expand(&args.headers);
-    let batch = matches!(shape, Shape::Batch(_) | Shape::EventBatch(_));
-    let keyed = matches!(shape, Shape::Event(_) | Shape::EventBatch(_));
+    let headers = crate::headers::expand(headers);
+    let batch = shape.is_batch();
+    let keyed = shape.is_keyed();
     let message_type_name = quote!(#message_ty).to_string().replace(' ', "");
 
     let spec = format_ident!("__FASTKAFKA_PRODUCER");
     let event = format_ident!("__fastkafka_event", span = Span::mixed_site());
-    let private = quote!(::fastkafka::__private);
     // Spanned at the user's message type, so a missing derive is reported there.
     let schema = quote_spanned! {message_ty.span()=>
         #private::schema_of::<#message_ty>
@@ -158,7 +112,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let encode = quote! {
         |__fastkafka_message| #private::EncodeProbe(__fastkafka_message).fk_encode(#topic)
     };
-    let output = output(&shape);
+    let output = output(shape);
     let send = match shape {
         Shape::Plain(_) => quote! {
             let #event = ::fastkafka::KafkaEvent::new(#event).try_map(#encode)?;
@@ -200,7 +154,7 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
     let ret_span = ret.span();
     let user_ret = quote_spanned!(ret_span=> #ret);
 
-    Ok(quote! {
+    quote! {
         #(#attrs)*
         #vis #asyncness #fn_token #name(#inputs) -> ::fastkafka::Result<#output> {
             static #spec: #private::ProducerSpec = #private::ProducerSpec {
@@ -225,5 +179,5 @@ pub(crate) fn producer(args: ProducesArgs, func: &ItemFn) -> syn::Result<TokenSt
             let #event: #user_ret = async move #block.await;
             #send
         }
-    })
+    }
 }

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use serde::Serialize;
 
 use super::Tester;
 use crate::error::{Error, Result};
 use crate::event::{Delivery, KafkaEvent};
+use crate::producer::fill_record;
 use crate::testing::record::encode;
 
 impl Tester {
@@ -47,25 +47,11 @@ impl Tester {
     }
 
     async fn send_bytes(&self, topic: &str, event: KafkaEvent<Vec<u8>>) -> Result<Delivery> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(&event.message);
-        if let Some(key) = &event.key {
-            record = record.key(key);
-        }
-        if let Some(p) = event.partition {
-            record = record.partition(p);
-        }
-        if !event.headers.is_empty() {
-            let headers = event.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                h.insert(Header {
-                    key: k,
-                    value: Some(v),
-                })
-            });
-            record = record.headers(headers);
-        }
-        if let Some(ts) = event.timestamp {
-            record = record.timestamp(ts);
-        }
+        let record = fill_record(
+            FutureRecord::<[u8], [u8]>::to(topic),
+            &event,
+            event.partition,
+        );
         match self.producer.send(record, Duration::from_secs(10)).await {
             Ok(delivery) => Ok(Delivery {
                 topic: Arc::from(topic),
