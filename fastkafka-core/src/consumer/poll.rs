@@ -148,6 +148,11 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// Partial chunks are handed over at least this often while messages keep arriving.
 const FLUSH_EVERY: Duration = Duration::from_millis(5);
 
+/// How long the poll thread waits for room in a partition's full queue before it
+/// parks the chunk: a task that keeps up makes room sooner, and the other partitions'
+/// messages wait at most this long behind one that does not.
+const ROOM_WAIT: Duration = Duration::from_millis(5);
+
 /// How long a poll waits for messages while a partition's chunks are parked: how soon
 /// a queue that made room gets them.
 const PARKED_POLL: Duration = Duration::from_millis(1);
@@ -335,17 +340,38 @@ impl Poller {
             });
             task.tx.clone()
         };
-        match tx.try_send(chunk) {
-            Ok(()) => {}
-            Err(TrySendError::Full(chunk)) => parked.push(Parked {
+        let chunk = match tx.try_send(chunk) {
+            Ok(()) => return,
+            Err(TrySendError::Full(chunk)) => chunk,
+            // The task ended: its partition is being revoked or the consumer stops.
+            Err(TrySendError::Closed(_)) => return,
+        };
+        // A task that keeps up makes room within microseconds: wait that long, as
+        // blocking would, rather than park (and, past PARK_LIMIT, pause and fetch
+        // again) for a queue that is full only for a moment.
+        let still_full = {
+            let room = self
+                .runtime
+                .block_on(async { tokio::time::timeout(ROOM_WAIT, tx.reserve()).await });
+            match room {
+                Ok(Ok(permit)) => {
+                    permit.send(chunk);
+                    None
+                }
+                // The task ended meanwhile.
+                Ok(Err(_)) => None,
+                Err(_) => Some(chunk),
+            }
+        };
+        // Still full: the chunk waits here, and the poll thread goes on.
+        if let Some(chunk) = still_full {
+            parked.push(Parked {
                 partition,
                 tx,
                 messages: chunk.len(),
                 chunks: VecDeque::from([chunk]),
                 paused: false,
-            }),
-            // The task ended: its partition is being revoked or the consumer stops.
-            Err(TrySendError::Closed(_)) => {}
+            });
         }
     }
 
