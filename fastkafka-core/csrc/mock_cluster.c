@@ -108,7 +108,15 @@ static void fastkafka_hurry_joins(rd_kafka_mock_cluster_t *mcluster) {
 static int fastkafka_handle_JoinGroup(rd_kafka_mock_connection_t *mconn,
                                       rd_kafka_buf_t *rkbuf) {
         rd_kafka_mock_cluster_t *mcluster = mconn->broker->cluster;
-        int r = fastkafka_original_join(mconn, rkbuf);
+        rd_kafka_mock_cgrp_classic_t *mcgrp;
+        int r;
+        /* A group that is empty (its last members left or timed out) starts over:
+         * its next join is a first one, with the initial rebalance delay. */
+        TAILQ_FOREACH(mcgrp, &mcluster->cgrps_classic, link) {
+                if (mcgrp->state == RD_KAFKA_MOCK_CGRP_STATE_EMPTY)
+                        mcgrp->last_member_cnt = 0;
+        }
+        r = fastkafka_original_join(mconn, rkbuf);
         fastkafka_hurry_joins(mcluster);
         return r;
 }

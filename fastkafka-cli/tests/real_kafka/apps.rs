@@ -399,13 +399,26 @@ async fn on_backlog(text: String, meta: EventMetadata) -> fastkafka::Result<()> 
         .unwrap()
         .entry(meta.partition)
         .or_insert_with(Instant::now);
-    BACKLOG_LAST
+    let previous = BACKLOG_LAST
         .lock()
         .unwrap()
         .insert(meta.partition, meta.offset);
+    // Each partition's messages come once each, in order, through its pauses and
+    // resumes: the next offset after the one before (the topic is fresh).
+    let expected = previous.map_or(0, |p| p + 1);
+    if meta.offset != expected {
+        BACKLOG_OUT_OF_ORDER
+            .lock()
+            .unwrap()
+            .push((meta.partition, expected, meta.offset));
+    }
     BACKLOG_HANDLED.fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
+
+/// `(partition, expected offset, offset handled)` wherever `on_backlog` saw a gap, a
+/// repeat or a message out of order.
+static BACKLOG_OUT_OF_ORDER: Mutex<Vec<(i32, i64, i64)>> = Mutex::new(Vec::new());
 
 #[produces(topic = "backlog-6-out")]
 async fn to_backlog_out(text: String) -> String {
@@ -505,6 +518,11 @@ async fn a_backlog_on_six_partitions_is_handled_on_all_six_at_once() {
         firsts.len(),
         6,
         "partitions never handled within 10 s: {firsts:?}"
+    );
+    let out_of_order = BACKLOG_OUT_OF_ORDER.lock().unwrap().clone();
+    assert!(
+        out_of_order.is_empty(),
+        "messages skipped, repeated or out of order (partition, expected, handled): {out_of_order:?}"
     );
     assert!(
         firsts.iter().all(|&(_, after)| after < 3.0),

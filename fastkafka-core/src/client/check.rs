@@ -43,11 +43,14 @@ pub(crate) async fn check(
     if broker.is_embedded() {
         return Ok(Reach::Answered);
     }
+    // Distinct addresses: one listed twice fails (and is reported) once.
     let addresses = broker
         .bootstrap
         .split(',')
-        .filter(|a| !a.trim().is_empty())
-        .count()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
         .max(1);
     let mut config = config_for(broker);
     config.set("allow.auto.create.topics", "false");

@@ -12,6 +12,10 @@
 //!   abandoned after `shutdown_grace`) and their progress was committed, and before
 //!   the partitions are handed over; also when the app stops, as it leaves its group.
 //!
+//! The app's runtime must be a multi-threaded tokio runtime (as `#[tokio::main]` and
+//! `fastkafka::main!` make), whose workers drive the hook's timers while the poll
+//! thread waits for it.
+//!
 //! A hook gets at most [`FastKafkaBuilder::rebalance_hook_timeout`]; a hook that
 //! fails, panics or overruns is logged (hook, function, topic, partitions) and the
 //! consumer goes on: the partitions are consumed (assign) or handed over (revoke)
@@ -323,8 +327,10 @@ impl HookRunner {
         let task = self.app.scope(task.instrument(span.clone()));
         let started = Instant::now();
         let outcome = if tokio::runtime::Handle::try_current().is_err() {
-            // The poll thread: a plain thread, where `block_on` may run.
-            Some(self.runtime.block_on(task))
+            // The poll thread: a plain thread, where `block_on` may run. It panics if
+            // the runtime has shut down meanwhile (an app dropped without a stop, its
+            // consumer closing after `main` returned): the hook is then not run.
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.runtime.block_on(task))).ok()
         } else {
             // A thread inside the runtime (the consumer closing in `spawn_blocking`,
             // or dropped on a worker), where `block_on` may panic: on a thread of its

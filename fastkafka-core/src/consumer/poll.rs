@@ -2,6 +2,7 @@
 //! those to the partitions' tasks; commits periodically and on stop.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,9 @@ const PARTITION_QUEUE: usize = 1024;
 /// Messages the poll thread holds for a partition whose queue is full, beyond which it
 /// pauses fetching that partition (see [`Parked`]).
 const PARK_LIMIT: usize = PARTITION_QUEUE;
+/// ... or bytes of their keys and payloads: as much as a full queue holds at most, so
+/// that large messages do not pile up on the poll thread.
+const PARK_BYTES: usize = (PARTITION_QUEUE / CHUNK) * CHUNK_BYTES;
 /// A message copied into a chunk being filled, before the chunk's buffer is shared.
 struct Staged {
     offset: i64,
@@ -163,7 +167,7 @@ const PARKED_POLL: Duration = Duration::from_millis(1);
 /// runs of one partition while a consumer catches up on a backlog, and blocking there
 /// would leave the messages already fetched for the other partitions waiting behind a
 /// slow handler. It parks the chunk instead and goes on polling; once a partition holds
-/// more than [`PARK_LIMIT`] parked messages, fetching that partition is paused at
+/// more than [`PARK_LIMIT`] parked messages (or [`PARK_BYTES`]), fetching that partition is paused at
 /// librdkafka (which drops what it had prefetched for it and, on resume, fetches again
 /// from the message after the last one polled), and resumed once its queue took them
 /// all. That keeps the back-pressure per partition, and the order: a partition with
@@ -173,7 +177,14 @@ struct Parked {
     tx: mpsc::Sender<Vec<Fetched>>,
     chunks: VecDeque<Vec<Fetched>>,
     messages: usize,
+    /// Bytes of the parked messages' keys and payloads.
+    bytes: usize,
     paused: bool,
+}
+
+/// The bytes of a chunk's keys and payloads.
+fn chunk_bytes(chunk: &[Fetched]) -> usize {
+    chunk.iter().map(Fetched::size).sum()
 }
 
 /// The poll loop, on its own thread.
@@ -320,8 +331,9 @@ impl Poller {
     fn dispatch(&self, parked: &mut Vec<Parked>, partition: i32, chunk: Vec<Fetched>) {
         if let Some(p) = parked.iter_mut().find(|p| p.partition == partition) {
             p.messages += chunk.len();
+            p.bytes += chunk_bytes(&chunk);
             p.chunks.push_back(chunk);
-            if !p.paused && p.messages > PARK_LIMIT {
+            if !p.paused && (p.messages > PARK_LIMIT || p.bytes > PARK_BYTES) {
                 p.paused = self.pause(partition, true);
             }
             return;
@@ -349,18 +361,21 @@ impl Poller {
         // A task that keeps up makes room within microseconds: wait that long, as
         // blocking would, rather than park (and, past PARK_LIMIT, pause and fetch
         // again) for a queue that is full only for a moment.
+        // `block_on` panics if the runtime has shut down meanwhile (an app dropped
+        // without a stop outlives it on this thread): the chunk is then parked too.
         let still_full = {
-            let room = self
-                .runtime
-                .block_on(async { tokio::time::timeout(ROOM_WAIT, tx.reserve()).await });
+            let room = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.runtime
+                    .block_on(async { tokio::time::timeout(ROOM_WAIT, tx.reserve()).await })
+            }));
             match room {
-                Ok(Ok(permit)) => {
+                Ok(Ok(Ok(permit))) => {
                     permit.send(chunk);
                     None
                 }
                 // The task ended meanwhile.
-                Ok(Err(_)) => None,
-                Err(_) => Some(chunk),
+                Ok(Ok(Err(_))) => None,
+                Ok(Err(_)) | Err(_) => Some(chunk),
             }
         };
         // Still full: the chunk waits here, and the poll thread goes on.
@@ -369,6 +384,7 @@ impl Poller {
                 partition,
                 tx,
                 messages: chunk.len(),
+                bytes: chunk_bytes(&chunk),
                 chunks: VecDeque::from([chunk]),
                 paused: false,
             });
@@ -380,9 +396,12 @@ impl Poller {
     fn unpark(&self, parked: &mut Vec<Parked>) {
         parked.retain_mut(|p| {
             while let Some(chunk) = p.chunks.pop_front() {
-                let n = chunk.len();
+                let (n, bytes) = (chunk.len(), chunk_bytes(&chunk));
                 match p.tx.try_send(chunk) {
-                    Ok(()) => p.messages -= n,
+                    Ok(()) => {
+                        p.messages -= n;
+                        p.bytes -= bytes;
+                    }
                     Err(TrySendError::Full(chunk)) => {
                         p.chunks.push_front(chunk);
                         return true;
@@ -390,10 +409,9 @@ impl Poller {
                     Err(TrySendError::Closed(_)) => break,
                 }
             }
-            if p.paused {
-                self.pause(p.partition, false);
-            }
-            false
+            // A resume librdkafka did not take is tried again on the next round: the
+            // partition would otherwise stay paused until the next rebalance.
+            p.paused && !self.pause(p.partition, false)
         });
     }
 
@@ -412,7 +430,7 @@ impl Poller {
                 true
             }
             Err(error) => {
-                tracing::debug!(partition, pause, error = %error, "cannot pause or resume fetching");
+                tracing::warn!(partition, pause, error = %error, "cannot pause or resume fetching this partition; trying again");
                 false
             }
         }

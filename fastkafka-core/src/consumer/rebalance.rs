@@ -42,7 +42,8 @@ pub(super) struct RebalanceGuard {
     /// either way this consumer's older progress must not be committed over it.
     pub(super) confirmed: Mutex<HashMap<i32, i64>>,
     pub(super) grace: Duration,
-    /// Whether the group has assigned this consumer partitions yet (any, ever).
+    /// Whether the group has answered this consumer's join yet (with partitions or
+    /// an empty assignment).
     pub(super) joined: AtomicBool,
     pub(super) log: ClientLog,
     pub(super) oauth: crate::security::OAuthHook,
