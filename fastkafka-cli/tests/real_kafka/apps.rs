@@ -794,10 +794,16 @@ fn the_benchmark_runs_against_the_cluster() {
     let Some((_shared, cluster)) = cluster() else {
         return;
     };
-    // Built by `cargo test --workspace` beside `fastkafka`.
-    let bin = std::env::var_os("FASTKAFKA_BENCH_BIN").map_or_else(
+    // Built by `cargo test --workspace` beside `fastkafka` (fastkafka-bench's own
+    // tests need it).
+    let bin: std::path::PathBuf = std::env::var_os("FASTKAFKA_BENCH_BIN").map_or_else(
         || fastkafka_bin().with_file_name("fastkafka-bench"),
         Into::into,
+    );
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p fastkafka-bench` first)",
+        bin.display()
     );
     let mut command = Command::new(bin);
     command.args(["--bootstrap", &cluster.bootstrap(Listener::Plaintext)]);
