@@ -287,7 +287,8 @@ impl Poller {
                 last_flush = Instant::now();
             }
             if drained && !said_joining && self.joining.since.elapsed() >= JOIN_PATIENCE {
-                said_joining = self.say_joining();
+                self.say_joining();
+                said_joining = true;
             }
             if (drained || polls % 1024 == 0) && last_commit.elapsed() >= self.commit_every {
                 self.store_progress();
@@ -444,9 +445,9 @@ impl Poller {
         }
     }
 
-    /// Logs, once, that the consumer still has no partitions and what it waits for;
-    /// true once that is settled (said, or partitions came).
-    fn say_joining(&self) -> bool {
+    /// Logs that the consumer still has no partitions and what it waits for, unless
+    /// its group has answered by now (called once).
+    fn say_joining(&self) {
         if self
             .shared
             .consumer
@@ -454,7 +455,7 @@ impl Poller {
             .joined
             .load(Ordering::Relaxed)
         {
-            return true;
+            return;
         }
         let Joining {
             group_id,
@@ -471,7 +472,6 @@ impl Poller {
              up to session.timeout.ms ({} s) after it stopped",
             session_timeout.as_secs()
         );
-        true
     }
 
     /// Stores every partition's processed offset for the commit that follows, so that

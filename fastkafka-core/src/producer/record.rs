@@ -52,40 +52,33 @@ pub(crate) fn fill<'a, R: Record<'a>>(
     record
 }
 
+/// `Record` for a record type, by its own builder methods of the same names.
+macro_rules! record_builder {
+    () => {
+        fn with_payload(self, payload: &'a [u8]) -> Self {
+            self.payload(payload)
+        }
+        fn with_key(self, key: &'a [u8]) -> Self {
+            self.key(key)
+        }
+        fn with_partition(self, partition: i32) -> Self {
+            self.partition(partition)
+        }
+        fn with_timestamp(self, timestamp: i64) -> Self {
+            self.timestamp(timestamp)
+        }
+        fn with_headers(self, headers: OwnedHeaders) -> Self {
+            self.headers(headers)
+        }
+    };
+}
+
 impl<'a, D: IntoOpaque> Record<'a> for BaseRecord<'a, [u8], [u8], D> {
-    fn with_payload(self, payload: &'a [u8]) -> Self {
-        self.payload(payload)
-    }
-    fn with_key(self, key: &'a [u8]) -> Self {
-        self.key(key)
-    }
-    fn with_partition(self, partition: i32) -> Self {
-        self.partition(partition)
-    }
-    fn with_timestamp(self, timestamp: i64) -> Self {
-        self.timestamp(timestamp)
-    }
-    fn with_headers(self, headers: OwnedHeaders) -> Self {
-        self.headers(headers)
-    }
+    record_builder!();
 }
 
 impl<'a> Record<'a> for FutureRecord<'a, [u8], [u8]> {
-    fn with_payload(self, payload: &'a [u8]) -> Self {
-        self.payload(payload)
-    }
-    fn with_key(self, key: &'a [u8]) -> Self {
-        self.key(key)
-    }
-    fn with_partition(self, partition: i32) -> Self {
-        self.partition(partition)
-    }
-    fn with_timestamp(self, timestamp: i64) -> Self {
-        self.timestamp(timestamp)
-    }
-    fn with_headers(self, headers: OwnedHeaders) -> Self {
-        self.headers(headers)
-    }
+    record_builder!();
 }
 
 #[cfg(test)]
