@@ -485,3 +485,40 @@ fn percent_encoded_paths_are_served_and_unknown_ones_are_not_found() {
     server.signal(libc::SIGTERM);
     assert!(server.wait(Duration::from_secs(10)).success());
 }
+
+/// `APP topics` says which topics the app consumes (the ones the page publishes to) and
+/// creates, from the functions and declarations themselves: order_service creates
+/// `orders.v1` and consumes it, and consumes `confirmations` without creating it.
+#[test]
+fn the_app_lists_the_topics_it_consumes_beside_those_it_creates() {
+    use fastkafka::protocol::DeclaredTopic;
+    let out = Command::new(example_bin("order_service"))
+        .arg("topics")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let topics: Vec<DeclaredTopic> = serde_json::from_slice(&out.stdout).unwrap();
+    let topic = |topic: &str, partitions, consumed| DeclaredTopic {
+        topic: topic.into(),
+        partitions,
+        consumed,
+    };
+    assert_eq!(
+        topics,
+        [
+            topic("orders.v1", Some(3), true),
+            topic("confirmations", None, true)
+        ]
+    );
+    let out = Command::new(example_bin("uppercase_app"))
+        .arg("topics")
+        .output()
+        .unwrap();
+    let topics: Vec<DeclaredTopic> = serde_json::from_slice(&out.stdout).unwrap();
+    let consumed: Vec<&str> = topics
+        .iter()
+        .filter(|t| t.consumed)
+        .map(|t| t.topic.as_str())
+        .collect();
+    assert_eq!(consumed, ["hello_world"], "not its output or its dead letters");
+}

@@ -72,6 +72,31 @@ enum SpecFormat {
     Json,
 }
 
+/// `APP topics`: the topics the app creates, then those it only consumes, each marked
+/// whether it is consumed.
+fn declared_topics(app: &FastKafka) -> Vec<DeclaredTopic> {
+    let consumed: std::collections::BTreeSet<&str> = app.consumers().map(|c| c.topic).collect();
+    let mut topics: Vec<DeclaredTopic> = app
+        .topics_to_create()
+        .into_iter()
+        .map(|(topic, partitions)| DeclaredTopic {
+            consumed: consumed.contains(topic.as_str()),
+            topic,
+            partitions: Some(partitions),
+        })
+        .collect();
+    for topic in consumed {
+        if !topics.iter().any(|t| t.topic == topic) {
+            topics.push(DeclaredTopic {
+                topic: topic.to_string(),
+                partitions: None,
+                consumed: true,
+            });
+        }
+    }
+    topics
+}
+
 /// The `main` of an app binary. Called by [`fastkafka::main!`](crate::main).
 #[doc(hidden)]
 pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
@@ -102,15 +127,7 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             if let Err(e) = app.check_functions() {
                 return failed(&e);
             }
-            let topics: Vec<DeclaredTopic> = app
-                .topics_to_create()
-                .iter()
-                .map(|(topic, partitions)| DeclaredTopic {
-                    topic: topic.clone(),
-                    partitions: *partitions,
-                })
-                .collect();
-            print_json(&topics)
+            print_json(&declared_topics(&app))
         }
         AppCommand::Brokers => print_json(&brokers_answer(&make_app())),
         AppCommand::Publish {

@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 
 /// The version of this protocol. Raised when an answer changes shape; the CLI refuses
 /// an app that speaks a newer one than it knows.
-pub const VERSION: u32 = 1;
+///
+/// - 1: the first.
+/// - 2: `APP topics` lists the topics the app consumes too ([`DeclaredTopic::consumed`]),
+///   and a topic the app does not create has no partition count.
+pub const VERSION: u32 = 2;
 
 /// Set by `fastkafka run --kafka-broker embedded` for its workers: the bootstrap address
 /// of the embedded broker it started.
@@ -95,13 +99,23 @@ pub struct NamedBroker {
     pub bootstrap: String,
 }
 
-/// One entry of `APP topics`: a topic the app declares and its partition count.
+/// One entry of `APP topics`: a topic the app creates (with its partition count) or
+/// consumes, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredTopic {
     /// The topic.
     pub topic: String,
-    /// Its partitions.
-    pub partitions: i32,
+    /// The partitions the app creates it with (`fastkafka run --kafka-broker embedded`
+    /// creates it so before any worker starts); `None` for a topic the app only
+    /// consumes. Always written, so that an entry without it is malformed rather than
+    /// a topic silently not created.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub partitions: Option<i32>,
+    /// Whether one of the app's `#[consumes]` functions reads it (the topics
+    /// `fastkafka docs serve` publishes examples to). `false` in the answer of an app
+    /// that speaks version 1, which did not say: check [`Handshake::protocol`].
+    #[serde(default)]
+    pub consumed: bool,
 }
 
 /// `APP publish`: where the message landed.

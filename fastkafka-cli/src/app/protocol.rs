@@ -114,7 +114,8 @@ pub(crate) async fn declared_topics(binary: &Path) -> anyhow::Result<Vec<Declare
     })
 }
 
-/// `[{"topic": NAME, "partitions": N}, ...]`, as `APP topics` prints it.
+/// `[{"topic": NAME, "partitions": N or null, "consumed": BOOL}, ...]`, as `APP topics`
+/// prints it.
 fn parse_topics(out: &[u8]) -> serde_json::Result<Vec<DeclaredTopic>> {
     serde_json::from_slice(out)
 }
@@ -207,7 +208,17 @@ mod tests {
             parse_topics(br#"[{"topic":"a","partitions":3}]"#).unwrap(),
             vec![DeclaredTopic {
                 topic: "a".into(),
-                partitions: 3
+                partitions: Some(3),
+                consumed: false,
+            }],
+            "an app that speaks version 1"
+        );
+        assert_eq!(
+            parse_topics(br#"[{"topic":"a","partitions":null,"consumed":true}]"#).unwrap(),
+            vec![DeclaredTopic {
+                topic: "a".into(),
+                partitions: None,
+                consumed: true,
             }]
         );
         for malformed in [

@@ -82,7 +82,7 @@ pub(crate) async fn run(args: DocsArgs) -> anyhow::Result<ExitCode> {
             let doc = app_protocol::asyncapi_document(&binary).await?;
             write_docs(&doc, &args.output_dir)?;
             let publisher = match &args.kafka_broker {
-                Some(name) => Some(docs_server::Publisher::new(&binary, name, &doc).await?),
+                Some(name) => Some(docs_server::Publisher::new(&binary, name).await?),
                 None => None,
             };
             docs_server::serve(

@@ -7,13 +7,12 @@
 //! it). Every response closes its connection and is not cached; request bodies are
 //! limited to [`MAX_REQUEST`] bytes and requests to [`REQUEST_TIMEOUT`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
@@ -22,8 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fastkafka::embedded::EmbeddedBroker;
-use fastkafka::protocol::BrokerName;
-use serde::Deserialize;
+use fastkafka::protocol::{BrokerName, DeclaredTopic};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -60,9 +58,12 @@ pub(crate) struct Publisher {
 impl Publisher {
     /// Resolves `--kafka-broker NAME` as `fastkafka run` does: a broker the app names,
     /// `embedded`, `localhost` or HOST:PORT.
-    pub(crate) async fn new(binary: &Path, name: &str, doc: &Value) -> anyhow::Result<Self> {
-        let topics = consumed_topics(doc)?;
+    pub(crate) async fn new(binary: &Path, name: &str) -> anyhow::Result<Self> {
         let app = crate::app::protocol::handshake(binary).await?;
+        let topics = consumed_topics(
+            app.protocol,
+            crate::app::protocol::declared_topics(binary).await?,
+        )?;
         let (broker_arg, embedded) = match BrokerName::of(name, app.names()) {
             BrokerName::Named | BrokerName::Localhost | BrokerName::Bootstrap => {
                 (name.to_string(), None)
@@ -130,55 +131,24 @@ impl Publisher {
     }
 }
 
-/// What the AsyncAPI document says about the topics the app consumes.
-#[derive(Deserialize)]
-struct ChannelsAndOperations {
-    #[serde(default)]
-    channels: BTreeMap<String, Channel>,
-    #[serde(default)]
-    operations: BTreeMap<String, Operation>,
-}
-
-#[derive(Deserialize)]
-struct Channel {
-    address: String,
-}
-
-#[derive(Deserialize)]
-struct Operation {
-    action: String,
-    channel: Reference,
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    #[serde(rename = "$ref")]
-    target: String,
-}
-
-/// The topics of channels with a `receive` operation; a document whose channels or
-/// operations are malformed, or an operation on a channel it does not define, is an
-/// error rather than a topic left out.
-fn consumed_topics(doc: &Value) -> anyhow::Result<BTreeSet<String>> {
-    let doc = ChannelsAndOperations::deserialize(doc)
-        .context("the app's AsyncAPI document has malformed channels or operations")?;
-    let mut topics = BTreeSet::new();
-    for (id, operation) in &doc.operations {
-        if operation.action != "receive" {
-            continue;
-        }
-        let target = &operation.channel.target;
-        let Some(channel) = target
-            .strip_prefix("#/channels/")
-            .and_then(|channel| doc.channels.get(channel))
-        else {
-            anyhow::bail!(
-                "operation `{id}` of the app's AsyncAPI document is on `{target}`, which is not one of its channels"
-            );
-        };
-        topics.insert(channel.address.clone());
+/// The topics the app consumes, from its answer to `APP topics`. An app that speaks
+/// version 1 of the protocol did not say which it consumes: an error that says to
+/// rebuild it, rather than a page that refuses every topic.
+fn consumed_topics(
+    protocol: u32,
+    declared: Vec<DeclaredTopic>,
+) -> anyhow::Result<BTreeSet<String>> {
+    if protocol < 2 {
+        return Err(UsageError(format!(
+            "the app is built with an older fastkafka (app protocol {protocol}), which does not say which topics it consumes, so the page cannot publish examples to them: rebuild the app with this fastkafka release, or leave out --kafka-broker to serve the docs only"
+        ))
+        .into());
     }
-    Ok(topics)
+    Ok(declared
+        .into_iter()
+        .filter(|t| t.consumed)
+        .map(|t| t.topic)
+        .collect())
 }
 
 struct Site {
@@ -412,32 +382,22 @@ mod tests {
 
     #[test]
     fn only_consumed_topics_are_publishable() {
-        let doc = json!({
-            "channels": {"a_b": {"address": "a.b"}, "c": {"address": "c"}},
-            "operations": {
-                "on_a": {"action": "receive", "channel": {"$ref": "#/channels/a_b"}},
-                "to_c": {"action": "send", "channel": {"$ref": "#/channels/c"}}
-            }
-        });
+        let topic = |topic: &str, partitions, consumed| DeclaredTopic {
+            topic: topic.into(),
+            partitions,
+            consumed,
+        };
+        let declared = vec![
+            topic("created.and.read", Some(3), true),
+            topic("created.only", Some(1), false),
+            topic("read.only", None, true),
+        ];
         assert_eq!(
-            consumed_topics(&doc).unwrap(),
-            BTreeSet::from(["a.b".to_string()])
+            consumed_topics(2, declared.clone()).unwrap(),
+            BTreeSet::from(["created.and.read".to_string(), "read.only".to_string()])
         );
-    }
-
-    #[test]
-    fn a_malformed_operation_is_an_error_not_a_topic_left_out() {
-        let unknown_channel = json!({
-            "channels": {"a": {"address": "a"}},
-            "operations": {"on_b": {"action": "receive", "channel": {"$ref": "#/channels/b"}}}
-        });
-        let err = consumed_topics(&unknown_channel).unwrap_err().to_string();
-        assert!(err.contains("operation `on_b`"), "{err}");
-        assert!(err.contains("#/channels/b"), "{err}");
-        let no_channel = json!({"operations": {"on_a": {"action": "receive"}}});
-        assert!(consumed_topics(&no_channel).is_err());
-        let no_address = json!({"channels": {"a": {}}, "operations": {}});
-        assert!(consumed_topics(&no_address).is_err());
-        assert!(consumed_topics(&json!({})).unwrap().is_empty());
+        let err = consumed_topics(1, declared).unwrap_err();
+        assert!(err.is::<UsageError>());
+        assert!(err.to_string().contains("rebuild the app"), "{err}");
     }
 }

@@ -246,11 +246,16 @@ pub(crate) async fn create_declared_topics(
     binary: &std::path::Path,
 ) -> anyhow::Result<()> {
     for declared in app_protocol::declared_topics(binary).await? {
-        broker.create_topic(&declared.topic, declared.partitions)?;
+        // A topic the app only consumes is created by the broker on first use, with
+        // its default partition count, as before the app said which it consumes.
+        let Some(partitions) = declared.partitions else {
+            continue;
+        };
+        broker.create_topic(&declared.topic, partitions)?;
         say(&format!(
             "created topic {} with {}",
             declared.topic,
-            PartitionCount(declared.partitions)
+            PartitionCount(partitions)
         ));
     }
     Ok(())
