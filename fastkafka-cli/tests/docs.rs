@@ -520,5 +520,9 @@ fn the_app_lists_the_topics_it_consumes_beside_those_it_creates() {
         .filter(|t| t.consumed)
         .map(|t| t.topic.as_str())
         .collect();
-    assert_eq!(consumed, ["hello_world"], "not its output or its dead letters");
+    assert_eq!(
+        consumed,
+        ["hello_world"],
+        "not its output or its dead letters"
+    );
 }

@@ -25,7 +25,8 @@ use futures::executor::block_on;
 
 use fastkafka_test_support::{shared_cluster as cluster, shared_cluster_alone as cluster_alone};
 
-fn create_topic(cluster: &KafkaCluster, topic: &str, partitions: i32) {
+/// Creates `topic` with `partitions` partitions and 3 replicas (`rebalance.rs` too).
+pub(crate) fn create_topic(cluster: &KafkaCluster, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = cluster
         .client_config(Listener::Plaintext)
         .create()

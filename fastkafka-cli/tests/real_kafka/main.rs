@@ -7,7 +7,9 @@
 //!   client's and the framework's partitioners agreeing;
 //! - `apps.rs`: the example apps, the producer while the leader is killed, a 2-worker
 //!   group while brokers fail, and the benchmark;
-//! - `tester.rs`: the examples' Tester tests re-run against the cluster.
+//! - `tester.rs`: the examples' Tester tests re-run against the cluster;
+//! - `rebalance.rs`: the rebalance hooks' two-instance scenario, the revoke hook
+//!   finding the hand-over commit at the broker.
 //!
 //! It lives in fastkafka-cli because only its tests have the `fastkafka` binary
 //! (`CARGO_BIN_EXE_fastkafka`). Tests that stop brokers take the cluster exclusively
@@ -18,5 +20,6 @@ mod common;
 
 mod apps;
 mod cluster;
+mod rebalance;
 mod security;
 mod tester;
