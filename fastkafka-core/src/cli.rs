@@ -30,6 +30,15 @@ enum AppCommand {
         /// address. Default: the app's default broker (`localhost`).
         #[arg(long, value_name = "NAME")]
         kafka_broker: Option<String>,
+        /// The most detailed log level written. `RUST_LOG`, when set, wins (it can
+        /// also set levels by module: `RUST_LOG=info,fastkafka=debug`).
+        #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+        log_level: LogLevel,
+        /// `text` for people, `json` for log shippers: one JSON object a line, with the
+        /// time, level, target, message, fields and spans (`worker` under `fastkafka
+        /// run`).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Print the topics the app declares, as JSON (used by `fastkafka run` to create
     /// them on the embedded broker).
@@ -64,6 +73,35 @@ enum AppCommand {
         #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
         format: SpecFormat,
     },
+}
+
+/// `APP run --log-level`.
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `APP run --log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,16 +145,35 @@ pub fn app_main(make_app: fn() -> FastKafka) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
-    init_logging();
+    let (level, format) = match &cli.command {
+        AppCommand::Run {
+            log_level,
+            log_format,
+            ..
+        } => (*log_level, *log_format),
+        _ => (LogLevel::Info, LogFormat::Text),
+    };
+    init_logging(level, format);
     match cli.command {
-        AppCommand::Run { kafka_broker } => {
+        AppCommand::Run {
+            kafka_broker,
+            log_format,
+            ..
+        } => {
             let runtime = match async_runtime(tokio::runtime::Builder::new_multi_thread()) {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
             let app = make_app();
             let broker = kafka_broker.unwrap_or_else(|| app.default_broker().to_string());
-            match runtime.block_on(app.run(&broker)) {
+            // The start-up's own lines in the worker's span too, not only its tasks'.
+            let span = worker_span(log_format);
+            let options = crate::runtime::StartOptions {
+                span: span.clone(),
+                ..Default::default()
+            };
+            let run = tracing::Instrument::instrument(app.run_with(&broker, options), span);
+            match runtime.block_on(run) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => failed(&e),
             }
@@ -325,14 +382,36 @@ async fn publish(
 
 /// Logs to stderr, one line per event, written as it happens; `RUST_LOG` filters
 /// (default `info`).
-fn init_logging() {
+/// Logs to stderr at `level` (`RUST_LOG` wins when set), as text or JSON lines.
+fn init_logging(level: LogLevel, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.directive()));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
+}
+
+/// The span every task of a worker of `fastkafka run` runs in, for JSON logs: its
+/// `worker` field is the worker's slot (`FASTKAFKA_WORKER`). None in text logs,
+/// whose lines the supervisor already prefixes with the worker's pid.
+fn worker_span(format: LogFormat) -> tracing::Span {
+    let worker = std::env::var("FASTKAFKA_WORKER")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok());
+    match (format, worker) {
+        (LogFormat::Json, Some(worker)) => tracing::info_span!("worker", worker),
+        _ => tracing::Span::none(),
+    }
 }
 
 #[cfg(test)]

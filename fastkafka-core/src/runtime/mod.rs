@@ -81,7 +81,12 @@ impl FastKafka {
     /// `broker` is what `--kafka-broker` takes: a broker the app names, `embedded`,
     /// `localhost`, or a `HOST:PORT` bootstrap address.
     pub async fn run(self, broker: &str) -> Result<()> {
-        self.run_until(broker, async {
+        self.run_with(broker, StartOptions::default()).await
+    }
+
+    /// [`run`](Self::run), with `options` where `APP run` needs other than the defaults.
+    pub(crate) async fn run_with(self, broker: &str, options: StartOptions) -> Result<()> {
+        self.run_until_with(broker, options, async {
             shutdown_signal().await;
             exit_on_second_signal();
             tracing::info!(
@@ -95,7 +100,17 @@ impl FastKafka {
     /// that could not be delivered by then are an error ([`Error::LostAtShutdown`]),
     /// so that a process that lost messages does not exit successfully.
     pub async fn run_until(self, broker: &str, stop: impl Future<Output = ()>) -> Result<()> {
-        let running = self.start(broker).await?;
+        self.run_until_with(broker, StartOptions::default(), stop)
+            .await
+    }
+
+    async fn run_until_with(
+        self,
+        broker: &str,
+        options: StartOptions,
+        stop: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let running = self.start_with(broker, options).await?;
         stop.await;
         tracing::info!("shutting down");
         let report = running.stop().await?;
