@@ -380,9 +380,8 @@ async fn publish(
     }
 }
 
-/// Logs to stderr, one line per event, written as it happens; `RUST_LOG` filters
-/// (default `info`).
-/// Logs to stderr at `level` (`RUST_LOG` wins when set), as text or JSON lines.
+/// Logs to stderr, one line per event, written as it happens, as text or JSON, at
+/// `level` (`RUST_LOG` wins when set).
 fn init_logging(level: LogLevel, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.directive()));
