@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::{example_bin, Watched};
 use serde_json::Value;
 
-/// uppercase_app on its own embedded broker until its consumer has partitions, then a
-/// clean stop; every line it wrote.
+/// uppercase_app on its own embedded broker for three seconds (start and group join
+/// take under one there), then a clean stop; every line it wrote.
 fn run_app(args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     let mut command = Command::new(example_bin("uppercase_app"));
     command
@@ -33,7 +33,10 @@ fn run_app(args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
 
 #[test]
 fn json_logs_are_one_object_a_line_with_level_target_and_the_worker() {
-    let lines = run_app(&["--log-format", "json"], &[("FASTKAFKA_WORKER", "1")]);
+    let lines = run_app(
+        &["--log-format", "json"],
+        &[(fastkafka::protocol::WORKER_ENV, "1")],
+    );
     assert!(lines.len() > 3, "{lines:?}");
     let mut with_worker = 0;
     for line in &lines {

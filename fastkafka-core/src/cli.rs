@@ -401,10 +401,10 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 }
 
 /// The span every task of a worker of `fastkafka run` runs in, for JSON logs: its
-/// `worker` field is the worker's slot (`FASTKAFKA_WORKER`). None in text logs,
+/// `worker` field is the worker's slot ([`WORKER_ENV`](crate::protocol::WORKER_ENV)). None in text logs,
 /// whose lines the supervisor already prefixes with the worker's pid.
 fn worker_span(format: LogFormat) -> tracing::Span {
-    let worker = std::env::var("FASTKAFKA_WORKER")
+    let worker = std::env::var(crate::protocol::WORKER_ENV)
         .ok()
         .and_then(|w| w.parse::<usize>().ok());
     match (format, worker) {

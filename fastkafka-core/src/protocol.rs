@@ -25,6 +25,10 @@ pub const VERSION: u32 = 2;
 /// of the embedded broker it started.
 pub const EMBEDDED_BROKER_ENV: &str = "FASTKAFKA_EMBEDDED_BROKER";
 
+/// Set by `fastkafka run` for each worker: its slot, 0 to N-1 (kept across restarts).
+/// JSON logs carry it as the `worker` span's field.
+pub const WORKER_ENV: &str = "FASTKAFKA_WORKER";
+
 /// Set by `fastkafka run` for its workers: they take part in a two-phase stop.
 pub const STOP_BARRIER_ENV: &str = "FASTKAFKA_STOP_BARRIER";
 

@@ -40,7 +40,7 @@ pub(super) async fn worker(
     let mut command = Command::new(&binary);
     command
         .args(["run", "--kafka-broker", &broker])
-        .env("FASTKAFKA_WORKER", slot.to_string())
+        .env(fastkafka::protocol::WORKER_ENV, slot.to_string())
         .env(fastkafka::protocol::STOP_BARRIER_ENV, "1")
         .envs(embedded_env)
         .stdin(Stdio::piped())
